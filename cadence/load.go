@@ -1,0 +1,401 @@
+package cadence
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/nurture-dev/nurture/templates"
+)
+
+// MaxFileSize bounds a cadence file; larger input is rejected unread.
+const MaxFileSize = 1 << 20
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// DefaultWindow is used when a cadence gives no send_window.
+var DefaultWindow = Window{Days: AllDays.Days, Start: 8 * 60, End: 20 * 60}
+
+// DefaultExits are the exit rules when a cadence gives none.
+var DefaultExits = []ExitRule{{On: "unsubscribe"}, {On: "complaint"}, {On: "hard_bounce"}}
+
+// LoadFile reads and validates a cadence file.
+func LoadFile(path string) (*Cadence, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates a cadence definition. On failure the error is a
+// *ValidationError listing every problem with file:line:column.
+func Parse(file string, data []byte) (*Cadence, error) {
+	var p problems
+	if len(data) > MaxFileSize {
+		p.add(Pos{File: file}, "", "file is larger than %d bytes; split it", MaxFileSize)
+		return nil, p.err()
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		p.add(Pos{File: file, Line: yamlErrLine(err)}, "", "malformed YAML: %s", cleanYAMLErr(err))
+		return nil, p.err()
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		p.add(Pos{File: file, Line: 1}, "", "empty file: a cadence needs id, name, timezone, from and stages")
+		return nil, p.err()
+	}
+	doc := root.Content[0]
+	d := &decoder{file: file}
+	var spec Spec
+	d.decode(doc, reflect.ValueOf(&spec).Elem(), "")
+	if len(d.list) > 0 {
+		// Semantic checks on a half-decoded spec would only add noise.
+		return nil, d.err()
+	}
+	c := compile(&spec, d, file)
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	c.Version = "v" + contentHash(doc)
+	return c, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func yamlErrLine(err error) int {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		var n int
+		fmt.Sscan(m[1], &n)
+		return n
+	}
+	return 0
+}
+
+func cleanYAMLErr(err error) string {
+	s := strings.TrimPrefix(err.Error(), "yaml: ")
+	return yamlLine.ReplaceAllString(strings.TrimPrefix(s, "line "), "line $1")
+}
+
+// contentHash hashes the document's meaning: keys sorted, comments, styles
+// and positions ignored.
+func contentHash(n *yaml.Node) string {
+	h := sha256.New()
+	var rec func(n *yaml.Node)
+	rec = func(n *yaml.Node) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			type kv struct{ k, v *yaml.Node }
+			pairs := make([]kv, 0, len(n.Content)/2)
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				pairs = append(pairs, kv{n.Content[i], n.Content[i+1]})
+			}
+			sort.Slice(pairs, func(i, j int) bool { return pairs[i].k.Value < pairs[j].k.Value })
+			h.Write([]byte("{"))
+			for _, p := range pairs {
+				fmt.Fprintf(h, "%q:", p.k.Value)
+				rec(p.v)
+			}
+			h.Write([]byte("}"))
+		case yaml.SequenceNode:
+			h.Write([]byte("["))
+			for _, c := range n.Content {
+				rec(c)
+			}
+			h.Write([]byte("]"))
+		default:
+			fmt.Fprintf(h, "%q;", n.Value)
+		}
+	}
+	rec(n)
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+func (w *WindowSpec) compile(d *decoder, field string) Window {
+	out := Window{Days: w.Days, Start: w.Start, End: w.End}
+	if _, given := w.At["days"]; !given {
+		out.Days = AllDays.Days
+	}
+	if w.End <= w.Start {
+		d.add(w.At.Of("end"), field+".end", "window closes at %s, not after it opens at %s", w.End, w.Start)
+	}
+	if out.Days == (Weekdays{}) {
+		d.add(w.At.Of("days"), field+".days", "window is open on no day")
+	}
+	return out
+}
+
+func compile(s *Spec, d *decoder, file string) *Cadence {
+	c := &Cadence{
+		ID: s.ID, Name: s.Name, Description: s.Description, File: file,
+		Zone: s.TimeZone.Location, From: s.From, PostalAddress: s.PostalAddress,
+		Window: DefaultWindow, SMSQuiet: SMSWindow(""), Caps: map[Channel]Cap{},
+		stageIndex: map[string]int{}, touchIndex: map[string]*Touch{},
+		Templates: map[string]*templates.Template{},
+	}
+	if !idPattern.MatchString(s.ID) {
+		d.add(s.At.Of("id"), "id", "%q is not a valid id (lowercase letters, digits, - and _, at most 63)", s.ID)
+	}
+	if s.SendWindow != nil {
+		c.Window = s.SendWindow.compile(d, "send_window")
+	}
+	if q := s.SMSQuietHours; q != nil {
+		w := q.compile(d, "sms_quiet_hours")
+		legal := SMSWindow("")
+		if w.Start < legal.Start || w.End > legal.End {
+			d.add(q.At.Of("start"), "sms_quiet_hours", "%s-%s is wider than the legal %s-%s; it may only narrow it", w.Start, w.End, legal.Start, legal.End)
+		}
+		c.SMSQuiet = w
+	}
+	c.Holidays = Holidays{}
+	for _, h := range s.Holidays {
+		c.Holidays[h] = true
+	}
+	for ch, cp := range map[Channel]*CapSpec{Email: s.FrequencyCaps.Email, SMS: s.FrequencyCaps.SMS} {
+		if cp == nil {
+			continue
+		}
+		field := "frequency_caps." + string(ch)
+		if cp.Max < 1 {
+			d.add(cp.At.Of("max"), field+".max", "must be at least 1, found %d", cp.Max)
+		}
+		if cp.Per.BusinessDays > 0 || cp.Per.Approx() <= 0 {
+			d.add(cp.At.Of("per"), field+".per", "must be a positive period in minutes, hours or days, found %q", cp.Per.Text)
+		}
+		c.Caps[ch] = Cap{Max: cp.Max, Per: cp.Per.Approx()}
+	}
+	if s.From.SMS != "" {
+		if e164, err := NormalizePhone(s.From.SMS, ""); err != nil || e164 != s.From.SMS {
+			d.add(s.From.At.Of("sms"), "from.sms", "%q is not an E.164 number (expected +15551234567)", s.From.SMS)
+		}
+	}
+
+	// Templates first, so touches can check references and kinds.
+	names := make([]string, 0, len(s.Templates))
+	for name := range s.Templates {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	c.definedTemplates = map[string]bool{}
+	for _, name := range names {
+		c.definedTemplates[name] = true
+	}
+	for _, name := range names {
+		ts := s.Templates[name]
+		t, probs := templates.Compile(name, templates.Source{Subject: ts.Subject.Text, Text: ts.Text.Text, HTML: ts.HTML.Text, SMS: ts.SMS.Text})
+		for _, pr := range probs {
+			src := map[templates.Part]Source{templates.PartSubject: ts.Subject, templates.PartText: ts.Text, templates.PartHTML: ts.HTML, templates.PartSMS: ts.SMS}[pr.Part]
+			pos := src.Pos
+			if pos.Line == 0 {
+				pos = ts.At.Of("")
+			} else if pr.Line > 1 {
+				pos.Line += pr.Line - 1
+				pos.Column = 0
+			}
+			d.add(pos, "templates."+name+"."+string(pr.Part), "%s", pr.Msg)
+		}
+		if t != nil {
+			c.Templates[name] = t
+		}
+	}
+
+	// Stages and touches.
+	if len(s.Stages) == 0 {
+		d.add(s.At.Of("stages"), "stages", "a cadence needs at least one stage")
+	}
+	for i, ss := range s.Stages {
+		field := fmt.Sprintf("stages[%d]", i)
+		if !idPattern.MatchString(ss.ID) || ss.ID == ThenNext || ss.ID == ThenComplete || ss.ID == ThenExit {
+			d.add(ss.At.Of("id"), field+".id", "%q is not a valid stage id (lowercase letters, digits, - and _; not next, complete or exit)", ss.ID)
+		}
+		if _, dup := c.stageIndex[ss.ID]; dup {
+			d.add(ss.At.Of("id"), field+".id", "duplicate stage id %q", ss.ID)
+		}
+		st := &Stage{ID: ss.ID, Name: orDefault(ss.Name, ss.ID), Index: i, Then: orDefault(ss.Then, ThenNext)}
+		c.stageIndex[ss.ID] = i
+		c.Stages = append(c.Stages, st)
+		for j, ts := range ss.Touches {
+			st.Touches = append(st.Touches, compileTouch(c, st, j, &ts, d, fmt.Sprintf("%s.touches[%d]", field, j)))
+		}
+	}
+	// Rules name stages, so check them once every stage is known.
+	stageRef := func(pos Pos, field, to string, allowNext bool) {
+		if to == ThenComplete || to == ThenExit || (allowNext && to == ThenNext) {
+			return
+		}
+		if _, ok := c.stageIndex[to]; !ok {
+			d.add(pos, field, "unknown stage %q (stages: %s; or complete, exit)", to, strings.Join(stageIDs(s), ", "))
+		}
+	}
+	for i, ss := range s.Stages {
+		st := c.Stages[i]
+		field := fmt.Sprintf("stages[%d]", i)
+		if ss.Then != "" {
+			stageRef(ss.At.Of("then"), field+".then", ss.Then, true)
+		}
+		for j, as := range ss.Advance {
+			af := fmt.Sprintf("%s.advance[%d]", field, j)
+			r := AdvanceRule{On: Trigger(as.On), After: as.After, Goal: as.Goal, To: as.To}
+			stageRef(as.At.Of("to"), af+".to", as.To, false)
+			if r.On == OnNoEngagement {
+				if as.After.IsZero() {
+					d.add(as.At.Of("after"), af+".after", "on: no_engagement needs after: a wait such as 7d")
+				}
+				if st.NoEngagement != nil {
+					d.add(as.At.Of("on"), af+".on", "only one no_engagement rule per stage")
+				}
+				st.NoEngagement = &r
+			} else if _, given := as.At["after"]; given {
+				d.add(as.At.Of("after"), af+".after", "after only applies to on: no_engagement")
+			}
+			if as.Goal != "" && r.On != OnGoal {
+				d.add(as.At.Of("goal"), af+".goal", "goal only applies to on: goal")
+			}
+			st.Advance = append(st.Advance, r)
+		}
+	}
+	c.Reply = ReplyPolicy{Action: ReplyAction(orDefault(s.Reply.Action, string(ReplyWarm))), To: s.Reply.To, AutoReplySnooze: s.Reply.AutoReplySnooze}
+	if c.Reply.AutoReplySnooze.IsZero() {
+		c.Reply.AutoReplySnooze = Delay{Days: 7, Text: "7d"}
+	}
+	if c.Reply.Action == ReplyAdvance {
+		if s.Reply.To == "" {
+			d.add(s.Reply.At.Of("action"), "reply.to", "action advance needs to: a stage id")
+		} else {
+			stageRef(s.Reply.At.Of("to"), "reply.to", s.Reply.To, false)
+		}
+	}
+	c.Exits = DefaultExits
+	if s.Exit != nil {
+		c.Exits = nil
+		for _, e := range s.Exit {
+			c.Exits = append(c.Exits, ExitRule{On: e.On, Goal: e.Goal})
+		}
+	}
+	for _, st := range c.Stages {
+		for _, t := range st.Touches {
+			if t.Channel == SMS {
+				c.hasSMSTouches = true
+			}
+		}
+	}
+	if c.hasSMSTouches && s.From.SMS == "" && s.From.MessagingService == "" {
+		d.add(s.From.At.Of(""), "from", "the cadence has SMS touches but from gives neither sms nor messaging_service")
+	}
+	return c
+}
+
+func stageIDs(s *Spec) []string {
+	out := make([]string, len(s.Stages))
+	for i, st := range s.Stages {
+		out[i] = st.ID
+	}
+	return out
+}
+
+func compileTouch(c *Cadence, st *Stage, j int, ts *TouchSpec, d *decoder, field string) *Touch {
+	t := &Touch{ID: ts.ID, Stage: st, Index: j, Channel: Channel(ts.Channel), Delay: ts.Delay,
+		FromEntry: ts.DelayFrom == "stage_entry", Pos: ts.At.Of("")}
+	if !idPattern.MatchString(ts.ID) {
+		d.add(ts.At.Of("id"), field+".id", "%q is not a valid touch id (lowercase letters, digits, - and _)", ts.ID)
+	}
+	if prev, dup := c.touchIndex[ts.ID]; dup {
+		d.add(ts.At.Of("id"), field+".id", "duplicate touch id %q (first at %s)", ts.ID, prev.Pos)
+	} else {
+		c.touchIndex[ts.ID] = t
+	}
+	if ts.Window != nil {
+		w := ts.Window.compile(d, field+".window")
+		t.Window = &w
+	}
+	switch {
+	case ts.Template != "" && len(ts.Variants) > 0:
+		d.add(ts.At.Of("variants"), field, "give template or variants, not both")
+	case ts.Template == "" && len(ts.Variants) == 0:
+		d.add(ts.At.Of(""), field+".template", "a touch needs a template or variants")
+	case ts.Template != "":
+		t.Variants = []Variant{{ID: "default", Template: ts.Template, Weight: 1}}
+		checkTemplateRef(c, t, ts.Template, ts.At.Of("template"), field+".template", d)
+	default:
+		seen := map[string]bool{}
+		for k, vs := range ts.Variants {
+			vf := fmt.Sprintf("%s.variants[%d]", field, k)
+			w := vs.Weight
+			if _, given := vs.At["weight"]; !given {
+				w = 1
+			}
+			if w < 1 {
+				d.add(vs.At.Of("weight"), vf+".weight", "must be at least 1, found %d", vs.Weight)
+			}
+			if seen[vs.ID] {
+				d.add(vs.At.Of("id"), vf+".id", "duplicate variant id %q", vs.ID)
+			}
+			seen[vs.ID] = true
+			checkTemplateRef(c, t, vs.Template, vs.At.Of("template"), vf+".template", d)
+			t.Variants = append(t.Variants, Variant{ID: vs.ID, Template: vs.Template, Weight: max(w, 1)})
+		}
+	}
+	for k, cs := range ts.If {
+		cond, err := ParseCondition(cs)
+		if err != nil {
+			d.add(ts.At.Of("if"), fmt.Sprintf("%s.if[%d]", field, k), "%v", err)
+			continue
+		}
+		t.Conditions = append(t.Conditions, cond)
+	}
+	if t.Channel == Email {
+		if c.From.Email == "" {
+			d.add(ts.At.Of("channel"), field+".channel", "email touch, but from.email is not set")
+		}
+		if c.PostalAddress == "" {
+			d.add(ts.At.Of("channel"), field+".channel", "email touch, but postal_address is not set (required in every marketing email)")
+		}
+	}
+	return t
+}
+
+func checkTemplateRef(c *Cadence, t *Touch, name string, pos Pos, field string, d *decoder) {
+	tmpl, ok := c.Templates[name]
+	if !ok {
+		if !c.definedTemplates[name] {
+			d.add(pos, field, "template %q is not defined (templates: %s)", name, strings.Join(sortedKeys(c.definedTemplates), ", "))
+		}
+		// A template that failed to compile is already reported.
+		return
+	}
+	if string(tmpl.Kind) != string(t.Channel) {
+		d.add(pos, field, "template %q is an %s template, but the touch is %s", name, tmpl.Kind, t.Channel)
+	}
+}
+
+// Zone returns the location for day arithmetic for a recipient: explicit,
+// else the first phone zone, else the cadence default.
+func (c *Cadence) ZoneFor(r *Recipient) *time.Location {
+	if zones, _ := r.Zones(c, Email); len(zones) > 0 {
+		return zones[0]
+	}
+	return c.Zone
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,106 @@
+package cadence
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// NormalizePhone parses a phone number written by a person or a CRM and
+// returns it in E.164. Numbers without a country code are read in
+// defaultRegion (ISO 3166 code, e.g. "US").
+func NormalizePhone(raw, defaultRegion string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return "", fmt.Errorf("%w: empty", ErrInvalidPhone)
+	}
+	num, err := phonenumbers.Parse(raw, defaultRegion)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q: %v", ErrInvalidPhone, raw, err)
+	}
+	if !phonenumbers.IsValidNumber(num) {
+		return "", fmt.Errorf("%w: %q is not a valid number", ErrInvalidPhone, raw)
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// ZonesForPhone returns the IANA zones an E.164 number may be in, from its
+// country and area code. An unknown number returns none.
+func ZonesForPhone(e164 string) []*time.Location {
+	num, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return nil
+	}
+	names, err := phonenumbers.GetTimezonesForNumber(num)
+	if err != nil {
+		return nil
+	}
+	var out []*time.Location
+	for _, n := range names {
+		if n == "" || strings.HasPrefix(n, "Etc/") {
+			continue
+		}
+		if loc, err := time.LoadLocation(n); err == nil {
+			out = append(out, loc)
+		}
+	}
+	return out
+}
+
+// strictSMSStates have 08:00-20:00 SMS hours; the first three also cap
+// marketing SMS at three per rolling 24 hours (COMPLIANCE.md 7).
+var strictSMSStates = map[string]bool{"FL": true, "OK": true, "MD": true, "WA": true}
+
+// capped24hStates cap marketing SMS at 3 per rolling 24 hours.
+var capped24hStates = map[string]bool{"FL": true, "OK": true, "MD": true}
+
+// areaCodeStates maps North American area codes of the states with stricter
+// SMS rules to the state.
+var areaCodeStates = func() map[int]string {
+	m := map[int]string{}
+	add := func(state string, codes ...int) {
+		for _, c := range codes {
+			m[c] = state
+		}
+	}
+	add("FL", 239, 305, 321, 324, 352, 386, 407, 448, 561, 645, 656, 689, 727, 728, 754, 772, 786, 813, 850, 863, 904, 941, 954)
+	add("OK", 405, 539, 572, 580, 918)
+	add("MD", 227, 240, 301, 410, 443, 667)
+	add("WA", 206, 253, 360, 425, 509, 564)
+	return m
+}()
+
+// StateForPhone returns the US state (two letters) of a +1 number's area
+// code when it is one of the states with stricter SMS rules, else "".
+func StateForPhone(e164 string) string {
+	if !strings.HasPrefix(e164, "+1") || len(e164) != 12 {
+		return ""
+	}
+	code, err := strconv.Atoi(e164[2:5])
+	if err != nil {
+		return ""
+	}
+	return areaCodeStates[code]
+}
+
+// SMSWindow returns the legal band for marketing SMS in a state: 08:00-21:00,
+// or 08:00-20:00 in FL, OK, MD and WA (COMPLIANCE.md 6-7).
+func SMSWindow(state string) Window {
+	w := Window{Days: AllDays.Days, Start: 8 * 60, End: 21 * 60}
+	if strictSMSStates[strings.ToUpper(state)] {
+		w.End = 20 * 60
+	}
+	return w
+}
+
+// SMSDailyCap returns the rolling-24h cap on marketing SMS in a state, or 0
+// when the state sets none.
+func SMSDailyCap(state string) int {
+	if capped24hStates[strings.ToUpper(state)] {
+		return 3
+	}
+	return 0
+}

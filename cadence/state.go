@@ -1,0 +1,591 @@
+package cadence
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// State is an enrollment's state.
+type State string
+
+const (
+	// Active enrollments are sending: DueAt is when the next step is due.
+	Active State = "active"
+	// Paused enrollments are held by a person; Until, if set, resumes them.
+	Paused State = "paused"
+	// Snoozed enrollments wait until Until (an auto-reply or a sales snooze).
+	Snoozed State = "snoozed"
+	// Warm enrollments replied and wait for sales to resume or stop them.
+	Warm State = "warm"
+	// Completed enrollments ran every stage.
+	Completed State = "completed"
+	// Exited enrollments ended early; Reason says why.
+	Exited State = "exited"
+)
+
+// States lists every state.
+var States = []State{Active, Paused, Snoozed, Warm, Completed, Exited}
+
+// Terminal reports whether no further sends can happen.
+func (s State) Terminal() bool { return s == Completed || s == Exited }
+
+// EventKind names what happened to an enrollment.
+type EventKind string
+
+const (
+	EvSent         EventKind = "sent"
+	EvSkipped      EventKind = "skipped"
+	EvDelivered    EventKind = "delivered"
+	EvOpened       EventKind = "opened"
+	EvClicked      EventKind = "clicked"
+	EvReplied      EventKind = "replied"
+	EvAutoReplied  EventKind = "auto_replied"
+	EvBounced      EventKind = "bounced"
+	EvComplained   EventKind = "complained"
+	EvUnsubscribed EventKind = "unsubscribed"
+	EvSMSOptOut    EventKind = "sms_opt_out"
+	EvSMSOptIn     EventKind = "sms_opt_in"
+	EvPaused       EventKind = "paused"
+	EvResumed      EventKind = "resumed"
+	EvSnoozed      EventKind = "snoozed"
+	EvGoal         EventKind = "goal"
+	EvDue          EventKind = "due"
+	EvStopped      EventKind = "stopped"
+)
+
+// EventKinds lists every event kind.
+var EventKinds = []EventKind{EvSent, EvSkipped, EvDelivered, EvOpened, EvClicked, EvReplied,
+	EvAutoReplied, EvBounced, EvComplained, EvUnsubscribed, EvSMSOptOut, EvSMSOptIn,
+	EvPaused, EvResumed, EvSnoozed, EvGoal, EvDue, EvStopped}
+
+// Event is something that happened to an enrollment, at At.
+type Event struct {
+	Kind EventKind
+	At   time.Time
+	// Touch is the touch id the event is about (sent, skipped, delivered,
+	// opened, clicked, bounced).
+	Touch   string
+	Channel Channel
+	// Machine marks an automated open (Apple MPP, prefetch) or a scanner
+	// click: recorded, never engagement.
+	Machine bool
+	// Hard marks a hard bounce.
+	Hard bool
+	// Until ends a pause, snooze or auto-reply absence.
+	Until time.Time
+	// By says who or what caused it (sales:alice, twilio, api).
+	By     string
+	Reason string
+	Goal   string
+}
+
+// Enrollment is one prospect's run through one cadence version.
+type Enrollment struct {
+	ID         string
+	ProspectID string
+	CadenceID  string
+	Version    string
+	State      State
+	Stage      string
+	// Step is the index of the next touch in Stage; len(touches) means the
+	// stage's touches are done and its end is due.
+	Step int
+	// Generation changes on every reschedule, so a claim made before it is
+	// recognised as stale.
+	Generation     int64
+	EnrolledAt     time.Time
+	StageEnteredAt time.Time
+	LastTouchAt    time.Time
+	// DueAt is when the next step runs (active) or when a pause or snooze
+	// ends (paused/snoozed with Until); zero otherwise.
+	DueAt time.Time
+	// Remaining is the wait left when the enrollment stopped being active;
+	// resuming restores it, so paused time does not count against a wait.
+	Remaining time.Duration
+	Until     time.Time
+	By        string
+	Reason    string
+	// StageEngaged records a human open, click or reply since stage entry.
+	StageEngaged     bool
+	LastEngagedAt    time.Time
+	PrevEmail        string
+	PrevEmailOpened  bool
+	PrevEmailClicked bool
+}
+
+// Entry is one line of an enrollment's timeline.
+type Entry struct {
+	At      time.Time
+	Kind    string
+	Touch   string
+	Channel Channel
+	From    State
+	To      State
+	Stage   string
+	ToStage string
+	By      string
+	Reason  string
+	Until   time.Time
+}
+
+// Text renders the entry for people: "paused by sales:alice: on holiday".
+func (en Entry) Text() string {
+	s := en.Kind
+	if en.Touch != "" {
+		s += " " + en.Touch
+		if en.Channel != "" {
+			s += " (" + string(en.Channel) + ")"
+		}
+	}
+	if en.ToStage != "" {
+		s += fmt.Sprintf(": stage %s -> %s", orDash(en.Stage), en.ToStage)
+	}
+	if en.From != en.To {
+		s += fmt.Sprintf(": %s -> %s", orDash(string(en.From)), en.To)
+	}
+	if en.By != "" {
+		s += " by " + en.By
+	}
+	if en.Reason != "" {
+		s += ": " + en.Reason
+	}
+	if !en.Until.IsZero() {
+		s += " until " + en.Until.UTC().Format(time.RFC3339)
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Action is a side effect beyond the enrollment that the engine must carry
+// out, usually across every cadence.
+type Action string
+
+const (
+	ActNotifyWarm       Action = "notify_warm"
+	ActSuppressEmail    Action = "suppress_email"
+	ActUnsubscribeEmail Action = "unsubscribe_email"
+	ActSoftBounce       Action = "soft_bounce"
+	ActOptOutSMS        Action = "opt_out_sms"
+	ActOptInSMS         Action = "opt_in_sms"
+)
+
+// Outcome is the result of applying an event.
+type Outcome struct {
+	Enrollment Enrollment
+	Entries    []Entry
+	Actions    []Action
+}
+
+// ErrStale marks an event about a touch that is not the enrollment's
+// current one (a late or duplicate delivery): nothing changes.
+var ErrStale = errors.New("stale event")
+
+// Start begins an enrollment at the first stage.
+func (c *Cadence) Start(e Enrollment, at time.Time, loc *time.Location) Outcome {
+	e.CadenceID, e.Version = c.ID, c.Version
+	e.State, e.EnrolledAt = Active, at
+	m := machine{c: c, loc: loc, at: at, o: Outcome{Enrollment: e}}
+	m.entry(Entry{Kind: "enrolled", To: Active, Reason: "version " + c.Version})
+	m.enterStage(c.Stages[0].ID, string(EvSent), "")
+	return m.o
+}
+
+// Apply applies ev to e. loc is the recipient's zone, used for calendar and
+// business-day arithmetic. It returns the new enrollment, its timeline
+// entries and the actions to carry out, or ErrInvalidTransition / ErrStale.
+// Global actions (suppression, opt-out) are returned even for enrollments
+// that have ended.
+func (c *Cadence) Apply(e Enrollment, ev Event, loc *time.Location) (Outcome, error) {
+	m := machine{c: c, loc: loc, at: ev.At, o: Outcome{Enrollment: e}}
+	if err := m.apply(ev); err != nil {
+		return Outcome{Enrollment: e}, err
+	}
+	return m.o, nil
+}
+
+type machine struct {
+	c   *Cadence
+	loc *time.Location
+	at  time.Time
+	o   Outcome
+}
+
+func (m *machine) e() *Enrollment { return &m.o.Enrollment }
+
+func (m *machine) entry(en Entry) {
+	en.At = m.at
+	if en.From == "" && en.To == "" {
+		en.From, en.To = m.e().State, m.e().State
+	}
+	m.o.Entries = append(m.o.Entries, en)
+}
+
+func (m *machine) invalid(ev Event) error {
+	return fmt.Errorf("%w: %s while %s", ErrInvalidTransition, ev.Kind, m.e().State)
+}
+
+func (m *machine) apply(ev Event) error {
+	e := m.e()
+	st := e.State
+	switch ev.Kind {
+	case EvSent, EvSkipped:
+		return m.touchDone(ev)
+	case EvDelivered:
+		m.entry(Entry{Kind: string(ev.Kind), Touch: ev.Touch, Channel: ev.Channel})
+	case EvOpened, EvClicked:
+		m.engage(ev)
+	case EvReplied:
+		m.reply(ev)
+	case EvAutoReplied:
+		if st != Active {
+			m.entry(Entry{Kind: string(ev.Kind), Reason: "auto-reply recorded; already " + string(st)})
+			return nil
+		}
+		until := ev.Until
+		if !until.After(m.at) {
+			until = m.c.Reply.AutoReplySnooze.After(m.at, m.loc, m.c.Holidays)
+		}
+		m.hold(Snoozed, "auto_replied", ev.By, "auto-reply: "+orDefault(ev.Reason, "out of office"), until)
+	case EvBounced:
+		if !ev.Hard {
+			m.o.Actions = append(m.o.Actions, ActSoftBounce)
+			m.entry(Entry{Kind: "soft_bounce", Touch: ev.Touch, Channel: Email, Reason: ev.Reason})
+			return nil
+		}
+		m.o.Actions = append(m.o.Actions, ActSuppressEmail)
+		m.entry(Entry{Kind: "hard_bounce", Touch: ev.Touch, Channel: Email, Reason: ev.Reason})
+		if !st.Terminal() && m.c.exitsOn("hard_bounce", "") {
+			m.end(Exited, "hard bounce")
+		}
+	case EvComplained:
+		m.o.Actions = append(m.o.Actions, ActSuppressEmail)
+		m.entry(Entry{Kind: string(ev.Kind), Touch: ev.Touch, Reason: ev.Reason})
+		if !st.Terminal() {
+			m.end(Exited, "spam complaint")
+		}
+	case EvUnsubscribed:
+		m.o.Actions = append(m.o.Actions, ActUnsubscribeEmail)
+		m.entry(Entry{Kind: string(ev.Kind), By: ev.By, Reason: ev.Reason})
+		if !st.Terminal() && m.c.exitsOn("unsubscribe", "") {
+			m.end(Exited, "unsubscribed")
+		}
+	case EvSMSOptOut:
+		m.o.Actions = append(m.o.Actions, ActOptOutSMS)
+		m.entry(Entry{Kind: string(ev.Kind), Channel: SMS, By: ev.By, Reason: ev.Reason})
+		if !st.Terminal() && m.c.exitsOn("sms_opt_out", "") {
+			m.end(Exited, "sms opt-out")
+		}
+	case EvSMSOptIn:
+		m.o.Actions = append(m.o.Actions, ActOptInSMS)
+		m.entry(Entry{Kind: string(ev.Kind), Channel: SMS, By: ev.By, Reason: ev.Reason})
+	case EvPaused:
+		if st.Terminal() {
+			return m.invalid(ev)
+		}
+		m.hold(Paused, "paused", ev.By, ev.Reason, ev.Until)
+	case EvSnoozed:
+		if st.Terminal() {
+			return m.invalid(ev)
+		}
+		if !ev.Until.After(m.at) {
+			return fmt.Errorf("%w: snooze needs a time after %s", ErrInvalidTransition, m.at.UTC().Format(time.RFC3339))
+		}
+		m.hold(Snoozed, "snoozed", ev.By, ev.Reason, ev.Until)
+	case EvResumed:
+		if st == Active || st.Terminal() {
+			return m.invalid(ev)
+		}
+		m.resume("resumed", ev.By, ev.Reason)
+	case EvDue:
+		return m.due(ev)
+	case EvGoal:
+		m.entry(Entry{Kind: string(ev.Kind), By: ev.By, Reason: "goal " + ev.Goal})
+		if st.Terminal() {
+			return nil
+		}
+		if st == Active {
+			if r := m.rule(OnGoal, ev.Goal); r != nil {
+				m.enterStage(r.To, "goal", "goal "+ev.Goal)
+				return nil
+			}
+		}
+		if m.c.exitsOn("goal", ev.Goal) {
+			m.end(Exited, "goal "+ev.Goal)
+		}
+	case EvStopped:
+		if st.Terminal() {
+			return m.invalid(ev)
+		}
+		m.o.Enrollment.By = ev.By
+		m.end(Exited, "stopped"+prefixed(": ", ev.Reason))
+		m.o.Entries[len(m.o.Entries)-1].By = ev.By
+	default:
+		return fmt.Errorf("%w: unknown event %q", ErrInvalidTransition, ev.Kind)
+	}
+	return nil
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// touchDone records a sent or skipped touch and moves to the next step. A
+// send that raced a pause still counts, so resuming never repeats it.
+func (m *machine) touchDone(ev Event) error {
+	e := m.e()
+	t := m.c.Touch(ev.Touch)
+	if t == nil || t.Stage.ID != e.Stage || t.Index != e.Step || e.State.Terminal() {
+		if ev.Kind == EvSent && t != nil {
+			// Record a send we cannot place, so the timeline is honest.
+			m.entry(Entry{Kind: "sent", Touch: ev.Touch, Channel: t.Channel, Reason: "late: enrollment had moved on"})
+			return fmt.Errorf("%w: %s for touch %s, enrollment at %s[%d] (%s)", ErrStale, ev.Kind, ev.Touch, e.Stage, e.Step, e.State)
+		}
+		return fmt.Errorf("%w: %s for touch %s, enrollment at %s[%d] (%s)", ErrStale, ev.Kind, ev.Touch, e.Stage, e.Step, e.State)
+	}
+	m.entry(Entry{Kind: string(ev.Kind), Touch: t.ID, Channel: t.Channel, Reason: ev.Reason})
+	e.Step++
+	e.LastTouchAt = m.at
+	if ev.Kind == EvSent && t.Channel == Email {
+		e.PrevEmail, e.PrevEmailOpened, e.PrevEmailClicked = t.ID, false, false
+	}
+	m.schedule()
+	return nil
+}
+
+// nextDue computes when the current step is due, and whether the step is
+// the stage's end.
+func (m *machine) nextDue() (time.Time, bool) {
+	e := m.e()
+	s := m.c.Stage(e.Stage)
+	if e.Step < len(s.Touches) {
+		t := s.Touches[e.Step]
+		anchor := e.StageEnteredAt
+		if e.Step > 0 && !t.FromEntry {
+			anchor = e.LastTouchAt
+		}
+		return t.Delay.After(anchor, m.loc, m.c.Holidays), false
+	}
+	if r := s.NoEngagement; r != nil {
+		anchor := e.StageEnteredAt
+		if e.LastTouchAt.After(anchor) {
+			anchor = e.LastTouchAt
+		}
+		return r.After.After(anchor, m.loc, m.c.Holidays), true
+	}
+	return m.at, true
+}
+
+// schedule sets the next due time; an active stage with nothing left to
+// wait for finishes at once.
+func (m *machine) schedule() {
+	e := m.e()
+	due, end := m.nextDue()
+	e.Generation++
+	if e.State != Active {
+		e.Remaining = max(0, due.Sub(m.at))
+		return
+	}
+	if end && m.c.Stage(e.Stage).NoEngagement == nil {
+		m.finishStage()
+		return
+	}
+	if due.Before(m.at) {
+		due = m.at
+	}
+	e.DueAt = due
+}
+
+func (m *machine) due(ev Event) error {
+	e := m.e()
+	switch e.State {
+	case Paused, Snoozed:
+		if e.Until.IsZero() || e.Until.After(m.at) {
+			return m.invalid(ev)
+		}
+		m.resume("resumed", "schedule", "pause ended")
+		return nil
+	case Active:
+		if e.Step < len(m.c.Stage(e.Stage).Touches) {
+			return fmt.Errorf("%w: due at touch %s[%d]: send it, do not apply due", ErrInvalidTransition, e.Stage, e.Step)
+		}
+		if e.DueAt.After(m.at) {
+			return fmt.Errorf("%w: stage end due at %s, not yet", ErrStale, e.DueAt.UTC().Format(time.RFC3339))
+		}
+		m.finishStage()
+		return nil
+	}
+	return m.invalid(ev)
+}
+
+// finishStage moves on when a stage's touches are done.
+func (m *machine) finishStage() {
+	e := m.e()
+	s := m.c.Stage(e.Stage)
+	if r := s.NoEngagement; r != nil && !e.StageEngaged {
+		m.enterStage(r.To, "no_engagement", "no engagement for "+r.After.String())
+		return
+	}
+	target := s.Then
+	if target == ThenNext {
+		if s.Index+1 < len(m.c.Stages) {
+			target = m.c.Stages[s.Index+1].ID
+		} else {
+			target = ThenComplete
+		}
+	}
+	m.enterStage(target, "stage_done", "touches done")
+}
+
+// enterStage moves to a stage, or completes / exits.
+func (m *machine) enterStage(target, kind, reason string) {
+	e := m.e()
+	switch target {
+	case ThenComplete:
+		m.end(Completed, reason)
+		return
+	case ThenExit:
+		m.end(Exited, reason)
+		return
+	}
+	from := e.Stage
+	e.Stage, e.Step, e.StageEnteredAt, e.StageEngaged = target, 0, m.at, false
+	if from != "" || kind != string(EvSent) {
+		m.entry(Entry{Kind: "stage", Stage: from, ToStage: target, Reason: reason})
+	} else {
+		m.entry(Entry{Kind: "stage", ToStage: target, Reason: "enrolled"})
+	}
+	// A chain of empty stages could loop; stop after visiting each once.
+	if len(m.o.Entries) > 4*len(m.c.Stages)+8 {
+		m.end(Exited, "stage loop without touches")
+		return
+	}
+	m.schedule()
+}
+
+// end moves to a terminal state.
+func (m *machine) end(to State, reason string) {
+	e := m.e()
+	m.entry(Entry{Kind: "state", From: e.State, To: to, Reason: reason})
+	e.State, e.Reason = to, reason
+	e.DueAt, e.Until, e.Remaining = time.Time{}, time.Time{}, 0
+	e.Generation++
+}
+
+// hold pauses, snoozes or warms: the wait left is kept for resume.
+func (m *machine) hold(to State, kind, by, reason string, until time.Time) {
+	e := m.e()
+	if e.State == Active {
+		e.Remaining = max(0, e.DueAt.Sub(m.at))
+	}
+	m.entry(Entry{Kind: kind, From: e.State, To: to, By: by, Reason: reason, Until: until})
+	e.State, e.By, e.Reason, e.Until = to, by, reason, until
+	e.DueAt = until
+	e.Generation++
+}
+
+func (m *machine) resume(kind, by, reason string) {
+	e := m.e()
+	m.entry(Entry{Kind: kind, From: e.State, To: Active, By: by, Reason: reason})
+	e.State, e.By, e.Reason, e.Until = Active, "", "", time.Time{}
+	e.DueAt = m.at.Add(e.Remaining)
+	e.Remaining = 0
+	e.Generation++
+}
+
+// rule returns the active stage's advance rule for a trigger.
+func (m *machine) rule(on Trigger, goal string) *AdvanceRule {
+	s := m.c.Stage(m.e().Stage)
+	for i := range s.Advance {
+		r := &s.Advance[i]
+		if r.On == on && (on != OnGoal || r.Goal == "" || r.Goal == goal) {
+			return r
+		}
+	}
+	return nil
+}
+
+func (m *machine) engage(ev Event) {
+	e := m.e()
+	if ev.Machine {
+		reason := "machine open: not counted as engagement"
+		if ev.Kind == EvClicked {
+			reason = "scanner click: not counted as engagement"
+		}
+		m.entry(Entry{Kind: string(ev.Kind), Touch: ev.Touch, Channel: ev.Channel, Reason: orDefault(ev.Reason, reason)})
+		return
+	}
+	m.entry(Entry{Kind: string(ev.Kind), Touch: ev.Touch, Channel: ev.Channel, Reason: ev.Reason})
+	if e.State.Terminal() {
+		return
+	}
+	e.LastEngagedAt = m.at
+	e.StageEngaged = true
+	if ev.Touch != "" && ev.Touch == e.PrevEmail {
+		e.PrevEmailOpened = true
+		if ev.Kind == EvClicked {
+			e.PrevEmailClicked = true
+		}
+	}
+	if e.State != Active {
+		return
+	}
+	// A click proves a human open, so it fires human_open rules too.
+	var r *AdvanceRule
+	if ev.Kind == EvClicked {
+		r = m.rule(OnClick, "")
+	}
+	if r == nil {
+		r = m.rule(OnHumanOpen, "")
+	}
+	if r != nil {
+		m.enterStage(r.To, string(r.On), string(r.On)+" on "+orDefault(ev.Touch, "a message"))
+	}
+}
+
+func (m *machine) reply(ev Event) {
+	e := m.e()
+	m.entry(Entry{Kind: string(ev.Kind), Touch: ev.Touch, Channel: ev.Channel, By: ev.By, Reason: ev.Reason})
+	if e.State.Terminal() || e.State == Warm {
+		return
+	}
+	e.LastEngagedAt, e.StageEngaged = m.at, true
+	if e.State == Active {
+		if r := m.rule(OnReply, ""); r != nil {
+			m.enterStage(r.To, "reply", "replied")
+			return
+		}
+	}
+	if m.c.exitsOn("reply", "") {
+		m.end(Exited, "replied")
+		return
+	}
+	switch m.c.Reply.Action {
+	case ReplyIgnore:
+	case ReplyExit:
+		m.end(Exited, "replied")
+	case ReplyAdvance:
+		if e.State == Active {
+			m.enterStage(m.c.Reply.To, "reply", "replied")
+		}
+	default:
+		m.hold(Warm, "warm", ev.By, "replied: waiting for sales", time.Time{})
+		m.o.Actions = append(m.o.Actions, ActNotifyWarm)
+	}
+}
