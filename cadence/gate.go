@@ -14,6 +14,9 @@ type Recipient struct {
 	Phone string
 	// Zone is the explicit IANA zone, if the prospect has one.
 	Zone *time.Location
+	// PhoneZones are the zones of Phone's area, resolved once when the
+	// prospect is stored (see ZonesForPhone).
+	PhoneZones []*time.Location
 	// State is the US state (two letters), if known; else inferred from the
 	// phone's area code for SMS rules.
 	State string
@@ -33,10 +36,8 @@ func (r *Recipient) Zones(c *Cadence, ch Channel) ([]*time.Location, string) {
 	if r.Zone != nil {
 		return []*time.Location{r.Zone}, "explicit"
 	}
-	if r.Phone != "" {
-		if z := ZonesForPhone(r.Phone); len(z) > 0 {
-			return z, "phone"
-		}
+	if len(r.PhoneZones) > 0 {
+		return r.PhoneZones, "phone"
 	}
 	if ch == Email {
 		return []*time.Location{c.Zone}, "cadence default"

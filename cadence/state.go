@@ -450,7 +450,7 @@ func (m *machine) finishStage() {
 			target = ThenComplete
 		}
 	}
-	m.enterStage(target, "stage_done", "touches done")
+	m.enterStage(target, "stage_done", "stage "+s.ID+" touches done")
 }
 
 // enterStage moves to a stage, or completes / exits.

@@ -1,0 +1,72 @@
+// Command nurture is Nurture's single binary: it validates and simulates
+// cadences, runs the server and the workers, and talks to a running server.
+// main only wires the process to run; everything else is a package.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	var ec exitCode
+	switch {
+	case errors.As(err, &ec):
+		os.Exit(int(ec))
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "nurture:", err)
+		os.Exit(1)
+	}
+}
+
+// exitCode ends the process with a status after the command printed its
+// own report.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"validate", "check cadence files; every problem with file:line:column", cmdValidate},
+		{"simulate", "dry-run a cadence over a synthetic population on a virtual clock", cmdSimulate},
+		{"schema", "print the JSON Schema of the cadence format", cmdSchema},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: nurture <command> [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'nurture <command> -h' for a command's flags.\n")
+}
+
+func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return exitCode(2)
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], env, stdout, stderr)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
