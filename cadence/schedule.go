@@ -82,12 +82,14 @@ func (w Window) NextOpen(t time.Time, loc *time.Location, h Holidays) (time.Time
 		if !w.Days[day.Weekday()] || h.Contains(day) {
 			continue
 		}
-		open := time.Date(y, mo, d+i, int(w.Start)/60, int(w.Start)%60, 0, 0, loc)
-		closeAt := time.Date(y, mo, d+i, int(w.End)/60, int(w.End)%60, 0, 0, loc)
+		open := wallTime(y, mo, d+i, int(w.Start)/60, int(w.Start)%60, 0, 0, loc)
+		closeAt := wallTime(y, mo, d+i, int(w.End)/60, int(w.End)%60, 0, 0, loc)
 		if w.End == 24*60 {
 			closeAt = time.Date(y, mo, d+i+1, 0, 0, 0, 0, loc)
 		}
-		if !closeAt.After(t) {
+		// A band that falls wholly in a spring-forward gap does not exist
+		// that day.
+		if !closeAt.After(t) || !open.Before(closeAt) {
 			continue
 		}
 		if open.Before(t) {
@@ -154,7 +156,7 @@ func AddBusinessDays(t time.Time, n int, loc *time.Location, h Holidays) time.Ti
 		}
 		n--
 		if n == 0 {
-			return time.Date(y, mo, d+i, hh, mm, ss, local.Nanosecond(), loc)
+			return wallTime(y, mo, d+i, hh, mm, ss, local.Nanosecond(), loc)
 		}
 	}
 	return t
@@ -168,7 +170,7 @@ func (d Delay) After(t time.Time, loc *time.Location, h Holidays) time.Time {
 		local := t.In(loc)
 		y, mo, day := local.Date()
 		hh, mm, ss := local.Clock()
-		t = time.Date(y, mo, day+d.Days, hh, mm, ss, local.Nanosecond(), loc)
+		t = wallTime(y, mo, day+d.Days, hh, mm, ss, local.Nanosecond(), loc)
 	}
 	if d.BusinessDays != 0 {
 		t = AddBusinessDays(t, d.BusinessDays, loc, h)
@@ -179,4 +181,18 @@ func (d Delay) After(t time.Time, loc *time.Location, h Holidays) time.Time {
 // Approx returns the delay as a duration, counting a business day as a day.
 func (d Delay) Approx() time.Duration {
 	return d.Duration + time.Duration(d.Days+d.BusinessDays)*24*time.Hour
+}
+
+// wallTime is time.Date, except that a wall-clock time inside a
+// spring-forward gap (02:30 on the day clocks jump from 02:00 to 03:00)
+// becomes the first instant after the gap, never one before it. In a
+// fall-back overlap it is the first of the two instants, as time.Date gives.
+func wallTime(y int, mo time.Month, d, hh, mm, ss, ns int, loc *time.Location) time.Time {
+	t := time.Date(y, mo, d, hh, mm, ss, ns, loc)
+	if h, m, _ := t.Clock(); (h != hh || m != mm) && hh < 24 {
+		if _, end := t.ZoneBounds(); !end.IsZero() && end.After(t) {
+			return end
+		}
+	}
+	return t
 }
