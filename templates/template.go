@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	htmltemplate "html/template"
 	"reflect"
 	"regexp"
@@ -143,7 +144,19 @@ func Funcs() []string {
 	return out
 }
 
-var lineInErr = regexp.MustCompile(`^template: [^:]*:(\d+):(?:\d+:)?\s*(.*)$`)
+var lineInErr = regexp.MustCompile(`^(?:html/)?template: [^:]*:(\d+):(?:\d+:)?\s*(.*)$`)
+
+// sampleData has every field set, for compile-time checks.
+func sampleData() *Data {
+	d := &Data{Attr: map[string]string{}}
+	v := reflect.ValueOf(d).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if v.Field(i).Kind() == reflect.String {
+			v.Field(i).SetString("sample")
+		}
+	}
+	return d
+}
 
 func problemFromErr(part Part, err error) Problem {
 	msg := err.Error()
@@ -199,7 +212,14 @@ func Compile(name string, src Source) (*Template, []Problem) {
 			probs = append(probs, problemFromErr(PartHTML, err))
 		} else {
 			probs = append(probs, t.analyze(PartHTML, ht.Tree)...)
-			t.html = ht
+			// html/template checks contexts (an unclosed attribute, a
+			// branch ending inside a tag) on first execution: do it now
+			// with sample data so it is a compile problem, not a send error.
+			if err := ht.Execute(io.Discard, sampleData()); err != nil && !errors.As(err, new(*texttemplate.ExecError)) {
+				probs = append(probs, problemFromErr(PartHTML, err))
+			} else {
+				t.html = ht
+			}
 		}
 	}
 	if src.SMS != "" {
