@@ -151,23 +151,18 @@ func (c *Cadence) Gate(e *Enrollment, cl Claim, r *Recipient, h *History, now ti
 // may go to r, and why it is later than now, if it is.
 func (c *Cadence) NextSendTime(t *Touch, r *Recipient, h *History, zones []*time.Location, now time.Time) (time.Time, string, error) {
 	w := c.WindowFor(t)
-	why := "outside send window " + w.String()
 	var capMax int
 	var capPer time.Duration
 	var sent []time.Time
-	capWhy := ""
+	state, stateCap := "", false
 	if cp, ok := c.Caps[t.Channel]; ok {
-		capMax, capPer, capWhy = cp.Max, cp.Per, fmt.Sprintf("frequency cap %d per %s", cp.Max, cp.Per)
+		capMax, capPer = cp.Max, cp.Per
 	}
 	if t.Channel == SMS {
-		st := r.SMSState()
-		w = w.Intersect(SMSWindow(st)).Intersect(c.SMSQuiet)
-		why = "outside SMS hours " + w.String()
-		if st != "" {
-			why += " (" + st + ")"
-		}
-		if n := SMSDailyCap(st); n > 0 && (capMax == 0 || n < capMax || capPer < 24*time.Hour) {
-			capMax, capPer, capWhy = n, 24*time.Hour, fmt.Sprintf("%s limit of %d marketing SMS per 24h", st, n)
+		state = r.SMSState()
+		w = w.Intersect(SMSWindow(state)).Intersect(c.SMSQuiet)
+		if n := SMSDailyCap(state); n > 0 && (capMax == 0 || n < capMax || capPer < 24*time.Hour) {
+			capMax, capPer, stateCap = n, 24*time.Hour, true
 		}
 		if h != nil {
 			sent = h.SMS
@@ -178,21 +173,42 @@ func (c *Cadence) NextSendTime(t *Touch, r *Recipient, h *History, zones []*time
 	if w.Empty() {
 		return time.Time{}, "", fmt.Errorf("%w: window %s is never open", ErrNoSendWindow, w)
 	}
-	at := now
-	reason := ""
+	// Reasons are built only when the touch waits: this runs for every send.
+	const (
+		none = iota
+		byWindow
+		byCap
+	)
+	at, why := now, none
 	for iter := 0; iter < 64; iter++ {
 		next, err := NextAllowed(at, w, zones, c.Holidays)
 		if err != nil {
 			return time.Time{}, "", err
 		}
 		if next.After(at) {
-			at, reason = next, why+" in "+zoneNames(zones)
+			at, why = next, byWindow
 		}
 		free := capFree(sent, capMax, capPer, at)
 		if !free.After(at) {
-			return at, reason, nil
+			switch why {
+			case byWindow:
+				if t.Channel == SMS {
+					reason := "outside SMS hours " + w.String()
+					if state != "" {
+						reason += " (" + state + ")"
+					}
+					return at, reason + " in " + zoneNames(zones), nil
+				}
+				return at, "outside send window " + w.String() + " in " + zoneNames(zones), nil
+			case byCap:
+				if stateCap {
+					return at, fmt.Sprintf("%s limit of %d marketing SMS per 24h", state, capMax), nil
+				}
+				return at, fmt.Sprintf("frequency cap %d per %s", capMax, capPer), nil
+			}
+			return at, "", nil
 		}
-		at, reason = free, capWhy
+		at, why = free, byCap
 	}
 	return time.Time{}, "", errors.New("no send time satisfies both the window and the frequency cap")
 }

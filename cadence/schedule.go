@@ -17,7 +17,7 @@ type Window struct {
 var AllDays = Window{Days: Weekdays{true, true, true, true, true, true, true}, Start: 0, End: 24 * 60}
 
 func (w Window) String() string {
-	return fmt.Sprintf("%s %s-%s", w.Days, w.Start, w.End)
+	return w.Days.String() + " " + w.Start.String() + "-" + w.End.String()
 }
 
 // Intersect returns the window open when both are.

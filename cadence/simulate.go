@@ -259,6 +259,7 @@ type simulator struct {
 	end         time.Time
 	pending     []simEvent
 	hist        History
+	out         Outcome
 }
 
 // reasonKey shortens a gate reason to its category for counting.
@@ -315,13 +316,12 @@ func (s *simulator) prospect(i int) {
 	}
 	apply := func(ev Event) {
 		prevStage := e.Stage
-		o, err := s.c.Apply(e, ev, loc)
-		if err != nil {
+		if err := s.c.ApplyInto(&s.out, e, ev, loc); err != nil {
 			return
 		}
 		s.rep.Transitions++
-		e = o.Enrollment
-		for _, a := range o.Actions {
+		e = s.out.Enrollment
+		for _, a := range s.out.Actions {
 			switch a {
 			case ActSuppressEmail, ActUnsubscribeEmail:
 				rec.EmailBlocked = string(a)
@@ -344,7 +344,8 @@ func (s *simulator) prospect(i int) {
 		}
 		if len(s.pending) > 0 && (dueKind == 0 || !s.pending[0].at.After(next)) {
 			pe := s.pending[0]
-			s.pending = s.pending[1:]
+			copy(s.pending, s.pending[1:])
+			s.pending = s.pending[:len(s.pending)-1]
 			if pe.at.After(s.end) {
 				break
 			}

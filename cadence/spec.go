@@ -217,7 +217,10 @@ func (dl *Delay) decodeNode(d *decoder, n *yaml.Node, field string) {
 // Clock is a time of day in minutes since midnight (0..1440).
 type Clock int
 
-func (c Clock) String() string { return fmt.Sprintf("%02d:%02d", int(c)/60, int(c)%60) }
+func (c Clock) String() string {
+	h, m := int(c)/60, int(c)%60
+	return string([]byte{byte('0' + h/10), byte('0' + h%10), ':', byte('0' + m/10), byte('0' + m%10)})
+}
 
 // ParseClock parses HH:MM, 00:00 to 24:00.
 func ParseClock(s string) (Clock, error) {
@@ -322,15 +325,30 @@ func (w *Weekdays) decodeNode(d *decoder, n *yaml.Node, field string) {
 }
 
 func (w Weekdays) String() string {
-	var names []string
-	order := []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday}
-	for _, d := range order {
-		if w[d] {
-			names = append(names, d.String()[:3])
+	mask := 0
+	for d, open := range w {
+		if open {
+			mask |= 1 << d
 		}
 	}
-	return strings.Join(names, ",")
+	return weekdayNames[mask]
 }
+
+// weekdayNames holds the rendering of every day set: gate reasons print
+// windows for every deferred touch.
+var weekdayNames = func() (out [128]string) {
+	order := []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday}
+	for mask := range out {
+		var names []string
+		for _, d := range order {
+			if mask&(1<<d) != 0 {
+				names = append(names, d.String()[:3])
+			}
+		}
+		out[mask] = strings.Join(names, ",")
+	}
+	return out
+}()
 
 // Zone is an IANA time zone.
 type Zone struct {

@@ -203,11 +203,22 @@ func (c *Cadence) Start(e Enrollment, at time.Time, loc *time.Location) Outcome 
 // Global actions (suppression, opt-out) are returned even for enrollments
 // that have ended.
 func (c *Cadence) Apply(e Enrollment, ev Event, loc *time.Location) (Outcome, error) {
-	m := machine{c: c, loc: loc, at: ev.At, o: Outcome{Enrollment: e}}
-	if err := m.apply(ev); err != nil {
-		return Outcome{Enrollment: e}, err
+	var o Outcome
+	err := c.ApplyInto(&o, e, ev, loc)
+	return o, err
+}
+
+// ApplyInto is Apply writing into out, reusing its slices: hot loops (the
+// simulator, batch workers) apply millions of events without garbage. On
+// error out holds e unchanged and no entries or actions.
+func (c *Cadence) ApplyInto(out *Outcome, e Enrollment, ev Event, loc *time.Location) error {
+	m := machine{c: c, loc: loc, at: ev.At, o: Outcome{Enrollment: e, Entries: out.Entries[:0], Actions: out.Actions[:0]}}
+	err := m.apply(ev)
+	if err != nil {
+		m.o.Enrollment, m.o.Entries, m.o.Actions = e, m.o.Entries[:0], m.o.Actions[:0]
 	}
-	return m.o, nil
+	*out = m.o
+	return err
 }
 
 type machine struct {
