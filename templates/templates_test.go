@@ -175,7 +175,6 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-
 func FuzzCompileAndRender(f *testing.F) {
 	for _, s := range []string{"Hi {{ .FirstName }}", "{{", "{{ .Attr.x | default \"y\" }}", "{{ if .Company }}{{ .Company }}{{ end }}", "{{ range .Attr }}{{ . }}{{ end }}", "{{ template \"x\" }}", "{{ .FirstName | title }}"} {
 		f.Add(s, "Ada")
