@@ -132,14 +132,14 @@ type Entry struct {
 // Text renders the entry for people: "paused by sales:alice: on holiday".
 func (en Entry) Text() string {
 	s := en.Kind
+	if en.ToStage != "" {
+		s = fmt.Sprintf("stage %s -> %s", orDash(en.Stage), en.ToStage)
+	}
 	if en.Touch != "" {
 		s += " " + en.Touch
 		if en.Channel != "" {
 			s += " (" + string(en.Channel) + ")"
 		}
-	}
-	if en.ToStage != "" {
-		s += fmt.Sprintf(": stage %s -> %s", orDash(en.Stage), en.ToStage)
 	}
 	if en.From != en.To {
 		s += fmt.Sprintf(": %s -> %s", orDash(string(en.From)), en.To)

@@ -1,0 +1,251 @@
+package channels
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wneessen/go-mail"
+)
+
+// SMTPConfig configures the SMTP relay.
+type SMTPConfig struct {
+	Host string
+	Port int
+	// TLS: "starttls" (opportunistic, default), "mandatory" (STARTTLS
+	// required), "tls" (implicit TLS, port 465) or "none".
+	TLS      string
+	Username string
+	Password string
+	// Connections is how many SMTP connections the pool keeps (default 4).
+	Connections int
+	Timeout     time.Duration
+	HELO        string
+	// InsecureSkipVerify is for test relays with self-signed certificates.
+	InsecureSkipVerify bool
+}
+
+// WithDefaults fills unset fields.
+func (c SMTPConfig) WithDefaults() SMTPConfig {
+	if c.Port == 0 {
+		c.Port = 587
+	}
+	if c.TLS == "" {
+		c.TLS = "starttls"
+	}
+	if c.Connections <= 0 {
+		c.Connections = 4
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 30 * time.Second
+	}
+	return c
+}
+
+// SMTP sends email over a pool of reused go-mail connections. Each
+// connection sends many messages without the per-send NOOP probe.
+type SMTP struct {
+	cfg  SMTPConfig
+	pool chan *mail.Client
+}
+
+// NewSMTP returns a sender; connections are dialled lazily.
+func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
+	cfg = cfg.WithDefaults()
+	if cfg.Host == "" {
+		return nil, errors.New("smtp: host is required")
+	}
+	s := &SMTP{cfg: cfg, pool: make(chan *mail.Client, cfg.Connections)}
+	for i := 0; i < cfg.Connections; i++ {
+		s.pool <- nil
+	}
+	return s, nil
+}
+
+func (s *SMTP) newClient() (*mail.Client, error) {
+	opts := []mail.Option{mail.WithPort(s.cfg.Port), mail.WithTimeout(s.cfg.Timeout), mail.WithoutNoop()}
+	switch s.cfg.TLS {
+	case "none":
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+	case "mandatory":
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	case "tls":
+		opts = append(opts, mail.WithSSL())
+	default:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic))
+	}
+	if s.cfg.Username != "" {
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(s.cfg.Username), mail.WithPassword(s.cfg.Password))
+	}
+	if s.cfg.HELO != "" {
+		opts = append(opts, mail.WithHELO(s.cfg.HELO))
+	}
+	if s.cfg.InsecureSkipVerify {
+		opts = append(opts, mail.WithTLSConfig(&tls.Config{InsecureSkipVerify: true, ServerName: s.cfg.Host})) //nolint:gosec // test relays only
+	}
+	return mail.NewClient(s.cfg.Host, opts...)
+}
+
+// BuildMsg turns an Email into a go-mail message with the RFC 8058
+// headers and a deterministic Message-ID.
+func BuildMsg(e *Email) (*mail.Msg, error) {
+	m := mail.NewMsg()
+	if err := m.From(e.From); err != nil {
+		return nil, fmt.Errorf("from %q: %w", e.From, err)
+	}
+	if err := m.To(e.To); err != nil {
+		return nil, fmt.Errorf("to: %w", err)
+	}
+	if e.ReplyTo != "" {
+		if err := m.ReplyTo(e.ReplyTo); err != nil {
+			return nil, fmt.Errorf("reply-to %q: %w", e.ReplyTo, err)
+		}
+	}
+	m.Subject(e.Subject)
+	m.SetMessageIDWithValue(strings.Trim(e.MessageID, "<>"))
+	m.SetDate()
+	if e.Unsubscribe != "" {
+		if err := m.SetListUnsubscribeOneClick(e.Unsubscribe); err != nil {
+			return nil, fmt.Errorf("list-unsubscribe: %w", err)
+		}
+	}
+	if e.InReplyTo != "" {
+		ref := "<" + strings.Trim(e.InReplyTo, "<>") + ">"
+		m.SetGenHeader(mail.HeaderInReplyTo, ref)
+		m.SetGenHeader(mail.HeaderReferences, ref)
+	}
+	for k, v := range e.Headers {
+		m.SetGenHeader(mail.Header(k), v)
+	}
+	switch {
+	case e.Text != "" && e.HTML != "":
+		m.SetBodyString(mail.TypeTextPlain, e.Text)
+		m.AddAlternativeString(mail.TypeTextHTML, e.HTML)
+	case e.HTML != "":
+		m.SetBodyString(mail.TypeTextHTML, e.HTML)
+	default:
+		m.SetBodyString(mail.TypeTextPlain, e.Text)
+	}
+	return m, nil
+}
+
+// SendEmails sends msgs over the pool, spreading them across connections.
+func (s *SMTP) SendEmails(ctx context.Context, msgs []*Email) []error {
+	errs := make([]error, len(msgs))
+	built := make([]*mail.Msg, len(msgs))
+	for i, e := range msgs {
+		m, err := BuildMsg(e)
+		if err != nil {
+			errs[i] = &Error{Class: Permanent, Err: err}
+			continue
+		}
+		built[i] = m
+	}
+	per := (len(msgs) + s.cfg.Connections - 1) / s.cfg.Connections
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(msgs); lo += per {
+		hi := min(lo+per, len(msgs))
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			s.sendChunk(ctx, built[lo:hi], errs[lo:hi])
+		}(lo, hi)
+	}
+	wg.Wait()
+	return errs
+}
+
+// sendChunk sends on one pooled connection, redialling once if the
+// connection broke before a message was accepted.
+func (s *SMTP) sendChunk(ctx context.Context, msgs []*mail.Msg, errs []error) {
+	var c *mail.Client
+	select {
+	case c = <-s.pool:
+	case <-ctx.Done():
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = &Error{Class: Transport, Err: ctx.Err()}
+			}
+		}
+		return
+	}
+	defer func() { s.pool <- c }()
+	for i, m := range msgs {
+		if m == nil {
+			continue
+		}
+		for attempt := 0; attempt < 2; attempt++ {
+			if c == nil {
+				nc, err := s.newClient()
+				if err == nil {
+					err = nc.DialWithContext(ctx)
+				}
+				if err != nil {
+					errs[i] = &Error{Class: Transport, Err: err}
+					break
+				}
+				c = nc
+			}
+			err := c.Send(m)
+			if err == nil {
+				errs[i] = nil
+				break
+			}
+			errs[i] = classifySMTP(err)
+			if ClassOf(errs[i]) != Transport {
+				break
+			}
+			// The connection is gone: drop it and redial once.
+			_ = c.Close()
+			c = nil
+		}
+	}
+}
+
+// Close closes pooled connections.
+func (s *SMTP) Close() error {
+	for i := 0; i < s.cfg.Connections; i++ {
+		if c := <-s.pool; c != nil {
+			_ = c.Close()
+		}
+		s.pool <- nil
+	}
+	return nil
+}
+
+// classifySMTP maps a go-mail error to a Class by reply code, not by
+// IsTemp (which is false for transport errors too).
+func classifySMTP(err error) error {
+	var se *mail.SendError
+	if !errors.As(err, &se) {
+		return &Error{Class: Transport, Err: err}
+	}
+	code, enh := se.ErrorCode(), se.EnhancedStatusCode()
+	ce := &Error{Code: code, Enhanced: enh, Err: err}
+	switch {
+	case code >= 500 && (strings.HasPrefix(enh, "5.1.") || (enh == "" && (code == 550 || code == 551 || code == 553) && mentionsMailbox(err))):
+		ce.Class = HardBounce
+	case code >= 500 && strings.HasPrefix(enh, "5.7."):
+		ce.Class = SenderPolicy
+	case code >= 500:
+		ce.Class = Permanent
+	case code >= 400:
+		ce.Class = Retry
+	case se.Reason == mail.ErrSMTPDataClose:
+		// The server stopped answering after the message body: it may
+		// have been accepted.
+		ce.Class = Ambiguous
+	default:
+		ce.Class = Transport
+	}
+	return ce
+}
+
+func mentionsMailbox(err error) bool {
+	s := strings.ToLower(err.Error())
+	return strings.Contains(s, "mailbox") || strings.Contains(s, "user unknown") || strings.Contains(s, "no such user")
+}

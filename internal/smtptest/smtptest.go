@@ -1,0 +1,151 @@
+// Package smtptest is an in-process SMTP server (emersion/go-smtp) for
+// tests: it records every accepted message and can answer chosen
+// recipients with 4xx or 5xx replies, a limited number of times.
+package smtptest
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Message is an accepted message.
+type Message struct {
+	From, To  string
+	Data      []byte
+	MessageID string
+	Header    mail.Header
+}
+
+// Fault makes the server refuse a recipient.
+type Fault struct {
+	Code     int
+	Enhanced smtp.EnhancedCode
+	Msg      string
+	// Times is how many times to refuse (0 = always).
+	Times int
+	// DropConn closes the connection instead of answering.
+	DropConn bool
+}
+
+// Server is a recording SMTP server on 127.0.0.1.
+type Server struct {
+	Addr string
+	Port int
+
+	mu       sync.Mutex
+	msgs     []Message
+	faults   map[string]*Fault
+	sessions int
+	srv      *smtp.Server
+}
+
+// Start starts a server that stops when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{faults: map[string]*Fault{}}
+	srv := smtp.NewServer(s)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = 30 * time.Second
+	srv.WriteTimeout = 30 * time.Second
+	srv.MaxMessageBytes = 10 << 20
+	srv.MaxRecipients = 50
+	srv.EnableSMTPUTF8 = true
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Addr = l.Addr().String()
+	s.Port = l.Addr().(*net.TCPAddr).Port
+	s.srv = srv
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+// Fail sets a fault for a recipient.
+func (s *Server) Fail(rcpt string, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[strings.ToLower(rcpt)] = &f
+}
+
+// Messages returns the accepted messages.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// Sessions returns how many SMTP connections were opened.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
+// NewSession implements smtp.Backend.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	s.sessions++
+	s.mu.Unlock()
+	return &session{s: s, conn: c}, nil
+}
+
+type session struct {
+	s    *Server
+	conn *smtp.Conn
+	from string
+	to   []string
+}
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error { ss.from = from; return nil }
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	f := ss.s.faults[strings.ToLower(to)]
+	if f != nil && f.Times > 0 {
+		f.Times--
+		if f.Times == 0 {
+			delete(ss.s.faults, strings.ToLower(to))
+		}
+	}
+	ss.s.mu.Unlock()
+	if f != nil {
+		if f.DropConn {
+			ss.conn.Conn().Close()
+			return errors.New("connection dropped")
+		}
+		return &smtp.SMTPError{Code: f.Code, EnhancedCode: f.Enhanced, Message: f.Msg}
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m, err := mail.ReadMessage(strings.NewReader(string(b)))
+	if err != nil {
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "malformed message"}
+	}
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	for _, to := range ss.to {
+		ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: to, Data: b, MessageID: m.Header.Get("Message-Id"), Header: m.Header})
+	}
+	return nil
+}
+
+func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Logout() error { return nil }

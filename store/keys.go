@@ -1,0 +1,80 @@
+package store
+
+import (
+	"fmt"
+	"hash/fnv"
+)
+
+// Shards is the fixed number of enrollment shards. Each is one hash tag,
+// so on Redis Cluster the shards spread over the masters. Changing it
+// re-homes every key: it is fixed for a deployment's life.
+const Shards = 16
+
+// Keys builds key names under a prefix (one per deployment or test).
+type Keys struct {
+	Prefix string
+}
+
+// Shard returns the shard of a prospect.
+func Shard(prospectID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(prospectID))
+	return int(h.Sum32() % Shards)
+}
+
+func (k Keys) tag(shard int) string { return fmt.Sprintf("%s:{s%02d}", k.Prefix, shard) }
+
+// Due is a shard's sorted set of enrollment ids by due time (ms).
+func (k Keys) Due(shard int) string { return k.tag(shard) + ":due" }
+
+// Lease is a shard's sorted set of claimed enrollment ids by lease expiry.
+func (k Keys) Lease(shard int) string { return k.tag(shard) + ":lease" }
+
+// Prospect is a prospect's hash: b (JSON), eb / sb (email / SMS block
+// reasons), r (revision).
+func (k Keys) Prospect(pid string) string { return k.tag(Shard(pid)) + ":p:" + pid }
+
+// ProspectEnrollments is the set of a prospect's enrollment ids.
+func (k Keys) ProspectEnrollments(pid string) string { return k.Prospect(pid) + ":enr" }
+
+// Sends is a prospect's sorted set of recent sends (for frequency caps).
+func (k Keys) Sends(pid string) string { return k.Prospect(pid) + ":sends" }
+
+// Consent is a prospect's list of consent changes (opt-out, opt-in,
+// suppression) with time and source, kept forever.
+func (k Keys) Consent(pid string) string { return k.Prospect(pid) + ":consent" }
+
+// Enrollment is an enrollment's hash: b (JSON), r (revision), and one
+// ledger field per claimed touch, l:STAGE:STEP:GEN.
+func (k Keys) Enrollment(eid string) string { return k.tag(shardOfEnrollment(eid)) + ":e:" + eid }
+
+// Timeline is an enrollment's capped list of timeline entries.
+func (k Keys) Timeline(eid string) string { return k.Enrollment(eid) + ":t" }
+
+// Stats is a shard's per-cadence counters; Stats() sums the shards.
+func (k Keys) Stats(shard int, cadenceID string) string { return k.tag(shard) + ":stats:" + cadenceID }
+
+// EmailIndex maps a lowercased email address to a prospect id.
+func (k Keys) EmailIndex() string { return k.Prefix + ":{idx}:email" }
+
+// PhoneIndex maps an E.164 number to a prospect id.
+func (k Keys) PhoneIndex() string { return k.Prefix + ":{idx}:phone" }
+
+// MessageIndex maps an email Message-ID to an enrollment and touch, so a
+// reply or bounce finds its enrollment.
+func (k Keys) MessageIndex() string { return k.Prefix + ":{idx}:msgid" }
+
+// EnrollmentID is deterministic: one enrollment per prospect and cadence.
+func EnrollmentID(prospectID, cadenceID string) string { return prospectID + "~" + cadenceID }
+
+// ProspectOf returns the prospect id of an enrollment id.
+func ProspectOf(eid string) string {
+	for i := len(eid) - 1; i >= 0; i-- {
+		if eid[i] == '~' {
+			return eid[:i]
+		}
+	}
+	return eid
+}
+
+func shardOfEnrollment(eid string) int { return Shard(ProspectOf(eid)) }

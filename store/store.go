@@ -1,0 +1,587 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nurture-dev/nurture/cadence"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound         = errors.New("not found")
+	ErrAlreadyEnrolled  = errors.New("prospect is already enrolled in this cadence")
+	ErrConflict         = errors.New("enrollment changed concurrently")
+	ErrDuplicateAddress = errors.New("email or phone belongs to another prospect")
+)
+
+// TimelineCap bounds each enrollment's timeline in Redis.
+const TimelineCap = 100
+
+// SendHistoryWindow is how long sends are kept for frequency caps.
+const SendHistoryWindow = 8 * 24 * time.Hour
+
+// Store is Nurture's Redis persistence.
+type Store struct {
+	rdb  redis.UniversalClient
+	keys Keys
+}
+
+// New returns a store on rdb with every key under prefix.
+func New(rdb redis.UniversalClient, prefix string) *Store {
+	return &Store{rdb: rdb, keys: Keys{Prefix: prefix}}
+}
+
+// Keys exposes key naming (tests and operators).
+func (s *Store) Keys() Keys { return s.keys }
+
+// Redis returns the client.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// upsertProspect writes the profile and claims the address indexes.
+// KEYS[1] prospect hash. ARGV[1] blob.
+var upsertProspect = redis.NewScript(`
+redis.call('HSET', KEYS[1], 'b', ARGV[1])
+return redis.call('HINCRBY', KEYS[1], 'r', 1)
+`)
+
+// UpsertProspect creates or updates a prospect's profile; consent fields
+// are never overwritten here (they change only through SetConsent).
+func (s *Store) UpsertProspect(ctx context.Context, p *Prospect) error {
+	// Indexes first (HSETNX), so two prospects never share an address.
+	for _, idx := range []struct{ key, val string }{{s.keys.EmailIndex(), p.Email}, {s.keys.PhoneIndex(), p.Phone}} {
+		if idx.val == "" {
+			continue
+		}
+		if _, err := s.rdb.HSetNX(ctx, idx.key, idx.val, p.ID).Result(); err != nil {
+			return err
+		}
+		owner, err := s.rdb.HGet(ctx, idx.key, idx.val).Result()
+		if err != nil {
+			return err
+		}
+		if owner != p.ID {
+			return fmt.Errorf("%w: %s is prospect %s", ErrDuplicateAddress, idx.val, owner)
+		}
+	}
+	profile := *p
+	profile.EmailBlocked, profile.SMSBlocked = "", ""
+	b, _ := json.Marshal(profile)
+	return upsertProspect.Run(ctx, s.rdb, []string{s.keys.Prospect(p.ID)}, string(b)).Err()
+}
+
+// Prospect loads a prospect with its consent.
+func (s *Store) Prospect(ctx context.Context, pid string) (*Prospect, error) {
+	vals, err := s.rdb.HMGet(ctx, s.keys.Prospect(pid), "b", "eb", "sb").Result()
+	if err != nil {
+		return nil, err
+	}
+	return decodeProspect(pid, vals)
+}
+
+func decodeProspect(pid string, vals []any) (*Prospect, error) {
+	b, ok := vals[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("prospect %s: %w", pid, ErrNotFound)
+	}
+	var p Prospect
+	if err := json.Unmarshal([]byte(b), &p); err != nil {
+		return nil, fmt.Errorf("prospect %s: %w", pid, err)
+	}
+	p.EmailBlocked, _ = vals[1].(string)
+	p.SMSBlocked, _ = vals[2].(string)
+	return &p, nil
+}
+
+// ProspectIDByEmail finds a prospect by address.
+func (s *Store) ProspectIDByEmail(ctx context.Context, email string) (string, error) {
+	return s.lookup(ctx, s.keys.EmailIndex(), strings.ToLower(strings.TrimSpace(email)))
+}
+
+// ProspectIDByPhone finds a prospect by E.164 number.
+func (s *Store) ProspectIDByPhone(ctx context.Context, phone string) (string, error) {
+	return s.lookup(ctx, s.keys.PhoneIndex(), phone)
+}
+
+func (s *Store) lookup(ctx context.Context, key, field string) (string, error) {
+	v, err := s.rdb.HGet(ctx, key, field).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("%s: %w", field, ErrNotFound)
+	}
+	return v, err
+}
+
+// ConsentChange is one opt-out, opt-in or suppression with its source.
+type ConsentChange struct {
+	At      time.Time       `json:"at"`
+	Channel cadence.Channel `json:"channel"`
+	// Blocked is the new block reason; empty restores the channel.
+	Blocked string `json:"blocked,omitempty"`
+	Source  string `json:"source"`
+}
+
+// setConsent changes one channel's consent and logs it, atomically.
+// KEYS[1] prospect hash, KEYS[2] consent log. ARGV[1] field, ARGV[2] value
+// ("" clears), ARGV[3] log entry. Returns the previous value.
+var setConsent = redis.NewScript(`
+local prev = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('RPUSH', KEYS[2], ARGV[3])
+return prev
+`)
+
+// SetConsent blocks (reason set) or restores (reason "") a channel for a
+// prospect, everywhere, and keeps the change with its source (COMPLIANCE.md
+// 1, 3, 13, 21). It returns the previous block reason.
+func (s *Store) SetConsent(ctx context.Context, pid string, ch ConsentChange) (string, error) {
+	field := "eb"
+	if ch.Channel == cadence.SMS {
+		field = "sb"
+	}
+	logEntry, _ := json.Marshal(ch)
+	prev, err := setConsent.Run(ctx, s.rdb, []string{s.keys.Prospect(pid), s.keys.Consent(pid)}, field, ch.Blocked, string(logEntry)).Text()
+	return prev, err
+}
+
+// ConsentLog returns a prospect's consent history, oldest first.
+func (s *Store) ConsentLog(ctx context.Context, pid string) ([]ConsentChange, error) {
+	raw, err := s.rdb.LRange(ctx, s.keys.Consent(pid), 0, -1).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ConsentChange, 0, len(raw))
+	for _, r := range raw {
+		var c ConsentChange
+		if json.Unmarshal([]byte(r), &c) == nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// Loaded is an enrollment as read, with the revision to commit against.
+type Loaded struct {
+	Enrollment cadence.Enrollment
+	Rev        int64
+}
+
+// LedgerField names the ledger entry of one claimed touch.
+func LedgerField(stage string, step int, gen int64) string {
+	return "l:" + stage + ":" + strconv.Itoa(step) + ":" + strconv.FormatInt(gen, 10)
+}
+
+// Enrollment loads an enrollment.
+func (s *Store) Enrollment(ctx context.Context, eid string) (Loaded, error) {
+	vals, err := s.rdb.HMGet(ctx, s.keys.Enrollment(eid), "b", "r").Result()
+	if err != nil {
+		return Loaded{}, err
+	}
+	return decodeLoaded(eid, vals)
+}
+
+func decodeLoaded(eid string, vals []any) (Loaded, error) {
+	b, ok := vals[0].(string)
+	if !ok {
+		return Loaded{}, fmt.Errorf("enrollment %s: %w", eid, ErrNotFound)
+	}
+	e, err := decodeEnrollment(b)
+	if err != nil {
+		return Loaded{}, fmt.Errorf("enrollment %s: %w", eid, err)
+	}
+	rev, _ := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
+	return Loaded{Enrollment: e, Rev: rev}, nil
+}
+
+// ProspectEnrollments lists a prospect's enrollment ids.
+func (s *Store) ProspectEnrollments(ctx context.Context, pid string) ([]string, error) {
+	return s.rdb.SMembers(ctx, s.keys.ProspectEnrollments(pid)).Result()
+}
+
+// dueScore is where an enrollment belongs in its due set: its due time
+// when active, its wake-up time when paused or snoozed until a time, else
+// nowhere ("").
+func dueScore(e *cadence.Enrollment) string {
+	switch {
+	case e.State == cadence.Active, (e.State == cadence.Paused || e.State == cadence.Snoozed) && !e.Until.IsZero():
+		return strconv.FormatInt(ms(e.DueAt), 10)
+	}
+	return ""
+}
+
+// createEnrollment creates an enrollment unless it exists.
+// KEYS[1] enrollment hash, KEYS[2] due set, KEYS[3] timeline, KEYS[4]
+// prospect's enrollment set, KEYS[5] stats. ARGV[1] blob, ARGV[2] due score
+// or "", ARGV[3] eid, ARGV[4] n entries, entries..., stat field/incr pairs.
+var createEnrollment = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'b', ARGV[1], 'r', 1)
+if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3]) end
+local n = tonumber(ARGV[4])
+for i = 1, n do redis.call('RPUSH', KEYS[3], ARGV[4 + i]) end
+redis.call('SADD', KEYS[4], ARGV[3])
+for i = 5 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]) end
+return 1
+`)
+
+// NewEnrollment is an enrollment to create.
+type NewEnrollment struct {
+	Enrollment cadence.Enrollment
+	Entries    []cadence.Entry
+	Stats      map[string]int64
+}
+
+func (s *Store) createArgs(n *NewEnrollment) ([]string, []any) {
+	e := &n.Enrollment
+	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(Shard(e.ProspectID)), s.keys.Timeline(e.ID),
+		s.keys.ProspectEnrollments(e.ProspectID), s.keys.Stats(Shard(e.ProspectID), e.CadenceID)}
+	args := []any{encodeEnrollment(e), dueScore(e), e.ID, len(n.Entries)}
+	for i := range n.Entries {
+		args = append(args, encodeEntry(&n.Entries[i]))
+	}
+	for k, v := range n.Stats {
+		args = append(args, k, v)
+	}
+	return keys, args
+}
+
+// CreateEnrollments creates enrollments in one pipeline. The result has
+// one error per input: nil, ErrAlreadyEnrolled, or a Redis error.
+func (s *Store) CreateEnrollments(ctx context.Context, batch []NewEnrollment) []error {
+	errs := make([]error, len(batch))
+	if len(batch) == 0 {
+		return errs
+	}
+	cmds := s.pipelineScript(ctx, createEnrollment, len(batch), func(i int) ([]string, []any) { return s.createArgs(&batch[i]) })
+	for i, c := range cmds {
+		n, err := c.Int()
+		switch {
+		case err != nil:
+			errs[i] = err
+		case n == 0:
+			errs[i] = fmt.Errorf("%s: %w", batch[i].Enrollment.ID, ErrAlreadyEnrolled)
+		}
+	}
+	return errs
+}
+
+// Commit is a compare-and-set update of an enrollment: it applies only if
+// the enrollment is still at Rev.
+type Commit struct {
+	Rev        int64
+	Enrollment cadence.Enrollment
+	Entries    []cadence.Entry
+	// LedgerField/LedgerValue record a touch's send state ("" none).
+	LedgerField, LedgerValue string
+	// Sent records a send in the prospect's history for frequency caps.
+	Sent    *time.Time
+	Channel cadence.Channel
+	Stats   map[string]int64
+}
+
+// commitEnrollment is the CAS write of an enrollment and everything that
+// must change with it.
+// KEYS[1] enrollment hash, KEYS[2] due, KEYS[3] lease, KEYS[4] timeline,
+// KEYS[5] stats, KEYS[6] prospect sends.
+// ARGV[1] expected rev, ARGV[2] blob, ARGV[3] due score or "", ARGV[4] eid,
+// ARGV[5] ledger field, ARGV[6] ledger value, ARGV[7] send member or "",
+// ARGV[8] send score, ARGV[9] trim sends before, ARGV[10] timeline cap,
+// ARGV[11] n entries, entries..., stat field/incr pairs.
+// Returns the new rev, or 0 if the rev did not match.
+var commitEnrollment = redis.NewScript(`
+local rev = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
+if rev ~= tonumber(ARGV[1]) then return 0 end
+rev = rev + 1
+redis.call('HSET', KEYS[1], 'b', ARGV[2], 'r', rev)
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], ARGV[5], ARGV[6]) end
+redis.call('ZREM', KEYS[3], ARGV[4])
+if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[4]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) end
+if ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[6], ARGV[8], ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', ARGV[9])
+end
+local n = tonumber(ARGV[11])
+for i = 1, n do redis.call('RPUSH', KEYS[4], ARGV[11 + i]) end
+if n > 0 then redis.call('LTRIM', KEYS[4], -tonumber(ARGV[10]), -1) end
+for i = 12 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]) end
+return rev
+`)
+
+func (s *Store) commitArgs(c *Commit) ([]string, []any) {
+	e := &c.Enrollment
+	pid, shard := e.ProspectID, Shard(e.ProspectID)
+	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(shard), s.keys.Lease(shard), s.keys.Timeline(e.ID),
+		s.keys.Stats(shard, e.CadenceID), s.keys.Sends(pid)}
+	sendMember, sendScore, trim := "", int64(0), int64(0)
+	if c.Sent != nil {
+		sendMember = string(c.Channel) + ":" + e.ID + ":" + strconv.FormatInt(ms(*c.Sent), 10)
+		sendScore = ms(*c.Sent)
+		trim = ms(c.Sent.Add(-SendHistoryWindow))
+	}
+	args := []any{c.Rev, encodeEnrollment(e), dueScore(e), e.ID, c.LedgerField, c.LedgerValue,
+		sendMember, sendScore, trim, TimelineCap, len(c.Entries)}
+	for i := range c.Entries {
+		args = append(args, encodeEntry(&c.Entries[i]))
+	}
+	for k, v := range c.Stats {
+		args = append(args, k, v)
+	}
+	return keys, args
+}
+
+// Commit writes an enrollment if it is still at c.Rev; it returns
+// ErrConflict otherwise, and the caller reloads and re-applies.
+func (s *Store) Commit(ctx context.Context, c *Commit) (int64, error) {
+	keys, args := s.commitArgs(c)
+	rev, err := commitEnrollment.Run(ctx, s.rdb, keys, args...).Int64()
+	if err != nil {
+		return 0, err
+	}
+	if rev == 0 {
+		return 0, ErrConflict
+	}
+	return rev, nil
+}
+
+// CommitBatch commits several enrollments in one pipeline; each result is
+// nil, ErrConflict or a Redis error.
+func (s *Store) CommitBatch(ctx context.Context, batch []*Commit) []error {
+	errs := make([]error, len(batch))
+	if len(batch) == 0 {
+		return errs
+	}
+	cmds := s.pipelineScript(ctx, commitEnrollment, len(batch), func(i int) ([]string, []any) { return s.commitArgs(batch[i]) })
+	for i, c := range cmds {
+		rev, err := c.Int64()
+		switch {
+		case err != nil:
+			errs[i] = err
+		case rev == 0:
+			errs[i] = ErrConflict
+		}
+	}
+	return errs
+}
+
+// markLedger sets a touch's ledger entry if the enrollment is at rev and
+// the entry is absent. KEYS[1] enrollment hash. ARGV[1] rev, ARGV[2]
+// field, ARGV[3] value. Returns "OK", "CONFLICT" or the existing value.
+var markLedger = redis.NewScript(`
+if tonumber(redis.call('HGET', KEYS[1], 'r') or '0') ~= tonumber(ARGV[1]) then return 'CONFLICT' end
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if cur then return cur end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+return 'OK'
+`)
+
+// Ledger values.
+const (
+	LedgerSending   = "sending"
+	LedgerSent      = "sent"
+	LedgerUncertain = "uncertain"
+	LedgerFailed    = "failed"
+)
+
+// MarkSending records that a touch is about to go to the provider, with
+// the time until which this worker owns it. It returns "OK", "CONFLICT"
+// (the enrollment changed: reload) or the existing ledger value
+// ("sending:LEASE_MS", "sent", ...).
+func (s *Store) MarkSending(ctx context.Context, eid string, rev int64, field string, leaseUntil time.Time) (string, error) {
+	return markLedger.Run(ctx, s.rdb, []string{s.keys.Enrollment(eid)}, rev, field, LedgerSending+":"+strconv.FormatInt(ms(leaseUntil), 10)).Text()
+}
+
+// ClearLedger removes a ledger entry whose send certainly did not happen
+// (a refused or unreachable provider), so a later attempt may send.
+func (s *Store) ClearLedger(ctx context.Context, eid, field string) error {
+	return s.rdb.HDel(ctx, s.keys.Enrollment(eid), field).Err()
+}
+
+// Ledger reads a touch's ledger entry ("" when absent).
+func (s *Store) Ledger(ctx context.Context, eid, field string) (string, error) {
+	v, err := s.rdb.HGet(ctx, s.keys.Enrollment(eid), field).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return v, err
+}
+
+// claimDue moves due enrollments of one shard into its lease set, after
+// returning expired leases to the due set.
+// KEYS[1] due, KEYS[2] lease. ARGV[1] now ms, ARGV[2] lease until ms,
+// ARGV[3] limit. Returns the claimed ids.
+var claimDue = redis.NewScript(`
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[1], 'NX', ARGV[1], id)
+end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], ARGV[2], id)
+end
+return ids
+`)
+
+// Claim takes up to limit due enrollments of a shard with a lease until
+// now+lease. An enrollment whose lease expires returns to the due set and
+// can be claimed again: the send ledger keeps that from sending twice.
+func (s *Store) Claim(ctx context.Context, shard int, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	return claimDue.Run(ctx, s.rdb, []string{s.keys.Due(shard), s.keys.Lease(shard)}, ms(now), ms(now.Add(lease)), limit).StringSlice()
+}
+
+// ReleaseLease drops a claim without changing the enrollment (a stale claim).
+func (s *Store) ReleaseLease(ctx context.Context, eid string) error {
+	return s.rdb.ZRem(ctx, s.keys.Lease(shardOfEnrollment(eid)), eid).Err()
+}
+
+// DueCount returns how many enrollments are due at or before now, and how
+// many are leased, over all shards.
+func (s *Store) DueCount(ctx context.Context, now time.Time) (due, leased int64, err error) {
+	cmds := make([][2]*redis.IntCmd, Shards)
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for sh := 0; sh < Shards; sh++ {
+			cmds[sh][0] = p.ZCount(ctx, s.keys.Due(sh), "-inf", strconv.FormatInt(ms(now), 10))
+			cmds[sh][1] = p.ZCard(ctx, s.keys.Lease(sh))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, c := range cmds {
+		due += c[0].Val()
+		leased += c[1].Val()
+	}
+	return due, leased, nil
+}
+
+// Timeline returns an enrollment's timeline, oldest first.
+func (s *Store) Timeline(ctx context.Context, eid string) ([]cadence.Entry, error) {
+	raw, err := s.rdb.LRange(ctx, s.keys.Timeline(eid), 0, -1).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cadence.Entry, 0, len(raw))
+	for _, r := range raw {
+		en, err := decodeEntry(r)
+		if err != nil {
+			return nil, fmt.Errorf("timeline of %s: %w", eid, err)
+		}
+		out = append(out, en)
+	}
+	return out, nil
+}
+
+// AppendTimeline adds entries outside a commit (deferral notes).
+func (s *Store) AppendTimeline(ctx context.Context, eid string, entries ...cadence.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	vals := make([]any, len(entries))
+	for i := range entries {
+		vals[i] = encodeEntry(&entries[i])
+	}
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.RPush(ctx, s.keys.Timeline(eid), vals...)
+		p.LTrim(ctx, s.keys.Timeline(eid), -TimelineCap, -1)
+		return nil
+	})
+	return err
+}
+
+// RecentSends returns a prospect's sends since a time, per channel.
+func (s *Store) RecentSends(ctx context.Context, pid string, since time.Time) (cadence.History, error) {
+	members, err := s.rdb.ZRangeByScore(ctx, s.keys.Sends(pid), &redis.ZRangeBy{Min: strconv.FormatInt(ms(since), 10), Max: "+inf"}).Result()
+	if err != nil {
+		return cadence.History{}, err
+	}
+	return parseSends(members), nil
+}
+
+func parseSends(members []string) cadence.History {
+	var h cadence.History
+	for _, m := range members {
+		i := strings.LastIndexByte(m, ':')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseInt(m[i+1:], 10, 64)
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(m, string(cadence.SMS)+":") {
+			h.SMS = append(h.SMS, fromMS(v))
+		} else {
+			h.Email = append(h.Email, fromMS(v))
+		}
+	}
+	return h
+}
+
+// Stats sums a cadence's counters over every shard.
+func (s *Store) Stats(ctx context.Context, cadenceID string) (map[string]int64, error) {
+	cmds := make([]*redis.MapStringStringCmd, Shards)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for sh := 0; sh < Shards; sh++ {
+			cmds[sh] = p.HGetAll(ctx, s.keys.Stats(sh, cadenceID))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, c := range cmds {
+		for k, v := range c.Val() {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			out[k] += n
+		}
+	}
+	return out, nil
+}
+
+// IndexMessage remembers which enrollment and touch a Message-ID belongs to.
+func (s *Store) IndexMessage(ctx context.Context, messageID, eid, touch string) error {
+	return s.rdb.HSet(ctx, s.keys.MessageIndex(), messageID, eid+"|"+touch).Err()
+}
+
+// MessageOwner resolves a Message-ID to its enrollment and touch.
+func (s *Store) MessageOwner(ctx context.Context, messageID string) (eid, touch string, err error) {
+	v, err := s.lookup(ctx, s.keys.MessageIndex(), messageID)
+	if err != nil {
+		return "", "", err
+	}
+	eid, touch, _ = strings.Cut(v, "|")
+	return eid, touch, nil
+}
+
+// pipelineScript runs a script n times in one pipeline. EVALSHA cannot fall
+// back to EVAL inside a pipeline, so on NOSCRIPT (a restarted or new Redis)
+// the script is loaded and the pipeline re-run: a NOSCRIPT reply means that
+// command did nothing, and every command of the pipeline is the same script.
+func (s *Store) pipelineScript(ctx context.Context, sc *redis.Script, n int, args func(i int) ([]string, []any)) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, n)
+	for attempt := 0; attempt < 2; attempt++ {
+		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := 0; i < n; i++ {
+				keys, a := args(i)
+				cmds[i] = sc.EvalSha(ctx, p, keys, a...)
+			}
+			return nil
+		})
+		if err := cmds[0].Err(); err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return cmds
+		}
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return cmds
+		}
+	}
+	return cmds
+}

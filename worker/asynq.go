@@ -1,0 +1,135 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/nurture-dev/nurture/store"
+)
+
+// Task types and queues.
+const (
+	TaskSend  = "nurture:send"
+	QueueSend = "nurture-send"
+)
+
+type sendPayload struct {
+	IDs []string `json:"ids"`
+}
+
+// Enqueuer is the part of asynq.Client the dispatcher uses.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// DispatchOnce claims due enrollments on every shard and enqueues them as
+// immediate send tasks. The task id is derived from the claim, so an
+// enqueue retried after a timeout is a no-op. It returns how many
+// enrollments were claimed.
+func (e *Engine) DispatchOnce(ctx context.Context, q Enqueuer) (int, error) {
+	now := e.cfg.Clock()
+	total := 0
+	for shard := 0; shard < store.Shards; shard++ {
+		ids, err := e.st.Claim(ctx, shard, now, e.cfg.Lease, e.cfg.ClaimBatch)
+		if err != nil {
+			return total, fmt.Errorf("claim shard %d: %w", shard, err)
+		}
+		total += len(ids)
+		for lo := 0; lo < len(ids); lo += e.cfg.TaskBatch {
+			chunk := ids[lo:min(lo+e.cfg.TaskBatch, len(ids))]
+			payload, _ := json.Marshal(sendPayload{IDs: chunk})
+			sum := sha1.Sum([]byte(strings.Join(chunk, "\x00")))
+			id := fmt.Sprintf("send:%02d:%d:%s", shard, now.UnixMilli(), hex.EncodeToString(sum[:8]))
+			task := asynq.NewTask(TaskSend, payload, asynq.TaskID(id), asynq.Queue(QueueSend),
+				asynq.MaxRetry(20), asynq.Timeout(e.cfg.Lease), asynq.Retention(10*time.Minute))
+			if _, err := q.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+				// The claim stays leased; when the lease expires the
+				// enrollments return to the due set: nothing is lost.
+				return total, fmt.Errorf("enqueue: %w", err)
+			}
+		}
+	}
+	return total, nil
+}
+
+// HandleSend is the asynq handler for send tasks.
+func (e *Engine) HandleSend(ctx context.Context, t *asynq.Task) error {
+	var p sendPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("%w: bad payload: %v", asynq.SkipRetry, err)
+	}
+	return e.ProcessBatch(ctx, p.IDs)
+}
+
+// RunOptions configures Run.
+type RunOptions struct {
+	// Concurrency is how many send tasks run at once (default 8).
+	Concurrency int
+	// Tick is how often the dispatcher claims (default 1s).
+	Tick time.Duration
+	// NoDispatcher runs only the handlers.
+	NoDispatcher bool
+}
+
+// Run starts the asynq server and the dispatcher and blocks until ctx ends,
+// then shuts both down gracefully.
+func (e *Engine) Run(ctx context.Context, conn asynq.RedisConnOpt, opts RunOptions) error {
+	if opts.Concurrency == 0 {
+		opts.Concurrency = 8
+	}
+	if opts.Tick == 0 {
+		opts.Tick = time.Second
+	}
+	srv := asynq.NewServer(conn, asynq.Config{
+		Concurrency:     opts.Concurrency,
+		Queues:          map[string]int{QueueSend: 1},
+		Logger:          SlogAdapter{e.log},
+		ShutdownTimeout: 20 * time.Second,
+	})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(TaskSend, e.HandleSend)
+	if err := srv.Start(mux); err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	if opts.NoDispatcher {
+		<-ctx.Done()
+		return nil
+	}
+	client := asynq.NewClient(conn)
+	defer client.Close()
+	tick := time.NewTicker(opts.Tick)
+	defer tick.Stop()
+	for {
+		n, err := e.DispatchOnce(ctx, client)
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("dispatch failed", "err", err)
+		}
+		if n >= e.cfg.ClaimBatch {
+			continue // a backlog: claim again at once
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// SlogAdapter lets asynq log through slog.
+type SlogAdapter struct{ L *slog.Logger }
+
+func (a SlogAdapter) Debug(args ...any) { a.L.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a SlogAdapter) Info(args ...any)  { a.L.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a SlogAdapter) Warn(args ...any)  { a.L.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a SlogAdapter) Error(args ...any) { a.L.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a SlogAdapter) Fatal(args ...any) { a.L.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true) }

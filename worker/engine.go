@@ -1,0 +1,383 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/store"
+	"github.com/nurture-dev/nurture/tokens"
+)
+
+// Config wires an Engine. Zero durations take the documented defaults.
+type Config struct {
+	Store    *store.Store
+	Cadences map[string]*cadence.Cadence
+	Email    channels.EmailSender
+	SMS      channels.SMSSender
+	Tokens   *tokens.Signer
+	// Clock is the engine's "now"; tests and the demo inject their own.
+	Clock  func() time.Time
+	Logger *slog.Logger
+	// PublicURL is where tracking and unsubscribe links point.
+	PublicURL string
+	// MessageIDDomain is the right-hand side of Message-IDs.
+	MessageIDDomain string
+	// Lease is how long a claim or a "sending" ledger entry is owned
+	// (default 2m). It must outlast a send attempt.
+	Lease time.Duration
+	// ClaimBatch is how many enrollments one claim takes per shard
+	// (default 500); TaskBatch how many one asynq task carries (default 100).
+	ClaimBatch, TaskBatch int
+	// HoldRecheck is how long a held touch waits before it is re-checked
+	// (default 6h).
+	HoldRecheck time.Duration
+	// MaxRetries bounds temporary-failure retries of a touch (default 8).
+	MaxRetries int
+	// DefaultRegion reads phone numbers without a country code (default US).
+	DefaultRegion string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Lease == 0 {
+		c.Lease = 2 * time.Minute
+	}
+	if c.ClaimBatch == 0 {
+		c.ClaimBatch = 500
+	}
+	if c.TaskBatch == 0 {
+		c.TaskBatch = 100
+	}
+	if c.HoldRecheck == 0 {
+		c.HoldRecheck = 6 * time.Hour
+	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = 8
+	}
+	if c.MessageIDDomain == "" {
+		c.MessageIDDomain = "nurture.local"
+	}
+	if c.DefaultRegion == "" {
+		c.DefaultRegion = "US"
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	return c
+}
+
+// Engine is the cadence engine over Redis.
+type Engine struct {
+	cfg Config
+	st  *store.Store
+	log *slog.Logger
+}
+
+// New returns an engine.
+func New(cfg Config) (*Engine, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Store == nil {
+		return nil, errors.New("worker: Store is required")
+	}
+	if cfg.Email == nil || cfg.SMS == nil {
+		return nil, errors.New("worker: Email and SMS senders are required (use the outbox in development)")
+	}
+	if cfg.Tokens == nil {
+		return nil, errors.New("worker: Tokens signer is required")
+	}
+	if cfg.PublicURL == "" {
+		return nil, errors.New("worker: PublicURL is required for unsubscribe links")
+	}
+	return &Engine{cfg: cfg, st: cfg.Store, log: cfg.Logger}, nil
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() *store.Store { return e.st }
+
+// Cadence returns a loaded cadence.
+func (e *Engine) Cadence(id string) (*cadence.Cadence, error) {
+	c, ok := e.cfg.Cadences[id]
+	if !ok {
+		return nil, fmt.Errorf("cadence %q: %w", id, store.ErrNotFound)
+	}
+	return c, nil
+}
+
+// Errors callers branch on.
+var (
+	ErrUnknownCadence = errors.New("unknown cadence")
+)
+
+// EnrollResult is the outcome for one prospect of a batch.
+type EnrollResult struct {
+	Enrollment cadence.Enrollment
+	Err        error
+}
+
+// Enroll upserts a prospect and enrolls it in a cadence. Enrolling the same
+// prospect twice in a cadence returns store.ErrAlreadyEnrolled.
+func (e *Engine) Enroll(ctx context.Context, p *store.Prospect, cadenceID string) (cadence.Enrollment, error) {
+	res := e.EnrollBatch(ctx, []*store.Prospect{p}, cadenceID)
+	return res[0].Enrollment, res[0].Err
+}
+
+// EnrollBatch upserts prospects and enrolls them with pipelined writes. A
+// bad row gets its own error; the good rows are enrolled.
+func (e *Engine) EnrollBatch(ctx context.Context, ps []*store.Prospect, cadenceID string) []EnrollResult {
+	out := make([]EnrollResult, len(ps))
+	c, ok := e.cfg.Cadences[cadenceID]
+	if !ok {
+		for i := range out {
+			out[i].Err = fmt.Errorf("%w %q", ErrUnknownCadence, cadenceID)
+		}
+		return out
+	}
+	now := e.cfg.Clock()
+	var batch []store.NewEnrollment
+	var idx []int
+	for i, p := range ps {
+		if err := p.Normalize(e.cfg.DefaultRegion); err != nil {
+			out[i].Err = err
+			continue
+		}
+		if err := e.st.UpsertProspect(ctx, p); err != nil {
+			out[i].Err = err
+			continue
+		}
+		r := p.Recipient()
+		o := c.Start(cadence.Enrollment{ID: store.EnrollmentID(p.ID, c.ID), ProspectID: p.ID}, now, c.ZoneFor(&r))
+		stats := map[string]int64{"enrolled": 1, "state:" + string(o.Enrollment.State): 1}
+		for _, en := range o.Entries {
+			if en.ToStage != "" {
+				stats["s:"+en.ToStage+":entered"]++
+			}
+		}
+		batch = append(batch, store.NewEnrollment{Enrollment: o.Enrollment, Entries: o.Entries, Stats: stats})
+		idx = append(idx, i)
+		out[i].Enrollment = o.Enrollment
+	}
+	for j, err := range e.st.CreateEnrollments(ctx, batch) {
+		out[idx[j]].Err = err
+	}
+	return out
+}
+
+// Apply applies an event to an enrollment and carries out its actions:
+// consent changes are recorded for the prospect and fanned out to the
+// prospect's other enrollments, so an unsubscribe or STOP reaches every
+// cadence at once.
+func (e *Engine) Apply(ctx context.Context, eid string, ev cadence.Event) (cadence.Outcome, error) {
+	o, err := e.applyOne(ctx, eid, ev)
+	if err != nil {
+		return o, err
+	}
+	if err := e.carryOut(ctx, o.Enrollment, ev, o.Actions); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// applyOne is the optimistic loop: read, decide in Go, compare-and-set.
+func (e *Engine) applyOne(ctx context.Context, eid string, ev cadence.Event) (cadence.Outcome, error) {
+	if ev.At.IsZero() {
+		ev.At = e.cfg.Clock()
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		l, err := e.st.Enrollment(ctx, eid)
+		if err != nil {
+			return cadence.Outcome{}, err
+		}
+		c, err := e.Cadence(l.Enrollment.CadenceID)
+		if err != nil {
+			return cadence.Outcome{}, err
+		}
+		p, err := e.st.Prospect(ctx, l.Enrollment.ProspectID)
+		if err != nil {
+			return cadence.Outcome{}, err
+		}
+		r := p.Recipient()
+		o, err := c.Apply(l.Enrollment, ev, c.ZoneFor(&r))
+		if err != nil {
+			return o, err
+		}
+		_, err = e.st.Commit(ctx, &store.Commit{Rev: l.Rev, Enrollment: o.Enrollment, Entries: o.Entries, Stats: statsFor(l.Enrollment, o, ev)})
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		return o, err
+	}
+	return cadence.Outcome{}, fmt.Errorf("enrollment %s: %w after 10 attempts", eid, store.ErrConflict)
+}
+
+// carryOut performs an outcome's global actions.
+func (e *Engine) carryOut(ctx context.Context, en cadence.Enrollment, ev cadence.Event, actions []cadence.Action) error {
+	pid := en.ProspectID
+	for _, a := range actions {
+		var ch store.ConsentChange
+		fanout := ev.Kind
+		switch a {
+		case cadence.ActSuppressEmail:
+			reason := "hard bounce"
+			if ev.Kind == cadence.EvComplained {
+				reason = "spam complaint"
+			}
+			ch = store.ConsentChange{Channel: cadence.Email, Blocked: reason}
+		case cadence.ActUnsubscribeEmail:
+			ch = store.ConsentChange{Channel: cadence.Email, Blocked: "unsubscribed"}
+		case cadence.ActOptOutSMS:
+			ch = store.ConsentChange{Channel: cadence.SMS, Blocked: "opted out: " + orDefault(ev.Reason, "STOP")}
+		case cadence.ActOptInSMS:
+			ch = store.ConsentChange{Channel: cadence.SMS}
+		case cadence.ActNotifyWarm:
+			e.log.Info("lead turned warm", "enrollment", en.ID, "cadence", en.CadenceID)
+			continue
+		default:
+			continue
+		}
+		ch.At, ch.Source = ev.At, orDefault(ev.By, string(ev.Kind))
+		if ch.At.IsZero() {
+			ch.At = e.cfg.Clock()
+		}
+		if _, err := e.st.SetConsent(ctx, pid, ch); err != nil {
+			return err
+		}
+		// The same event reaches the prospect's other cadences, whose own
+		// exit rules decide; their global actions are already done.
+		others, err := e.st.ProspectEnrollments(ctx, pid)
+		if err != nil {
+			return err
+		}
+		for _, other := range others {
+			if other == en.ID {
+				continue
+			}
+			oev := ev
+			oev.Kind, oev.Touch = fanout, ""
+			if _, err := e.applyOne(ctx, other, oev); err != nil && !errors.Is(err, cadence.ErrInvalidTransition) && !errors.Is(err, cadence.ErrStale) {
+				return fmt.Errorf("fan-out to %s: %w", other, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ProspectEvent applies a prospect-level event (STOP from a number, an
+// unsubscribe by address) to every enrollment of the prospect, and records
+// the consent change even when the prospect has no enrollment.
+func (e *Engine) ProspectEvent(ctx context.Context, pid string, ev cadence.Event) error {
+	if ev.At.IsZero() {
+		ev.At = e.cfg.Clock()
+	}
+	ids, err := e.st.ProspectEnrollments(ctx, pid)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		var act cadence.Action
+		switch ev.Kind {
+		case cadence.EvSMSOptOut:
+			act = cadence.ActOptOutSMS
+		case cadence.EvSMSOptIn:
+			act = cadence.ActOptInSMS
+		case cadence.EvUnsubscribed:
+			act = cadence.ActUnsubscribeEmail
+		default:
+			return nil
+		}
+		return e.carryOut(ctx, cadence.Enrollment{ProspectID: pid}, ev, []cadence.Action{act})
+	}
+	_, err = e.Apply(ctx, ids[0], ev)
+	if errors.Is(err, cadence.ErrInvalidTransition) || errors.Is(err, cadence.ErrStale) {
+		return nil
+	}
+	return err
+}
+
+// Pause pauses an enrollment; until may be zero (until resumed).
+func (e *Engine) Pause(ctx context.Context, eid, by, reason string, until time.Time) (cadence.Outcome, error) {
+	return e.Apply(ctx, eid, cadence.Event{Kind: cadence.EvPaused, By: by, Reason: reason, Until: until})
+}
+
+// Resume resumes a paused, snoozed or warm enrollment with the wait it had
+// left.
+func (e *Engine) Resume(ctx context.Context, eid, by string) (cadence.Outcome, error) {
+	return e.Apply(ctx, eid, cadence.Event{Kind: cadence.EvResumed, By: by})
+}
+
+// Snooze pauses an enrollment until a time.
+func (e *Engine) Snooze(ctx context.Context, eid, by string, until time.Time) (cadence.Outcome, error) {
+	return e.Apply(ctx, eid, cadence.Event{Kind: cadence.EvSnoozed, By: by, Until: until})
+}
+
+// Stop ends an enrollment.
+func (e *Engine) Stop(ctx context.Context, eid, by, reason string) (cadence.Outcome, error) {
+	return e.Apply(ctx, eid, cadence.Event{Kind: cadence.EvStopped, By: by, Reason: reason})
+}
+
+// Timeline returns an enrollment's timeline.
+func (e *Engine) Timeline(ctx context.Context, eid string) ([]cadence.Entry, error) {
+	return e.st.Timeline(ctx, eid)
+}
+
+// Stats returns a cadence's counters: enrolled, state:STATE (current),
+// s:STAGE:entered, t:TOUCH:sent|delivered|opened|machine_opened|clicked|
+// scanner_clicked|replied|bounced|skipped|uncertain, unsubscribed.
+func (e *Engine) Stats(ctx context.Context, cadenceID string) (map[string]int64, error) {
+	return e.st.Stats(ctx, cadenceID)
+}
+
+// statsFor derives counter increments from an applied event.
+func statsFor(before cadence.Enrollment, o cadence.Outcome, ev cadence.Event) map[string]int64 {
+	s := map[string]int64{}
+	if before.State != o.Enrollment.State {
+		s["state:"+string(before.State)]--
+		s["state:"+string(o.Enrollment.State)]++
+	}
+	for _, en := range o.Entries {
+		if en.ToStage != "" {
+			s["s:"+en.ToStage+":entered"]++
+		}
+	}
+	touch := ev.Touch
+	key := ""
+	switch ev.Kind {
+	case cadence.EvSent, cadence.EvDelivered, cadence.EvReplied, cadence.EvSkipped:
+		key = string(ev.Kind)
+	case cadence.EvOpened:
+		key = "opened"
+		if ev.Machine {
+			key = "machine_opened"
+		}
+	case cadence.EvClicked:
+		key = "clicked"
+		if ev.Machine {
+			key = "scanner_clicked"
+		}
+	case cadence.EvBounced:
+		key = "bounced"
+	case cadence.EvUnsubscribed:
+		s["unsubscribed"]++
+	case cadence.EvComplained:
+		s["complained"]++
+	}
+	if key != "" && touch != "" {
+		s["t:"+touch+":"+key]++
+	}
+	return s
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

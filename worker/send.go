@@ -1,0 +1,392 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/store"
+	"github.com/nurture-dev/nurture/templates"
+)
+
+// item is one claimed enrollment on its way through a batch.
+type item struct {
+	eid      string
+	loaded   store.Loaded
+	prospect *store.Prospect
+	c        *cadence.Cadence
+	rcpt     cadence.Recipient
+	loc      *time.Location
+	dec      cadence.Decision
+	ledger   string
+	email    *channels.Email
+	sms      *channels.SMS
+	sendErr  error
+	attempts int
+}
+
+// ProcessBatch runs claimed enrollments through gate, render, send and
+// commit. It returns an error only for infrastructure failures (Redis
+// down), so asynq retries the task; provider failures are handled per
+// touch.
+func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
+	now := e.cfg.Clock()
+	items, err := e.load(ctx, ids, now)
+	if err != nil {
+		return err
+	}
+	var sends []*item
+	for _, it := range items {
+		if it.c == nil {
+			continue
+		}
+		l := &it.loaded.Enrollment
+		it.dec = it.c.Gate(l, cadence.Claim{Stage: l.Stage, Step: l.Step, Generation: l.Generation}, &it.rcpt, nil, now)
+		if it.dec.Verdict == cadence.Send || it.dec.Verdict == cadence.Defer {
+			// Caps need the history; read only for touches that may send.
+			h, err := e.st.RecentSends(ctx, l.ProspectID, now.Add(-store.SendHistoryWindow))
+			if err != nil {
+				return err
+			}
+			it.dec = it.c.Gate(l, cadence.Claim{Stage: l.Stage, Step: l.Step, Generation: l.Generation}, &it.rcpt, &h, now)
+		}
+		switch it.dec.Verdict {
+		case cadence.Send:
+			sends = append(sends, it)
+		case cadence.Stale:
+			if err := e.st.ReleaseLease(ctx, it.eid); err != nil {
+				return err
+			}
+		default:
+			if err := e.settle(ctx, it, now); err != nil {
+				return err
+			}
+		}
+	}
+	if len(sends) == 0 {
+		return nil
+	}
+	ready, err := e.claimLedger(ctx, sends, now)
+	if err != nil {
+		return err
+	}
+	e.deliver(ctx, ready, now)
+	for _, it := range ready {
+		if err := e.record(ctx, it, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// load reads enrollments and their prospects in one pipeline each.
+func (e *Engine) load(ctx context.Context, ids []string, now time.Time) ([]*item, error) {
+	items := make([]*item, 0, len(ids))
+	for _, id := range ids {
+		l, err := e.st.Enrollment(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			_ = e.st.ReleaseLease(ctx, id)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		it := &item{eid: id, loaded: l}
+		c, ok := e.cfg.Cadences[l.Enrollment.CadenceID]
+		if !ok {
+			e.log.Error("claimed enrollment of an unloaded cadence; leaving it leased", "enrollment", id, "cadence", l.Enrollment.CadenceID)
+			continue
+		}
+		p, err := e.st.Prospect(ctx, l.Enrollment.ProspectID)
+		if err != nil {
+			return nil, err
+		}
+		it.c, it.prospect, it.rcpt = c, p, p.Recipient()
+		it.loc = c.ZoneFor(&it.rcpt)
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// settle commits a decision that sends nothing: defer, skip, hold or a
+// stage end.
+func (e *Engine) settle(ctx context.Context, it *item, now time.Time) error {
+	d := it.dec
+	switch d.Verdict {
+	case cadence.Defer:
+		return e.reschedule(ctx, it, d.At, cadence.Entry{At: now, Kind: "deferred", Touch: d.Touch.ID, Channel: d.Touch.Channel, Reason: d.Reason, Until: d.At})
+	case cadence.Hold:
+		return e.reschedule(ctx, it, now.Add(e.cfg.HoldRecheck), cadence.Entry{At: now, Kind: "held", Touch: d.Touch.ID, Channel: d.Touch.Channel, Reason: d.Reason, Until: now.Add(e.cfg.HoldRecheck)})
+	case cadence.Skip:
+		return e.commitEvent(ctx, it, cadence.Event{Kind: cadence.EvSkipped, At: now, Touch: d.Touch.ID, Channel: d.Touch.Channel, Reason: d.Reason}, "", "")
+	case cadence.StageEnd:
+		return e.commitEvent(ctx, it, cadence.Event{Kind: cadence.EvDue, At: now}, "", "")
+	}
+	return nil
+}
+
+// reschedule moves the enrollment's due time without a state change.
+func (e *Engine) reschedule(ctx context.Context, it *item, at time.Time, note cadence.Entry) error {
+	en := it.loaded.Enrollment
+	en.DueAt = at
+	_, err := e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: en, Entries: []cadence.Entry{note}})
+	if errors.Is(err, store.ErrConflict) {
+		// Something else changed it (an event, a pause) and set its due
+		// time; this deferral no longer applies.
+		return e.st.ReleaseLease(ctx, it.eid)
+	}
+	return err
+}
+
+// commitEvent applies an event to the item's enrollment and commits it
+// with an optional ledger entry, reloading on conflict.
+func (e *Engine) commitEvent(ctx context.Context, it *item, ev cadence.Event, ledgerField, ledgerValue string) error {
+	var sent *time.Time
+	if ev.Kind == cadence.EvSent {
+		sent = &ev.At
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		o, err := it.c.Apply(it.loaded.Enrollment, ev, it.loc)
+		if err != nil {
+			if errors.Is(err, cadence.ErrStale) || errors.Is(err, cadence.ErrInvalidTransition) {
+				if ledgerField != "" {
+					// Keep the ledger truthful even when the enrollment has
+					// moved on (a send that raced a stop).
+					_, _ = e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: it.loaded.Enrollment, Entries: o.Entries, LedgerField: ledgerField, LedgerValue: ledgerValue, Sent: sent, Channel: ev.Channel})
+				}
+				return e.st.ReleaseLease(ctx, it.eid)
+			}
+			return err
+		}
+		_, err = e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: o.Enrollment, Entries: o.Entries,
+			LedgerField: ledgerField, LedgerValue: ledgerValue, Sent: sent, Channel: ev.Channel, Stats: statsFor(it.loaded.Enrollment, o, ev)})
+		if errors.Is(err, store.ErrConflict) {
+			l, lerr := e.st.Enrollment(ctx, it.eid)
+			if lerr != nil {
+				return lerr
+			}
+			it.loaded = l
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return e.carryOut(ctx, o.Enrollment, ev, o.Actions)
+	}
+	return fmt.Errorf("enrollment %s: %w", it.eid, store.ErrConflict)
+}
+
+// claimLedger marks each send "sending" and returns the ones this worker
+// now owns. Touches already sent, or whose earlier attempt is ambiguous,
+// are settled here and never sent again.
+func (e *Engine) claimLedger(ctx context.Context, sends []*item, now time.Time) ([]*item, error) {
+	var ready []*item
+	for _, it := range sends {
+		l := &it.loaded.Enrollment
+		it.ledger = store.LedgerField(l.Stage, l.Step, l.Generation)
+		res, err := e.st.MarkSending(ctx, it.eid, it.loaded.Rev, it.ledger, now.Add(e.cfg.Lease))
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case res == "OK":
+			ready = append(ready, it)
+		case res == "CONFLICT":
+			// Changed since we read it: the next claim sees the new state.
+			if err := e.requeue(ctx, it, now); err != nil {
+				return nil, err
+			}
+		case strings.HasPrefix(res, store.LedgerSending+":"):
+			until, _ := strconv.ParseInt(strings.TrimPrefix(res, store.LedgerSending+":"), 10, 64)
+			if now.UnixMilli() < until {
+				// Another worker owns this send right now.
+				continue
+			}
+			// The owner died mid-send: it may or may not have reached the
+			// provider. Policy: never resend; record the touch as uncertain.
+			ev := cadence.Event{Kind: cadence.EvSent, At: now, Touch: it.dec.Touch.ID, Channel: it.dec.Touch.Channel, Reason: "uncertain: an earlier attempt was interrupted mid-send; not resent"}
+			if err := e.commitEvent(ctx, it, ev, it.ledger, store.LedgerUncertain); err != nil {
+				return nil, err
+			}
+			e.bump(ctx, it, "uncertain")
+		default:
+			// "sent", "uncertain", "failed": already settled by a commit
+			// this claim did not see; release it.
+			if err := e.st.ReleaseLease(ctx, it.eid); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ready, nil
+}
+
+func (e *Engine) requeue(ctx context.Context, it *item, now time.Time) error {
+	l, err := e.st.Enrollment(ctx, it.eid)
+	if err != nil {
+		return err
+	}
+	if l.Enrollment.State == cadence.Active {
+		it.loaded = l
+		en := l.Enrollment
+		_, err := e.st.Commit(ctx, &store.Commit{Rev: l.Rev, Enrollment: en})
+		if errors.Is(err, store.ErrConflict) {
+			return nil
+		}
+		return err
+	}
+	return e.st.ReleaseLease(ctx, it.eid)
+}
+
+func (e *Engine) bump(ctx context.Context, it *item, what string) {
+	_ = e.st.Redis().HIncrBy(ctx, e.st.Keys().Stats(store.Shard(it.loaded.Enrollment.ProspectID), it.c.ID), "t:"+it.dec.Touch.ID+":"+what, 1).Err()
+}
+
+// MessageID is the deterministic Message-ID of a touch send.
+func (e *Engine) MessageID(eid string, stage string, step int, gen int64) string {
+	local := strings.NewReplacer("~", ".", "@", ".", "<", "", ">", "").Replace(eid)
+	return fmt.Sprintf("<%s.%s.%d.%d@%s>", local, stage, step, gen, e.cfg.MessageIDDomain)
+}
+
+// render builds the message for a claimed send; a template missing data
+// returns a *templates.HoldError.
+func (e *Engine) render(it *item) error {
+	l := &it.loaded.Enrollment
+	t := it.dec.Touch
+	tmpl := it.c.Templates[it.dec.Variant.Template]
+	data := it.prospect.TemplateData()
+	data.Cadence, data.Stage, data.PostalAddress = it.c.Name, l.Stage, it.c.PostalAddress
+	data.UnsubscribeURL = e.cfg.PublicURL + "/u/" + e.cfg.Tokens.Sign("u", l.ID)
+	key := strings.Trim(e.MessageID(l.ID, l.Stage, l.Step, l.Generation), "<>")
+	if t.Channel == cadence.SMS {
+		m, err := tmpl.RenderSMS(data)
+		if err != nil {
+			return err
+		}
+		it.sms = &channels.SMS{Key: key, To: it.prospect.Phone, From: it.c.From.SMS, MessagingService: it.c.From.MessagingService,
+			Body: m.Body, StatusCallback: e.cfg.PublicURL + "/webhooks/twilio/status/" + e.cfg.Tokens.Sign("s", l.ID+"|"+t.ID)}
+		return nil
+	}
+	m, err := tmpl.RenderEmail(data)
+	if err != nil {
+		return err
+	}
+	it.email = &channels.Email{MessageID: "<" + key + ">", From: it.c.From.Email, ReplyTo: it.c.From.ReplyTo, To: it.prospect.Email,
+		Subject: m.Subject, Text: m.Text, HTML: m.HTML, Unsubscribe: data.UnsubscribeURL,
+		Headers: map[string]string{"X-Nurture-Touch": it.c.ID + "/" + t.ID + "/" + it.dec.Variant.ID}}
+	return nil
+}
+
+// deliver renders and sends every owned touch: emails in one batch over
+// the SMTP pool, SMS concurrently.
+func (e *Engine) deliver(ctx context.Context, ready []*item, now time.Time) {
+	var emails []*channels.Email
+	var emailItems []*item
+	var smsItems []*item
+	for _, it := range ready {
+		if err := e.render(it); err != nil {
+			it.sendErr = err
+			continue
+		}
+		if it.email != nil {
+			emails = append(emails, it.email)
+			emailItems = append(emailItems, it)
+		} else {
+			smsItems = append(smsItems, it)
+		}
+	}
+	if len(emails) > 0 {
+		for i, err := range e.cfg.Email.SendEmails(ctx, emails) {
+			emailItems[i].sendErr = err
+		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, it := range smsItems {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(it *item) {
+			defer func() { <-sem; wg.Done() }()
+			_, it.sendErr = e.cfg.SMS.SendSMS(ctx, it.sms)
+		}(it)
+	}
+	wg.Wait()
+}
+
+// record commits what happened to each owned send.
+func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
+	t := it.dec.Touch
+	var hold *templates.HoldError
+	if errors.As(it.sendErr, &hold) || errors.Is(it.sendErr, templates.ErrTooLong) {
+		if err := e.st.ClearLedger(ctx, it.eid, it.ledger); err != nil {
+			return err
+		}
+		return e.reschedule(ctx, it, now.Add(e.cfg.HoldRecheck), cadence.Entry{At: now, Kind: "held", Touch: t.ID, Channel: t.Channel, Reason: it.sendErr.Error(), Until: now.Add(e.cfg.HoldRecheck)})
+	}
+	sent := cadence.Event{Kind: cadence.EvSent, At: now, Touch: t.ID, Channel: t.Channel}
+	if len(t.Variants) > 1 {
+		sent.Reason = "variant " + it.dec.Variant.ID
+	}
+	if it.sendErr == nil {
+		if err := e.commitEvent(ctx, it, sent, it.ledger, store.LedgerSent); err != nil {
+			return err
+		}
+		if it.email != nil {
+			return e.st.IndexMessage(ctx, strings.Trim(it.email.MessageID, "<>"), it.eid, t.ID)
+		}
+		return nil
+	}
+	ce := &channels.Error{Class: channels.ClassOf(it.sendErr), Err: it.sendErr}
+	errors.As(it.sendErr, &ce)
+	e.log.Warn("send failed", "enrollment", it.eid, "touch", t.ID, "class", ce.Class, "code", ce.Code, "enhanced", ce.Enhanced)
+	switch ce.Class {
+	case channels.HardBounce:
+		ev := cadence.Event{Kind: cadence.EvBounced, Hard: true, At: now, Touch: t.ID, Channel: cadence.Email, By: "smtp", Reason: ce.Error()}
+		return e.commitEvent(ctx, it, ev, it.ledger, store.LedgerFailed)
+	case channels.OptedOut:
+		ev := cadence.Event{Kind: cadence.EvSMSOptOut, At: now, Touch: t.ID, Channel: cadence.SMS, By: "twilio 21610", Reason: "carrier reports the number opted out"}
+		return e.commitEvent(ctx, it, ev, it.ledger, store.LedgerFailed)
+	case channels.Permanent:
+		ev := cadence.Event{Kind: cadence.EvSkipped, At: now, Touch: t.ID, Channel: t.Channel, Reason: "refused by provider: " + ce.Error()}
+		return e.commitEvent(ctx, it, ev, it.ledger, store.LedgerFailed)
+	case channels.Ambiguous:
+		sent.Reason = "uncertain: " + ce.Error()
+		e.bump(ctx, it, "uncertain")
+		return e.commitEvent(ctx, it, sent, it.ledger, store.LedgerUncertain)
+	}
+	// Retry, Transport, SenderPolicy, Halt: nothing was delivered; try later.
+	if err := e.st.ClearLedger(ctx, it.eid, it.ledger); err != nil {
+		return err
+	}
+	n, err := e.st.Redis().HIncrBy(ctx, e.st.Keys().Enrollment(it.eid), "a:"+it.ledger, 1).Result()
+	if err != nil {
+		return err
+	}
+	if int(n) > e.cfg.MaxRetries {
+		ev := cadence.Event{Kind: cadence.EvSkipped, At: now, Touch: t.ID, Channel: t.Channel, Reason: fmt.Sprintf("gave up after %d attempts: %s", n-1, ce.Error())}
+		if t.Channel == cadence.Email {
+			ev = cadence.Event{Kind: cadence.EvBounced, At: now, Touch: t.ID, Channel: cadence.Email, By: "smtp", Reason: ce.Error()}
+		}
+		return e.commitEvent(ctx, it, ev, it.ledger, store.LedgerFailed)
+	}
+	wait := backoff(int(n), ce)
+	return e.reschedule(ctx, it, now.Add(wait), cadence.Entry{At: now, Kind: "retry", Touch: t.ID, Channel: t.Channel,
+		Reason: fmt.Sprintf("attempt %d failed (%s); retrying", n, ce.Error()), Until: now.Add(wait)})
+}
+
+// backoff grows from 1 minute to 1 hour; sender-side problems wait longer.
+func backoff(attempt int, ce *channels.Error) time.Duration {
+	if ce.Class == channels.SenderPolicy || ce.Class == channels.Halt {
+		return time.Hour
+	}
+	if ce.RetryAfter > 0 {
+		return ce.RetryAfter
+	}
+	d := time.Minute << min(attempt-1, 6)
+	return min(d, time.Hour)
+}

@@ -1,0 +1,512 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/hibiken/asynq"
+
+	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/internal/redistest"
+	"github.com/nurture-dev/nurture/internal/smtptest"
+	"github.com/nurture-dev/nurture/store"
+	"github.com/nurture-dev/nurture/tokens"
+	"github.com/nurture-dev/nurture/worker"
+)
+
+const threeStage = `id: e2e
+name: End to end
+timezone: America/Chicago
+from: {email: "Acme <hello@acme.example>", sms: "+15005550006"}
+postal_address: "1 Main St, Springfield"
+send_window: {start: "08:00", end: "20:00"}
+stages:
+  - id: awareness
+    touches:
+      - {id: welcome, channel: email, template: welcome}
+      - {id: nudge, channel: sms, delay: 1d, template: nudge}
+    advance:
+      - {on: click, to: consideration}
+      - {on: no_engagement, after: 3d, to: decision}
+  - id: consideration
+    touches:
+      - {id: case-study, channel: email, delay: 1d, template: plain}
+      - {id: demo, channel: email, delay: 2d, template: plain}
+  - id: decision
+    touches:
+      - {id: offer, channel: email, delay: 1d, template: plain}
+templates:
+  welcome:
+    subject: "Welcome {{ .FirstName | default \"there\" }}"
+    text: "Hi {{ .FirstName | default \"there\" }}"
+    html: "<p>Hi {{ .FirstName | default \"there\" }}</p>"
+  plain: {subject: "News for {{ .Company }}", text: "Hello"}
+  nudge: {sms: "Hi {{ .FirstName | default \"there\" }}, reply STOP to opt out"}
+`
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// twilioFake speaks Twilio's Messages API JSON, with error codes per number.
+type twilioFake struct {
+	mu     sync.Mutex
+	sent   []url.Values
+	faults map[string][]int // To -> queue of error codes (HTTP status derived)
+}
+
+func (f *twilioFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || !strings.HasSuffix(r.URL.Path, "/Messages.json") {
+		http.Error(w, "bad request", 400)
+		return
+	}
+	if u, _, ok := r.BasicAuth(); !ok || u != "AC123" {
+		w.WriteHeader(401)
+		json.NewEncoder(w).Encode(map[string]any{"code": 20003, "message": "Authenticate", "status": 401})
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	to := r.PostForm.Get("To")
+	if q := f.faults[to]; len(q) > 0 {
+		code := q[0]
+		f.faults[to] = q[1:]
+		status := 400
+		if code == 429 || code == 20429 {
+			status = 429
+		}
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]any{"code": code, "message": fmt.Sprintf("error %d", code), "status": status})
+		return
+	}
+	f.sent = append(f.sent, r.PostForm)
+	w.WriteHeader(201)
+	json.NewEncoder(w).Encode(map[string]any{"sid": fmt.Sprintf("SM%032d", len(f.sent)), "status": "queued", "to": to, "body": r.PostForm.Get("Body")})
+}
+
+func (f *twilioFake) Sent() []url.Values {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]url.Values(nil), f.sent...)
+}
+
+// rewriteHost sends every request to the fake, whatever its host.
+type rewriteHost struct{ target *url.URL }
+
+func (rt rewriteHost) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL.Scheme, r.URL.Host = rt.target.Scheme, rt.target.Host
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// syncQueue runs enqueued send tasks at once through the real handler.
+type syncQueue struct{ e *worker.Engine }
+
+func (q syncQueue) EnqueueContext(ctx context.Context, t *asynq.Task, _ ...asynq.Option) (*asynq.TaskInfo, error) {
+	return &asynq.TaskInfo{}, q.e.HandleSend(ctx, t)
+}
+
+type rig struct {
+	e      *worker.Engine
+	st     *store.Store
+	clk    *clock
+	smtp   *smtptest.Server
+	twilio *twilioFake
+	c      *cadence.Cadence
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	rdb, prefix := redistest.Client(t)
+	c, err := cadence.Parse("e2e.yaml", []byte(threeStage))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := smtptest.Start(t)
+	mailer, err := channels.NewSMTP(channels.SMTPConfig{Host: "127.0.0.1", Port: sink.Port, TLS: "none", Connections: 2, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mailer.Close() })
+	fake := &twilioFake{faults: map[string][]int{}}
+	ts := httptest.NewServer(fake)
+	t.Cleanup(ts.Close)
+	u, _ := url.Parse(ts.URL)
+	tw, err := channels.NewTwilio(channels.TwilioConfig{AccountSID: "AC123", AuthToken: "secret", Transport: rewriteHost{u}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
+	// Monday 2026-03-02 10:00 in Chicago.
+	clk := &clock{t: time.Date(2026, 3, 2, 16, 0, 0, 0, time.UTC)}
+	st := store.New(rdb, prefix)
+	e, err := worker.New(worker.Config{Store: st, Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: mailer, SMS: tw,
+		Tokens: signer, Clock: clk.Now, PublicURL: "https://n.example", MessageIDDomain: "n.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{e: e, st: st, clk: clk, smtp: sink, twilio: fake, c: c}
+}
+
+func (r *rig) dispatch(t *testing.T) int {
+	t.Helper()
+	n, err := r.e.DispatchOnce(context.Background(), syncQueue{r.e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (r *rig) enroll(t *testing.T, p *store.Prospect) cadence.Enrollment {
+	t.Helper()
+	en, err := r.e.Enroll(context.Background(), p, r.c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return en
+}
+
+func (r *rig) state(t *testing.T, eid string) cadence.Enrollment {
+	t.Helper()
+	l, err := r.st.Enrollment(context.Background(), eid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Enrollment
+}
+
+func (r *rig) timeline(t *testing.T, eid string) string {
+	t.Helper()
+	tl, err := r.e.Timeline(context.Background(), eid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, en := range tl {
+		b.WriteString(en.Text() + "\n")
+	}
+	return b.String()
+}
+
+func ada() *store.Prospect {
+	return &store.Prospect{ID: "ada", Email: "Ada@Example.com", Phone: "(312) 555-0100", FirstName: "Ada", Company: "Analytical", TimeZone: "America/Chicago", Owner: "sam"}
+}
+
+func TestEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	en := r.enroll(t, ada())
+	if _, err := r.e.Enroll(ctx, ada(), r.c.ID); err == nil || !strings.Contains(err.Error(), "already enrolled") {
+		t.Fatalf("second enrollment: %v", err)
+	}
+
+	// Welcome goes out at once.
+	if n := r.dispatch(t); n != 1 {
+		t.Fatalf("claimed %d", n)
+	}
+	msgs := r.smtp.Messages()
+	if len(msgs) != 1 || msgs[0].To != "ada@example.com" {
+		t.Fatalf("sink: %+v", msgs)
+	}
+	h := msgs[0].Header
+	wantID := "<ada.e2e.awareness.0.1@n.example>"
+	if h.Get("Message-Id") != wantID || !strings.HasPrefix(h.Get("List-Unsubscribe"), "<https://n.example/u/") ||
+		h.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" || h.Get("Subject") != "Welcome Ada" {
+		t.Fatalf("headers: %v", h)
+	}
+	if !strings.Contains(string(msgs[0].Data), "1 Main St, Springfield") {
+		t.Error("postal address missing from the body")
+	}
+	// Dispatching again before the next touch is due sends nothing.
+	r.dispatch(t)
+	if len(r.smtp.Messages()) != 1 {
+		t.Fatal("a touch was sent twice")
+	}
+
+	// A day later the SMS goes to Twilio.
+	r.clk.Add(24 * time.Hour)
+	r.dispatch(t)
+	sms := r.twilio.Sent()
+	if len(sms) != 1 || sms[0].Get("To") != "+13125550100" || sms[0].Get("From") != "+15005550006" || !strings.Contains(sms[0].Get("StatusCallback"), "/webhooks/twilio/status/") {
+		t.Fatalf("twilio: %v", sms)
+	}
+
+	// A human click on the welcome email moves Ada to consideration.
+	if _, err := r.e.Apply(ctx, en.ID, cadence.Event{Kind: cadence.EvClicked, Touch: "welcome", Channel: cadence.Email}); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.state(t, en.ID); s.Stage != "consideration" {
+		t.Fatalf("stage %s", s.Stage)
+	}
+	r.clk.Add(24 * time.Hour)
+	r.dispatch(t)
+	if got := len(r.smtp.Messages()); got != 2 {
+		t.Fatalf("case study not sent: %d", got)
+	}
+
+	// She replies: warm, nothing more goes out.
+	if _, err := r.e.Apply(ctx, en.ID, cadence.Event{Kind: cadence.EvReplied, Channel: cadence.Email, By: "email"}); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Add(5 * 24 * time.Hour)
+	r.dispatch(t)
+	if got := len(r.smtp.Messages()); got != 2 || r.state(t, en.ID).State != cadence.Warm {
+		t.Fatalf("warm lead was sent to: %d messages, state %s", got, r.state(t, en.ID).State)
+	}
+
+	// Sales resumes; the remaining 2-day wait restarts from the resume.
+	if _, err := r.e.Resume(ctx, en.ID, "sales:sam"); err != nil {
+		t.Fatal(err)
+	}
+	r.dispatch(t)
+	if got := len(r.smtp.Messages()); got != 2 {
+		t.Fatalf("resume should keep the remaining wait, sent %d", got)
+	}
+	// Pause with the demo due: nothing is sent while paused.
+	r.clk.Add(2 * 24 * time.Hour)
+	if _, err := r.e.Pause(ctx, en.ID, "sales:sam", "call booked", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	r.dispatch(t)
+	if got := len(r.smtp.Messages()); got != 2 {
+		t.Fatalf("sent while paused: %d", got)
+	}
+	if _, err := r.e.Resume(ctx, en.ID, "sales:sam"); err != nil {
+		t.Fatal(err)
+	}
+	r.dispatch(t)
+	r.clk.Add(24 * time.Hour)
+	r.dispatch(t)
+	if got := len(r.smtp.Messages()); got != 4 {
+		t.Fatalf("demo and offer: %d messages", got)
+	}
+	if s := r.state(t, en.ID); s.State != cadence.Completed {
+		t.Fatalf("state %s %s[%d]", s.State, s.Stage, s.Step)
+	}
+	tl := r.timeline(t, en.ID)
+	for _, want := range []string{"stage - -> awareness: enrolled", "sent welcome (email)", "sent nudge (sms)", "clicked welcome", "stage awareness -> consideration: click on welcome",
+		"warm: active -> warm", "resumed: warm -> active by sales:sam", "paused: active -> paused by sales:sam: call booked", "state: active -> completed"} {
+		if !strings.Contains(tl, want) {
+			t.Errorf("timeline lacks %q:\n%s", want, tl)
+		}
+	}
+	stats, _ := r.e.Stats(ctx, r.c.ID)
+	if stats["t:welcome:sent"] != 1 || stats["t:welcome:clicked"] != 1 || stats["s:consideration:entered"] != 1 || stats["state:completed"] != 1 || stats["state:active"] != 0 {
+		t.Errorf("stats: %v", stats)
+	}
+	// Message-IDs are unique: nothing was sent twice.
+	seen := map[string]bool{}
+	for _, m := range r.smtp.Messages() {
+		if seen[m.MessageID] {
+			t.Errorf("duplicate %s", m.MessageID)
+		}
+		seen[m.MessageID] = true
+	}
+}
+
+func TestSMTPFaults(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	people := map[string]smtptest.Fault{
+		"soft@example.com":    {Code: 451, Enhanced: smtp.EnhancedCode{4, 3, 0}, Msg: "try later", Times: 1},
+		"gone@example.com":    {Code: 550, Enhanced: smtp.EnhancedCode{5, 1, 1}, Msg: "no such user"},
+		"policy@example.com":  {Code: 554, Enhanced: smtp.EnhancedCode{5, 7, 1}, Msg: "sender blocked"},
+		"dropped@example.com": {DropConn: true, Times: 1},
+	}
+	for addr, f := range people {
+		r.smtp.Fail(addr, f)
+		r.enroll(t, &store.Prospect{ID: strings.Split(addr, "@")[0], Email: addr, TimeZone: "America/Chicago", Company: "X"})
+	}
+	r.dispatch(t)
+	got := map[string]int{}
+	for _, m := range r.smtp.Messages() {
+		got[m.To]++
+	}
+	if got["dropped@example.com"] != 1 {
+		t.Errorf("dropped connection should be redialled and sent once: %v", got)
+	}
+	// 451: retried after the backoff, then delivered once.
+	if got["soft@example.com"] != 0 {
+		t.Errorf("4xx delivered on first try? %v", got)
+	}
+	r.clk.Add(2 * time.Minute)
+	r.dispatch(t)
+	got = map[string]int{}
+	for _, m := range r.smtp.Messages() {
+		got[m.To]++
+	}
+	if got["soft@example.com"] != 1 {
+		t.Errorf("4xx not retried: %v\n%s", got, r.timeline(t, "soft~e2e"))
+	}
+	// 5.1.1: hard bounce, suppressed, cadence exited.
+	gone := r.state(t, "gone~e2e")
+	p, _ := r.st.Prospect(ctx, "gone")
+	if gone.State != cadence.Exited || p.EmailBlocked != "hard bounce" {
+		t.Errorf("5.1.1: state %s blocked %q", gone.State, p.EmailBlocked)
+	}
+	// 5.7.1: sender-side; the recipient is not suppressed and it waits.
+	pol, _ := r.st.Prospect(ctx, "policy")
+	if pol.EmailBlocked != "" || r.state(t, "policy~e2e").State != cadence.Active || !strings.Contains(r.timeline(t, "policy~e2e"), "sender_policy 554 5.7.1") {
+		t.Errorf("5.7.1: blocked %q\n%s", pol.EmailBlocked, r.timeline(t, "policy~e2e"))
+	}
+	log, _ := r.st.ConsentLog(ctx, "gone")
+	if len(log) != 1 || log[0].Blocked != "hard bounce" || log[0].Source != "smtp" {
+		t.Errorf("consent log: %+v", log)
+	}
+}
+
+func TestTwilioFaults(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	mk := func(id, phone string) string {
+		en := r.enroll(t, &store.Prospect{ID: id, Email: id + "@example.com", Phone: phone, TimeZone: "America/Chicago"})
+		return en.ID
+	}
+	busy := mk("busy", "+13125550101")
+	stop := mk("stop", "+13125550102")
+	r.twilio.faults["+13125550101"] = []int{20429, 20429}
+	r.twilio.faults["+13125550102"] = []int{21610}
+	r.dispatch(t) // welcome emails
+	r.clk.Add(24 * time.Hour)
+	r.dispatch(t)
+	if n := len(r.twilio.Sent()); n != 0 {
+		t.Fatalf("sent %d", n)
+	}
+	p, _ := r.st.Prospect(ctx, "stop")
+	if p.SMSBlocked == "" {
+		t.Errorf("21610 must opt the number out\n%s", r.timeline(t, stop))
+	}
+	for i := 0; i < 3; i++ {
+		r.clk.Add(5 * time.Minute)
+		r.dispatch(t)
+	}
+	sent := r.twilio.Sent()
+	if len(sent) != 1 || sent[0].Get("To") != "+13125550101" {
+		t.Fatalf("429s should be retried until sent once: %v\n%s", sent, r.timeline(t, busy))
+	}
+	// The opted-out number's SMS touch is skipped, never sent.
+	r.clk.Add(time.Hour)
+	r.dispatch(t)
+	if strings.Count(r.timeline(t, stop), "sent nudge") != 0 || !strings.Contains(r.timeline(t, stop), "skipped nudge (sms): sms opted out") {
+		t.Errorf("timeline:\n%s", r.timeline(t, stop))
+	}
+}
+
+func TestReplayedClaimSendsOnce(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	en := r.enroll(t, ada())
+	// The same batch delivered twice (an asynq retry after a lost ack).
+	if err := r.e.ProcessBatch(ctx, []string{en.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.e.ProcessBatch(ctx, []string{en.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.smtp.Messages()); n != 1 {
+		t.Fatalf("sent %d times", n)
+	}
+}
+
+func TestInterruptedSendIsUncertainNotResent(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	en := r.enroll(t, ada())
+	l, _ := r.st.Enrollment(ctx, en.ID)
+	// A worker marked the send and died before committing.
+	field := store.LedgerField(l.Enrollment.Stage, l.Enrollment.Step, l.Enrollment.Generation)
+	if res, err := r.st.MarkSending(ctx, en.ID, l.Rev, field, r.clk.Now().Add(time.Minute)); err != nil || res != "OK" {
+		t.Fatalf("%s %v", res, err)
+	}
+	// While its lease lasts nobody else sends.
+	r.dispatch(t)
+	if len(r.smtp.Messages()) != 0 {
+		t.Fatal("sent while another worker owned the send")
+	}
+	r.clk.Add(3 * time.Minute) // claim lease and ledger lease both expire
+	r.dispatch(t)
+	if len(r.smtp.Messages()) != 0 {
+		t.Fatal("an ambiguous send was repeated")
+	}
+	if tl := r.timeline(t, en.ID); !strings.Contains(tl, "uncertain: an earlier attempt was interrupted") {
+		t.Fatalf("timeline:\n%s", tl)
+	}
+	if s := r.state(t, en.ID); s.Step != 1 {
+		t.Fatalf("enrollment did not move on: step %d", s.Step)
+	}
+}
+
+func TestUnsubscribeReachesEveryCadence(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	other, err := cadence.Parse("other.yaml", []byte(strings.Replace(threeStage, "id: e2e", "id: other", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdbCadences := map[string]*cadence.Cadence{r.c.ID: r.c, other.ID: other}
+	signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
+	out, _ := channels.NewOutbox("", 10, r.clk.Now)
+	e, err := worker.New(worker.Config{Store: r.st, Cadences: rdbCadences, Email: out, SMS: out, Tokens: signer, Clock: r.clk.Now, PublicURL: "https://n.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := e.Enroll(ctx, ada(), r.c.ID)
+	b, _ := e.Enroll(ctx, ada(), other.ID)
+	if _, err := e.Apply(ctx, a.ID, cadence.Event{Kind: cadence.EvUnsubscribed, By: "one-click"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{a.ID, b.ID} {
+		l, _ := r.st.Enrollment(ctx, id)
+		if l.Enrollment.State != cadence.Exited {
+			t.Errorf("%s: %s", id, l.Enrollment.State)
+		}
+	}
+	p, _ := r.st.Prospect(ctx, "ada")
+	if p.EmailBlocked != "unsubscribed" {
+		t.Errorf("blocked %q", p.EmailBlocked)
+	}
+}
+
+// TestRealAsynqWorker runs the dispatcher and handlers on a real asynq
+// server against the test Redis.
+func TestRealAsynqWorker(t *testing.T) {
+	r := newRig(t)
+	for i := 0; i < 30; i++ {
+		r.enroll(t, &store.Prospect{ID: fmt.Sprintf("p%02d", i), Email: fmt.Sprintf("p%02d@example.com", i), TimeZone: "America/Chicago"})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- r.e.Run(ctx, asynq.RedisClientOpt{Addr: redistest.Addr(t)}, worker.RunOptions{Concurrency: 4, Tick: 50 * time.Millisecond})
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(r.smtp.Messages()) < 30 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.smtp.Messages()); n != 30 {
+		t.Fatalf("sent %d of 30", n)
+	}
+}
