@@ -108,10 +108,15 @@ func BuildMsg(e *Email) (*mail.Msg, error) {
 	m.Subject(e.Subject)
 	m.SetMessageIDWithValue(strings.Trim(e.MessageID, "<>"))
 	m.SetDate()
-	if e.Unsubscribe != "" {
+	switch {
+	case strings.HasPrefix(e.Unsubscribe, "https://"):
+		// Both RFC 8058 headers: List-Unsubscribe and List-Unsubscribe-Post.
 		if err := m.SetListUnsubscribeOneClick(e.Unsubscribe); err != nil {
 			return nil, fmt.Errorf("list-unsubscribe: %w", err)
 		}
+	case e.Unsubscribe != "":
+		// One-click needs HTTPS; a development URL gets the plain header.
+		m.SetGenHeader(mail.HeaderListUnsubscribe, "<"+e.Unsubscribe+">")
 	}
 	if e.InReplyTo != "" {
 		ref := "<" + strings.Trim(e.InReplyTo, "<>") + ">"

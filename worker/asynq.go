@@ -132,4 +132,6 @@ func (a SlogAdapter) Debug(args ...any) { a.L.Debug(fmt.Sprint(args...), "compon
 func (a SlogAdapter) Info(args ...any)  { a.L.Info(fmt.Sprint(args...), "component", "asynq") }
 func (a SlogAdapter) Warn(args ...any)  { a.L.Warn(fmt.Sprint(args...), "component", "asynq") }
 func (a SlogAdapter) Error(args ...any) { a.L.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a SlogAdapter) Fatal(args ...any) { a.L.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true) }
+func (a SlogAdapter) Fatal(args ...any) {
+	a.L.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}

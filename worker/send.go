@@ -343,7 +343,7 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	}
 	ce := &channels.Error{Class: channels.ClassOf(it.sendErr), Err: it.sendErr}
 	errors.As(it.sendErr, &ce)
-	e.log.Warn("send failed", "enrollment", it.eid, "touch", t.ID, "class", ce.Class, "code", ce.Code, "enhanced", ce.Enhanced)
+	e.log.Warn("send failed", "enrollment", it.eid, "touch", t.ID, "class", ce.Class, "code", ce.Code, "enhanced", ce.Enhanced, "err", it.sendErr)
 	switch ce.Class {
 	case channels.HardBounce:
 		ev := cadence.Event{Kind: cadence.EvBounced, Hard: true, At: now, Touch: t.ID, Channel: cadence.Email, By: "smtp", Reason: ce.Error()}

@@ -43,6 +43,7 @@ func commands() []command {
 		{"validate", "check cadence files; every problem with file:line:column", cmdValidate},
 		{"simulate", "dry-run a cadence over a synthetic population on a virtual clock", cmdSimulate},
 		{"schema", "print the JSON Schema of the cadence format", cmdSchema},
+		{"worker", "run the dispatcher and send workers against REDIS_URL", cmdWorker},
 	}
 }
 

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/store"
+	"github.com/nurture-dev/nurture/tokens"
+	"github.com/nurture-dev/nurture/worker"
+)
+
+// engineConfig is the typed configuration read from the environment.
+type engineConfig struct {
+	RedisURL    string
+	Prefix      string
+	CadenceDir  string
+	PublicURL   string
+	TokenKey    string
+	MsgIDDomain string
+	OutboxDir   string
+	SMTP        channels.SMTPConfig
+	Twilio      channels.TwilioConfig
+}
+
+// envTable documents every variable; the README's table is this one.
+var envTable = [][3]string{
+	{"REDIS_URL", "", "Redis to use, e.g. redis://127.0.0.1:6379/0 (required for worker)"},
+	{"NURTURE_PREFIX", "nurture", "key prefix in Redis"},
+	{"NURTURE_CADENCES", "examples", "directory of cadence files to load"},
+	{"NURTURE_PUBLIC_URL", "http://localhost:8080", "base URL of tracking and unsubscribe links"},
+	{"NURTURE_TOKEN_KEY", "", "secret of at least 32 bytes that signs link tokens (required)"},
+	{"NURTURE_MESSAGE_ID_DOMAIN", "nurture.local", "right-hand side of Message-IDs"},
+	{"NURTURE_OUTBOX_DIR", "", "dev outbox directory, used when SMTP_HOST / TWILIO_ACCOUNT_SID are unset"},
+	{"SMTP_HOST", "", "SMTP relay host"},
+	{"SMTP_PORT", "587", "SMTP port"},
+	{"SMTP_TLS", "starttls", "starttls, mandatory, tls or none"},
+	{"SMTP_USERNAME", "", "SMTP user"},
+	{"SMTP_PASSWORD", "", "SMTP password (never logged)"},
+	{"SMTP_CONNECTIONS", "4", "pooled SMTP connections"},
+	{"TWILIO_ACCOUNT_SID", "", "Twilio account SID"},
+	{"TWILIO_AUTH_TOKEN", "", "Twilio auth token (never logged)"},
+}
+
+func readEngineConfig(env func(string) string) (engineConfig, error) {
+	get := func(k string) string {
+		if v := env(k); v != "" {
+			return v
+		}
+		for _, row := range envTable {
+			if row[0] == k {
+				return row[1]
+			}
+		}
+		return ""
+	}
+	c := engineConfig{RedisURL: get("REDIS_URL"), Prefix: get("NURTURE_PREFIX"), CadenceDir: get("NURTURE_CADENCES"),
+		PublicURL: get("NURTURE_PUBLIC_URL"), TokenKey: get("NURTURE_TOKEN_KEY"), MsgIDDomain: get("NURTURE_MESSAGE_ID_DOMAIN"),
+		OutboxDir: get("NURTURE_OUTBOX_DIR")}
+	port, err := strconv.Atoi(get("SMTP_PORT"))
+	if err != nil {
+		return c, fmt.Errorf("SMTP_PORT=%q: expected a number", get("SMTP_PORT"))
+	}
+	conns, err := strconv.Atoi(get("SMTP_CONNECTIONS"))
+	if err != nil {
+		return c, fmt.Errorf("SMTP_CONNECTIONS=%q: expected a number", get("SMTP_CONNECTIONS"))
+	}
+	c.SMTP = channels.SMTPConfig{Host: get("SMTP_HOST"), Port: port, TLS: get("SMTP_TLS"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), Connections: conns}
+	c.Twilio = channels.TwilioConfig{AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: get("TWILIO_AUTH_TOKEN")}
+	if len(c.TokenKey) < 32 {
+		return c, errors.New("NURTURE_TOKEN_KEY must be set to a secret of at least 32 bytes")
+	}
+	return c, nil
+}
+
+// loadCadences loads every cadence in a directory; any problem is fatal.
+func loadCadences(dir string) (map[string]*cadence.Cadence, error) {
+	files, err := cadenceFiles([]string{dir})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*cadence.Cadence{}
+	for _, f := range files {
+		c, err := cadence.LoadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		if prev, dup := out[c.ID]; dup {
+			return nil, fmt.Errorf("%s: cadence id %q is also used by %s", f, c.ID, prev.File)
+		}
+		out[c.ID] = c
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no cadence files in %s", dir)
+	}
+	return out, nil
+}
+
+func buildEngine(cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger) (*worker.Engine, error) {
+	cads, err := loadCadences(cfg.CadenceDir)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := tokens.NewSigner([]byte(cfg.TokenKey))
+	if err != nil {
+		return nil, err
+	}
+	var outbox *channels.Outbox
+	if cfg.SMTP.Host == "" || cfg.Twilio.AccountSID == "" {
+		if outbox, err = channels.NewOutbox(cfg.OutboxDir, 1000, time.Now); err != nil {
+			return nil, err
+		}
+	}
+	var email channels.EmailSender = outbox
+	var sms channels.SMSSender = outbox
+	if cfg.SMTP.Host != "" {
+		s, err := channels.NewSMTP(cfg.SMTP)
+		if err != nil {
+			return nil, err
+		}
+		email = s
+	} else {
+		log.Warn("SMTP_HOST is not set: email goes to the dev outbox", "dir", cfg.OutboxDir)
+	}
+	if cfg.Twilio.AccountSID != "" {
+		t, err := channels.NewTwilio(cfg.Twilio)
+		if err != nil {
+			return nil, err
+		}
+		sms = t
+	} else {
+		log.Warn("TWILIO_ACCOUNT_SID is not set: SMS go to the dev outbox", "dir", cfg.OutboxDir)
+	}
+	if !strings.HasPrefix(cfg.PublicURL, "https://") {
+		log.Warn("NURTURE_PUBLIC_URL is not https: emails carry List-Unsubscribe without RFC 8058 one-click", "url", cfg.PublicURL)
+	}
+	return worker.New(worker.Config{Store: store.New(rdb, cfg.Prefix), Cadences: cads, Email: email, SMS: sms, Tokens: signer,
+		Logger: log, PublicURL: cfg.PublicURL, MessageIDDomain: cfg.MsgIDDomain})
+}
+
+func cmdWorker(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	concurrency := fl.Int("concurrency", 8, "send tasks processed at once")
+	tick := fl.Duration("tick", time.Second, "how often the dispatcher claims due touches")
+	noDispatch := fl.Bool("no-dispatcher", false, "run only the send handlers")
+	fl.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: nurture worker [flags]\n\nRuns the dispatcher and the send handlers. Any number may run against one Redis.\n\nEnvironment:\n")
+		for _, row := range envTable {
+			fmt.Fprintf(stderr, "  %-26s %s (default %q)\n", row[0], row[2], row[1])
+		}
+		fmt.Fprintln(stderr)
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	cfg, err := readEngineConfig(env)
+	if err != nil {
+		return err
+	}
+	if cfg.RedisURL == "" {
+		return errors.New("REDIS_URL is required for nurture worker")
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis %s: %w", opt.Addr, err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	e, err := buildEngine(cfg, rdb, log)
+	if err != nil {
+		return err
+	}
+	log.Info("worker started", "redis", opt.Addr, "concurrency", *concurrency)
+	conn := asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig}
+	return e.Run(ctx, conn, worker.RunOptions{Concurrency: *concurrency, Tick: *tick, NoDispatcher: *noDispatch})
+}
