@@ -24,8 +24,22 @@ func Shard(prospectID string) int {
 
 func (k Keys) tag(shard int) string { return fmt.Sprintf("%s:{s%02d}", k.Prefix, shard) }
 
-// Due is a shard's sorted set of enrollment ids by due time (ms).
-func (k Keys) Due(shard int) string { return k.tag(shard) + ":due" }
+// Lane splits due work by channel so a slow or rate-limited provider
+// never delays the other: each lane has its own due sets and asynq queue.
+// Timers (stage ends, pause and snooze ends) ride the email lane.
+type Lane string
+
+const (
+	LaneEmail Lane = "email"
+	LaneSMS   Lane = "sms"
+)
+
+// Lanes lists every lane.
+var Lanes = []Lane{LaneEmail, LaneSMS}
+
+// Due is a shard's sorted set, for one lane, of enrollment ids by due
+// time (ms).
+func (k Keys) Due(shard int, lane Lane) string { return k.tag(shard) + ":due:" + string(lane) }
 
 // Lease is a shard's sorted set of claimed enrollment ids by lease expiry.
 func (k Keys) Lease(shard int) string { return k.tag(shard) + ":lease" }

@@ -235,11 +235,12 @@ type NewEnrollment struct {
 	Enrollment cadence.Enrollment
 	Entries    []cadence.Entry
 	Stats      map[string]int64
+	Lane       Lane
 }
 
 func (s *Store) createArgs(n *NewEnrollment) ([]string, []any) {
 	e := &n.Enrollment
-	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(Shard(e.ProspectID)), s.keys.Timeline(e.ID),
+	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(Shard(e.ProspectID), laneOr(n.Lane)), s.keys.Timeline(e.ID),
 		s.keys.ProspectEnrollments(e.ProspectID), s.keys.Stats(Shard(e.ProspectID), e.CadenceID)}
 	args := []any{encodeEnrollment(e), dueScore(e), e.ID, len(n.Entries)}
 	for i := range n.Entries {
@@ -283,12 +284,22 @@ type Commit struct {
 	Sent    *time.Time
 	Channel cadence.Channel
 	Stats   map[string]int64
+	// Lane is the due lane of the enrollment's next step.
+	Lane Lane
+}
+
+func laneOr(l Lane) Lane {
+	if l == "" {
+		return LaneEmail
+	}
+	return l
 }
 
 // commitEnrollment is the CAS write of an enrollment and everything that
 // must change with it.
-// KEYS[1] enrollment hash, KEYS[2] due, KEYS[3] lease, KEYS[4] timeline,
-// KEYS[5] stats, KEYS[6] prospect sends.
+// KEYS[1] enrollment hash, KEYS[2] due set of the lane, KEYS[3] lease,
+// KEYS[4] timeline, KEYS[5] stats, KEYS[6] prospect sends, KEYS[7] due set
+// of the other lane.
 // ARGV[1] expected rev, ARGV[2] blob, ARGV[3] due score or "", ARGV[4] eid,
 // ARGV[5] ledger field, ARGV[6] ledger value, ARGV[7] send member or "",
 // ARGV[8] send score, ARGV[9] trim sends before, ARGV[10] timeline cap,
@@ -301,6 +312,7 @@ rev = rev + 1
 redis.call('HSET', KEYS[1], 'b', ARGV[2], 'r', rev)
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], ARGV[5], ARGV[6]) end
 redis.call('ZREM', KEYS[3], ARGV[4])
+redis.call('ZREM', KEYS[7], ARGV[4])
 if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[4]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) end
 if ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[6], ARGV[8], ARGV[7])
@@ -316,8 +328,12 @@ return rev
 func (s *Store) commitArgs(c *Commit) ([]string, []any) {
 	e := &c.Enrollment
 	pid, shard := e.ProspectID, Shard(e.ProspectID)
-	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(shard), s.keys.Lease(shard), s.keys.Timeline(e.ID),
-		s.keys.Stats(shard, e.CadenceID), s.keys.Sends(pid)}
+	lane, other := laneOr(c.Lane), LaneSMS
+	if lane == LaneSMS {
+		other = LaneEmail
+	}
+	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(shard, lane), s.keys.Lease(shard), s.keys.Timeline(e.ID),
+		s.keys.Stats(shard, e.CadenceID), s.keys.Sends(pid), s.keys.Due(shard, other)}
 	sendMember, sendScore, trim := "", int64(0), int64(0)
 	if c.Sent != nil {
 		sendMember = string(c.Channel) + ":" + e.ID + ":" + strconv.FormatInt(ms(*c.Sent), 10)
@@ -411,8 +427,9 @@ func (s *Store) Ledger(ctx context.Context, eid, field string) (string, error) {
 	return v, err
 }
 
-// claimDue moves due enrollments of one shard into its lease set, after
-// returning expired leases to the due set.
+// claimDue moves due enrollments of one shard and lane into the shard's
+// lease set, after returning expired leases to this lane's due set (the
+// next claim re-files them in the right lane when it commits).
 // KEYS[1] due, KEYS[2] lease. ARGV[1] now ms, ARGV[2] lease until ms,
 // ARGV[3] limit. Returns the claimed ids.
 var claimDue = redis.NewScript(`
@@ -432,8 +449,8 @@ return ids
 // Claim takes up to limit due enrollments of a shard with a lease until
 // now+lease. An enrollment whose lease expires returns to the due set and
 // can be claimed again: the send ledger keeps that from sending twice.
-func (s *Store) Claim(ctx context.Context, shard int, now time.Time, lease time.Duration, limit int) ([]string, error) {
-	return claimDue.Run(ctx, s.rdb, []string{s.keys.Due(shard), s.keys.Lease(shard)}, ms(now), ms(now.Add(lease)), limit).StringSlice()
+func (s *Store) Claim(ctx context.Context, shard int, lane Lane, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	return claimDue.Run(ctx, s.rdb, []string{s.keys.Due(shard, lane), s.keys.Lease(shard)}, ms(now), ms(now.Add(lease)), limit).StringSlice()
 }
 
 // ReleaseLease drops a claim without changing the enrollment (a stale claim).
@@ -444,11 +461,12 @@ func (s *Store) ReleaseLease(ctx context.Context, eid string) error {
 // DueCount returns how many enrollments are due at or before now, and how
 // many are leased, over all shards.
 func (s *Store) DueCount(ctx context.Context, now time.Time) (due, leased int64, err error) {
-	cmds := make([][2]*redis.IntCmd, Shards)
+	cmds := make([][3]*redis.IntCmd, Shards)
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for sh := 0; sh < Shards; sh++ {
-			cmds[sh][0] = p.ZCount(ctx, s.keys.Due(sh), "-inf", strconv.FormatInt(ms(now), 10))
-			cmds[sh][1] = p.ZCard(ctx, s.keys.Lease(sh))
+			cmds[sh][0] = p.ZCount(ctx, s.keys.Due(sh, LaneEmail), "-inf", strconv.FormatInt(ms(now), 10))
+			cmds[sh][1] = p.ZCount(ctx, s.keys.Due(sh, LaneSMS), "-inf", strconv.FormatInt(ms(now), 10))
+			cmds[sh][2] = p.ZCard(ctx, s.keys.Lease(sh))
 		}
 		return nil
 	})
@@ -456,8 +474,8 @@ func (s *Store) DueCount(ctx context.Context, now time.Time) (due, leased int64,
 		return 0, 0, err
 	}
 	for _, c := range cmds {
-		due += c[0].Val()
-		leased += c[1].Val()
+		due += c[0].Val() + c[1].Val()
+		leased += c[2].Val()
 	}
 	return due, leased, nil
 }

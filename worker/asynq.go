@@ -16,11 +16,21 @@ import (
 	"github.com/nurture-dev/nurture/store"
 )
 
-// Task types and queues.
+// Task types and queues: one queue per channel lane, so a throttled SMS
+// provider never holds up email. Weights: email 3, SMS 2.
 const (
-	TaskSend  = "nurture:send"
-	QueueSend = "nurture-send"
+	TaskSend   = "nurture:send"
+	QueueEmail = "nurture-email"
+	QueueSMS   = "nurture-sms"
 )
+
+// QueueOf returns the asynq queue of a lane.
+func QueueOf(l store.Lane) string {
+	if l == store.LaneSMS {
+		return QueueSMS
+	}
+	return QueueEmail
+}
 
 type sendPayload struct {
 	IDs []string `json:"ids"`
@@ -38,18 +48,30 @@ type Enqueuer interface {
 func (e *Engine) DispatchOnce(ctx context.Context, q Enqueuer) (int, error) {
 	now := e.cfg.Clock()
 	total := 0
-	for shard := 0; shard < store.Shards; shard++ {
-		ids, err := e.st.Claim(ctx, shard, now, e.cfg.Lease, e.cfg.ClaimBatch)
+	for _, lane := range store.Lanes {
+		n, err := e.dispatchLane(ctx, q, lane, now)
+		total += n
 		if err != nil {
-			return total, fmt.Errorf("claim shard %d: %w", shard, err)
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (e *Engine) dispatchLane(ctx context.Context, q Enqueuer, lane store.Lane, now time.Time) (int, error) {
+	total := 0
+	for shard := 0; shard < store.Shards; shard++ {
+		ids, err := e.st.Claim(ctx, shard, lane, now, e.cfg.Lease, e.cfg.ClaimBatch)
+		if err != nil {
+			return total, fmt.Errorf("claim shard %d %s: %w", shard, lane, err)
 		}
 		total += len(ids)
 		for lo := 0; lo < len(ids); lo += e.cfg.TaskBatch {
 			chunk := ids[lo:min(lo+e.cfg.TaskBatch, len(ids))]
 			payload, _ := json.Marshal(sendPayload{IDs: chunk})
 			sum := sha1.Sum([]byte(strings.Join(chunk, "\x00")))
-			id := fmt.Sprintf("send:%02d:%d:%s", shard, now.UnixMilli(), hex.EncodeToString(sum[:8]))
-			task := asynq.NewTask(TaskSend, payload, asynq.TaskID(id), asynq.Queue(QueueSend),
+			id := fmt.Sprintf("send:%s:%02d:%d:%s", lane, shard, now.UnixMilli(), hex.EncodeToString(sum[:8]))
+			task := asynq.NewTask(TaskSend, payload, asynq.TaskID(id), asynq.Queue(QueueOf(lane)),
 				asynq.MaxRetry(20), asynq.Timeout(e.cfg.Lease), asynq.Retention(10*time.Minute))
 			if _, err := q.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 				// The claim stays leased; when the lease expires the
@@ -91,7 +113,7 @@ func (e *Engine) Run(ctx context.Context, conn asynq.RedisConnOpt, opts RunOptio
 	}
 	srv := asynq.NewServer(conn, asynq.Config{
 		Concurrency:     opts.Concurrency,
-		Queues:          map[string]int{QueueSend: 1},
+		Queues:          map[string]int{QueueEmail: 3, QueueSMS: 2},
 		Logger:          SlogAdapter{e.log},
 		ShutdownTimeout: 20 * time.Second,
 	})

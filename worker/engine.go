@@ -161,7 +161,7 @@ func (e *Engine) EnrollBatch(ctx context.Context, ps []*store.Prospect, cadenceI
 				stats["s:"+en.ToStage+":entered"]++
 			}
 		}
-		batch = append(batch, store.NewEnrollment{Enrollment: o.Enrollment, Entries: o.Entries, Stats: stats})
+		batch = append(batch, store.NewEnrollment{Enrollment: o.Enrollment, Entries: o.Entries, Stats: stats, Lane: laneFor(c, &o.Enrollment)})
 		idx = append(idx, i)
 		out[i].Enrollment = o.Enrollment
 	}
@@ -209,7 +209,7 @@ func (e *Engine) applyOne(ctx context.Context, eid string, ev cadence.Event) (ca
 		if err != nil {
 			return o, err
 		}
-		_, err = e.st.Commit(ctx, &store.Commit{Rev: l.Rev, Enrollment: o.Enrollment, Entries: o.Entries, Stats: statsFor(l.Enrollment, o, ev)})
+		_, err = e.st.Commit(ctx, &store.Commit{Rev: l.Rev, Enrollment: o.Enrollment, Entries: o.Entries, Stats: statsFor(l.Enrollment, o, ev), Lane: laneFor(c, &o.Enrollment)})
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
@@ -380,4 +380,14 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// laneFor is the due lane of an enrollment's next step.
+func laneFor(c *cadence.Cadence, e *cadence.Enrollment) store.Lane {
+	if e.State == cadence.Active {
+		if t := c.TouchAt(e.Stage, e.Step); t != nil && t.Channel == cadence.SMS {
+			return store.LaneSMS
+		}
+	}
+	return store.LaneEmail
 }

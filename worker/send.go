@@ -135,7 +135,7 @@ func (e *Engine) settle(ctx context.Context, it *item, now time.Time) error {
 func (e *Engine) reschedule(ctx context.Context, it *item, at time.Time, note cadence.Entry) error {
 	en := it.loaded.Enrollment
 	en.DueAt = at
-	_, err := e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: en, Entries: []cadence.Entry{note}})
+	_, err := e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: en, Entries: []cadence.Entry{note}, Lane: laneFor(it.c, &en)})
 	if errors.Is(err, store.ErrConflict) {
 		// Something else changed it (an event, a pause) and set its due
 		// time; this deferral no longer applies.
@@ -158,14 +158,15 @@ func (e *Engine) commitEvent(ctx context.Context, it *item, ev cadence.Event, le
 				if ledgerField != "" {
 					// Keep the ledger truthful even when the enrollment has
 					// moved on (a send that raced a stop).
-					_, _ = e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: it.loaded.Enrollment, Entries: o.Entries, LedgerField: ledgerField, LedgerValue: ledgerValue, Sent: sent, Channel: ev.Channel})
+					_, _ = e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: it.loaded.Enrollment, Entries: o.Entries, LedgerField: ledgerField, LedgerValue: ledgerValue, Sent: sent, Channel: ev.Channel, Lane: laneFor(it.c, &it.loaded.Enrollment)})
 				}
 				return e.st.ReleaseLease(ctx, it.eid)
 			}
 			return err
 		}
 		_, err = e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: o.Enrollment, Entries: o.Entries,
-			LedgerField: ledgerField, LedgerValue: ledgerValue, Sent: sent, Channel: ev.Channel, Stats: statsFor(it.loaded.Enrollment, o, ev)})
+			LedgerField: ledgerField, LedgerValue: ledgerValue, Sent: sent, Channel: ev.Channel, Stats: statsFor(it.loaded.Enrollment, o, ev),
+			Lane: laneFor(it.c, &o.Enrollment)})
 		if errors.Is(err, store.ErrConflict) {
 			l, lerr := e.st.Enrollment(ctx, it.eid)
 			if lerr != nil {
@@ -234,7 +235,7 @@ func (e *Engine) requeue(ctx context.Context, it *item, now time.Time) error {
 	if l.Enrollment.State == cadence.Active {
 		it.loaded = l
 		en := l.Enrollment
-		_, err := e.st.Commit(ctx, &store.Commit{Rev: l.Rev, Enrollment: en})
+		_, err := e.st.Commit(ctx, &store.Commit{Rev: l.Rev, Enrollment: en, Lane: laneFor(it.c, &en)})
 		if errors.Is(err, store.ErrConflict) {
 			return nil
 		}

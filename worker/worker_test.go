@@ -236,6 +236,14 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(string(msgs[0].Data), "1 Main St, Springfield") {
 		t.Error("postal address missing from the body")
 	}
+	// The next touch is an SMS: it waits in the SMS lane, not the email one.
+	shard := store.Shard("ada")
+	if _, err := r.st.Redis().ZScore(ctx, r.st.Keys().Due(shard, store.LaneSMS), en.ID).Result(); err != nil {
+		t.Errorf("nudge not in the SMS lane: %v", err)
+	}
+	if n, _ := r.st.Redis().ZCard(ctx, r.st.Keys().Due(shard, store.LaneEmail)).Result(); n != 0 {
+		t.Errorf("email lane still holds %d", n)
+	}
 	// Dispatching again before the next touch is due sends nothing.
 	r.dispatch(t)
 	if len(r.smtp.Messages()) != 1 {
