@@ -3,6 +3,7 @@ module github.com/nurture-dev/nurture
 go 1.26.8
 
 require (
+	github.com/emersion/go-msgauth v0.7.0
 	github.com/emersion/go-smtp v0.25.1
 	github.com/hibiken/asynq v0.26.0
 	github.com/nyaruka/phonenumbers v1.8.1
