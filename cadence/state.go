@@ -132,7 +132,10 @@ type Entry struct {
 // Text renders the entry for people: "paused by sales:alice: on holiday".
 func (en Entry) Text() string {
 	s := en.Kind
-	if en.ToStage != "" {
+	switch {
+	case en.Kind == "enrolled":
+		return "enrolled at stage " + en.ToStage + prefixed(": ", en.Reason)
+	case en.ToStage != "":
 		s = fmt.Sprintf("stage %s -> %s", orDash(en.Stage), en.ToStage)
 	}
 	if en.Touch != "" {
@@ -192,8 +195,7 @@ func (c *Cadence) Start(e Enrollment, at time.Time, loc *time.Location) Outcome 
 	e.CadenceID, e.Version = c.ID, c.Version
 	e.State, e.EnrolledAt = Active, at
 	m := machine{c: c, loc: loc, at: at, o: Outcome{Enrollment: e}}
-	m.entry(Entry{Kind: "enrolled", To: Active, Reason: "version " + c.Version})
-	m.enterStage(c.Stages[0].ID, string(EvSent), "")
+	m.enterStage(c.Stages[0].ID, "enrolled", "version "+c.Version)
 	return m.o
 }
 
@@ -477,10 +479,10 @@ func (m *machine) enterStage(target, kind, reason string) {
 	}
 	from := e.Stage
 	e.Stage, e.Step, e.StageEnteredAt, e.StageEngaged = target, 0, m.at, false
-	if from != "" || kind != string(EvSent) {
-		m.entry(Entry{Kind: "stage", Stage: from, ToStage: target, Reason: reason})
+	if kind == "enrolled" {
+		m.entry(Entry{Kind: kind, To: Active, ToStage: target, Reason: reason})
 	} else {
-		m.entry(Entry{Kind: "stage", ToStage: target, Reason: "enrolled"})
+		m.entry(Entry{Kind: "stage", Stage: from, ToStage: target, Reason: reason})
 	}
 	// A chain of empty stages could loop; stop after visiting each once.
 	if len(m.o.Entries) > 4*len(m.c.Stages)+8 {

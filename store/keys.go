@@ -44,12 +44,13 @@ func (k Keys) Due(shard int, lane Lane) string { return k.tag(shard) + ":due:" +
 // Lease is a shard's sorted set of claimed enrollment ids by lease expiry.
 func (k Keys) Lease(shard int) string { return k.tag(shard) + ":lease" }
 
-// Prospect is a prospect's hash: b (JSON), eb / sb (email / SMS block
-// reasons), r (revision).
+// Prospect is a prospect's profile: a string holding JSON.
 func (k Keys) Prospect(pid string) string { return k.tag(Shard(pid)) + ":p:" + pid }
 
-// ProspectEnrollments is the set of a prospect's enrollment ids.
-func (k Keys) ProspectEnrollments(pid string) string { return k.Prospect(pid) + ":enr" }
+// ProspectMeta is a prospect's small hash: eb / sb (email / SMS block
+// reasons) and e (its enrollment ids, space separated). Values stay short
+// so Redis keeps it in the compact listpack encoding.
+func (k Keys) ProspectMeta(pid string) string { return k.Prospect(pid) + ":m" }
 
 // Sends is a prospect's sorted set of recent sends (for frequency caps).
 func (k Keys) Sends(pid string) string { return k.Prospect(pid) + ":sends" }
@@ -58,9 +59,14 @@ func (k Keys) Sends(pid string) string { return k.Prospect(pid) + ":sends" }
 // suppression) with time and source, kept forever.
 func (k Keys) Consent(pid string) string { return k.Prospect(pid) + ":consent" }
 
-// Enrollment is an enrollment's hash: b (JSON), r (revision), and one
-// ledger field per claimed touch, l:STAGE:STEP:GEN.
+// Enrollment is an enrollment: a string "REV\nJSON". The revision prefix
+// lets scripts compare-and-set without decoding JSON.
 func (k Keys) Enrollment(eid string) string { return k.tag(shardOfEnrollment(eid)) + ":e:" + eid }
+
+// Ledger is an enrollment's send ledger: one field per claimed touch,
+// l:STAGE:STEP:GEN, and retry counters a:l:.... It exists only around
+// sends and expires LedgerTTL after the last one.
+func (k Keys) Ledger(eid string) string { return k.Enrollment(eid) + ":l" }
 
 // Timeline is an enrollment's capped list of timeline entries.
 func (k Keys) Timeline(eid string) string { return k.Enrollment(eid) + ":t" }

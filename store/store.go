@@ -45,15 +45,8 @@ func (s *Store) Keys() Keys { return s.keys }
 // Redis returns the client.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }
 
-// upsertProspect writes the profile and claims the address indexes.
-// KEYS[1] prospect hash. ARGV[1] blob.
-var upsertProspect = redis.NewScript(`
-redis.call('HSET', KEYS[1], 'b', ARGV[1])
-return redis.call('HINCRBY', KEYS[1], 'r', 1)
-`)
-
-// UpsertProspect creates or updates a prospect's profile; consent fields
-// are never overwritten here (they change only through SetConsent).
+// UpsertProspect creates or updates a prospect's profile; consent is
+// never overwritten here (it changes only through SetConsent).
 func (s *Store) UpsertProspect(ctx context.Context, p *Prospect) error {
 	// Indexes first (HSETNX), so two prospects never share an address.
 	for _, idx := range []struct{ key, val string }{{s.keys.EmailIndex(), p.Email}, {s.keys.PhoneIndex(), p.Phone}} {
@@ -71,51 +64,63 @@ func (s *Store) UpsertProspect(ctx context.Context, p *Prospect) error {
 			return fmt.Errorf("%w: %s is prospect %s", ErrDuplicateAddress, idx.val, owner)
 		}
 	}
+	return s.rdb.Set(ctx, s.keys.Prospect(p.ID), encodeProspect(p), 0).Err()
+}
+
+func encodeProspect(p *Prospect) string {
 	profile := *p
 	profile.EmailBlocked, profile.SMSBlocked = "", ""
 	b, _ := json.Marshal(profile)
-	return upsertProspect.Run(ctx, s.rdb, []string{s.keys.Prospect(p.ID)}, string(b)).Err()
+	return string(b)
 }
 
 // Prospect loads a prospect with its consent.
 func (s *Store) Prospect(ctx context.Context, pid string) (*Prospect, error) {
-	vals, err := s.rdb.HMGet(ctx, s.keys.Prospect(pid), "b", "eb", "sb").Result()
+	ps, err := s.Prospects(ctx, []string{pid})
 	if err != nil {
 		return nil, err
 	}
-	return decodeProspect(pid, vals)
-}
-
-func decodeProspect(pid string, vals []any) (*Prospect, error) {
-	b, ok := vals[0].(string)
-	if !ok {
+	if ps[0] == nil {
 		return nil, fmt.Errorf("prospect %s: %w", pid, ErrNotFound)
 	}
-	var p Prospect
-	if err := json.Unmarshal([]byte(b), &p); err != nil {
-		return nil, fmt.Errorf("prospect %s: %w", pid, err)
+	return ps[0], nil
+}
+
+// Prospects loads several prospects in one round trip; a missing one is nil.
+func (s *Store) Prospects(ctx context.Context, pids []string) ([]*Prospect, error) {
+	blobs := make([]*redis.StringCmd, len(pids))
+	metas := make([]*redis.SliceCmd, len(pids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, pid := range pids {
+			blobs[i] = p.Get(ctx, s.keys.Prospect(pid))
+			metas[i] = p.HMGet(ctx, s.keys.ProspectMeta(pid), "eb", "sb")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
 	}
-	p.EmailBlocked, _ = vals[1].(string)
-	p.SMSBlocked, _ = vals[2].(string)
-	return &p, nil
-}
-
-// ProspectIDByEmail finds a prospect by address.
-func (s *Store) ProspectIDByEmail(ctx context.Context, email string) (string, error) {
-	return s.lookup(ctx, s.keys.EmailIndex(), strings.ToLower(strings.TrimSpace(email)))
-}
-
-// ProspectIDByPhone finds a prospect by E.164 number.
-func (s *Store) ProspectIDByPhone(ctx context.Context, phone string) (string, error) {
-	return s.lookup(ctx, s.keys.PhoneIndex(), phone)
-}
-
-func (s *Store) lookup(ctx context.Context, key, field string) (string, error) {
-	v, err := s.rdb.HGet(ctx, key, field).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", fmt.Errorf("%s: %w", field, ErrNotFound)
+	out := make([]*Prospect, len(pids))
+	for i, pid := range pids {
+		b, err := blobs[i].Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var pr Prospect
+		if err := json.Unmarshal([]byte(b), &pr); err != nil {
+			return nil, fmt.Errorf("prospect %s: %w", pid, err)
+		}
+		m := metas[i].Val()
+		if len(m) == 2 {
+			pr.EmailBlocked, _ = m[0].(string)
+			pr.SMSBlocked, _ = m[1].(string)
+		}
+		out[i] = &pr
 	}
-	return v, err
+	return out, nil
 }
 
 // ConsentChange is one opt-out, opt-in or suppression with its source.
@@ -128,7 +133,7 @@ type ConsentChange struct {
 }
 
 // setConsent changes one channel's consent and logs it, atomically.
-// KEYS[1] prospect hash, KEYS[2] consent log. ARGV[1] field, ARGV[2] value
+// KEYS[1] prospect meta hash, KEYS[2] consent log. ARGV[1] field, ARGV[2] value
 // ("" clears), ARGV[3] log entry. Returns the previous value.
 var setConsent = redis.NewScript(`
 local prev = redis.call('HGET', KEYS[1], ARGV[1]) or ''
@@ -146,7 +151,7 @@ func (s *Store) SetConsent(ctx context.Context, pid string, ch ConsentChange) (s
 		field = "sb"
 	}
 	logEntry, _ := json.Marshal(ch)
-	prev, err := setConsent.Run(ctx, s.rdb, []string{s.keys.Prospect(pid), s.keys.Consent(pid)}, field, ch.Blocked, string(logEntry)).Text()
+	prev, err := setConsent.Run(ctx, s.rdb, []string{s.keys.ProspectMeta(pid), s.keys.Consent(pid)}, field, ch.Blocked, string(logEntry)).Text()
 	return prev, err
 }
 
@@ -179,29 +184,59 @@ func LedgerField(stage string, step int, gen int64) string {
 
 // Enrollment loads an enrollment.
 func (s *Store) Enrollment(ctx context.Context, eid string) (Loaded, error) {
-	vals, err := s.rdb.HMGet(ctx, s.keys.Enrollment(eid), "b", "r").Result()
+	ls, err := s.Enrollments(ctx, []string{eid})
 	if err != nil {
 		return Loaded{}, err
 	}
-	return decodeLoaded(eid, vals)
-}
-
-func decodeLoaded(eid string, vals []any) (Loaded, error) {
-	b, ok := vals[0].(string)
-	if !ok {
+	if ls[0] == nil {
 		return Loaded{}, fmt.Errorf("enrollment %s: %w", eid, ErrNotFound)
 	}
-	e, err := decodeEnrollment(b)
-	if err != nil {
-		return Loaded{}, fmt.Errorf("enrollment %s: %w", eid, err)
+	return *ls[0], nil
+}
+
+// Enrollments loads several enrollments in one round trip; a missing one
+// is nil.
+func (s *Store) Enrollments(ctx context.Context, eids []string) ([]*Loaded, error) {
+	cmds := make([]*redis.StringCmd, len(eids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range eids {
+			cmds[i] = p.Get(ctx, s.keys.Enrollment(id))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
 	}
-	rev, _ := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
-	return Loaded{Enrollment: e, Rev: rev}, nil
+	out := make([]*Loaded, len(eids))
+	for i, id := range eids {
+		v, err := cmds[i].Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		revText, blob, ok := strings.Cut(v, "\n")
+		rev, perr := strconv.ParseInt(revText, 10, 64)
+		if !ok || perr != nil {
+			return nil, fmt.Errorf("enrollment %s: corrupt record", id)
+		}
+		e, err := decodeEnrollment(blob)
+		if err != nil {
+			return nil, fmt.Errorf("enrollment %s: %w", id, err)
+		}
+		out[i] = &Loaded{Enrollment: e, Rev: rev}
+	}
+	return out, nil
 }
 
 // ProspectEnrollments lists a prospect's enrollment ids.
 func (s *Store) ProspectEnrollments(ctx context.Context, pid string) ([]string, error) {
-	return s.rdb.SMembers(ctx, s.keys.ProspectEnrollments(pid)).Result()
+	v, err := s.rdb.HGet(ctx, s.keys.ProspectMeta(pid), "e").Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return strings.Fields(v), err
 }
 
 // dueScore is where an enrollment belongs in its due set: its due time
@@ -216,16 +251,18 @@ func dueScore(e *cadence.Enrollment) string {
 }
 
 // createEnrollment creates an enrollment unless it exists.
-// KEYS[1] enrollment hash, KEYS[2] due set, KEYS[3] timeline, KEYS[4]
-// prospect's enrollment set, KEYS[5] stats. ARGV[1] blob, ARGV[2] due score
-// or "", ARGV[3] eid, ARGV[4] n entries, entries..., stat field/incr pairs.
+// KEYS[1] enrollment, KEYS[2] due set, KEYS[3] timeline, KEYS[4] prospect
+// meta, KEYS[5] stats. ARGV[1] blob, ARGV[2] due score or "", ARGV[3] eid,
+// ARGV[4] n entries, entries..., stat field/incr pairs.
 var createEnrollment = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'b', ARGV[1], 'r', 1)
+redis.call('SET', KEYS[1], '1\n' .. ARGV[1])
 if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3]) end
 local n = tonumber(ARGV[4])
 for i = 1, n do redis.call('RPUSH', KEYS[3], ARGV[4 + i]) end
-redis.call('SADD', KEYS[4], ARGV[3])
+local enr = redis.call('HGET', KEYS[4], 'e')
+if enr then enr = enr .. ' ' .. ARGV[3] else enr = ARGV[3] end
+redis.call('HSET', KEYS[4], 'e', enr)
 for i = 5 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]) end
 return 1
 `)
@@ -241,7 +278,7 @@ type NewEnrollment struct {
 func (s *Store) createArgs(n *NewEnrollment) ([]string, []any) {
 	e := &n.Enrollment
 	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(Shard(e.ProspectID), laneOr(n.Lane)), s.keys.Timeline(e.ID),
-		s.keys.ProspectEnrollments(e.ProspectID), s.keys.Stats(Shard(e.ProspectID), e.CadenceID)}
+		s.keys.ProspectMeta(e.ProspectID), s.keys.Stats(Shard(e.ProspectID), e.CadenceID)}
 	args := []any{encodeEnrollment(e), dueScore(e), e.ID, len(n.Entries)}
 	for i := range n.Entries {
 		args = append(args, encodeEntry(&n.Entries[i]))
@@ -297,20 +334,25 @@ func laneOr(l Lane) Lane {
 
 // commitEnrollment is the CAS write of an enrollment and everything that
 // must change with it.
-// KEYS[1] enrollment hash, KEYS[2] due set of the lane, KEYS[3] lease,
+// KEYS[1] enrollment, KEYS[2] due set of the lane, KEYS[3] lease,
 // KEYS[4] timeline, KEYS[5] stats, KEYS[6] prospect sends, KEYS[7] due set
-// of the other lane.
+// of the other lane, KEYS[8] ledger.
 // ARGV[1] expected rev, ARGV[2] blob, ARGV[3] due score or "", ARGV[4] eid,
 // ARGV[5] ledger field, ARGV[6] ledger value, ARGV[7] send member or "",
 // ARGV[8] send score, ARGV[9] trim sends before, ARGV[10] timeline cap,
-// ARGV[11] n entries, entries..., stat field/incr pairs.
+// ARGV[11] n entries, ARGV[12] ledger TTL seconds, entries..., stat
+// field/incr pairs.
 // Returns the new rev, or 0 if the rev did not match.
 var commitEnrollment = redis.NewScript(`
-local rev = tonumber(redis.call('HGET', KEYS[1], 'r') or '0')
+local cur = redis.call('GET', KEYS[1])
+local rev = cur and tonumber(string.match(cur, '^(%d+)\n')) or 0
 if rev ~= tonumber(ARGV[1]) then return 0 end
 rev = rev + 1
-redis.call('HSET', KEYS[1], 'b', ARGV[2], 'r', rev)
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], ARGV[5], ARGV[6]) end
+redis.call('SET', KEYS[1], rev .. '\n' .. ARGV[2])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[8], ARGV[5], ARGV[6])
+  redis.call('EXPIRE', KEYS[8], ARGV[12])
+end
 redis.call('ZREM', KEYS[3], ARGV[4])
 redis.call('ZREM', KEYS[7], ARGV[4])
 if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[4]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) end
@@ -319,9 +361,9 @@ if ARGV[7] ~= '' then
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', ARGV[9])
 end
 local n = tonumber(ARGV[11])
-for i = 1, n do redis.call('RPUSH', KEYS[4], ARGV[11 + i]) end
+for i = 1, n do redis.call('RPUSH', KEYS[4], ARGV[12 + i]) end
 if n > 0 then redis.call('LTRIM', KEYS[4], -tonumber(ARGV[10]), -1) end
-for i = 12 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]) end
+for i = 13 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]) end
 return rev
 `)
 
@@ -333,7 +375,7 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any) {
 		other = LaneEmail
 	}
 	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(shard, lane), s.keys.Lease(shard), s.keys.Timeline(e.ID),
-		s.keys.Stats(shard, e.CadenceID), s.keys.Sends(pid), s.keys.Due(shard, other)}
+		s.keys.Stats(shard, e.CadenceID), s.keys.Sends(pid), s.keys.Due(shard, other), s.keys.Ledger(e.ID)}
 	sendMember, sendScore, trim := "", int64(0), int64(0)
 	if c.Sent != nil {
 		sendMember = string(c.Channel) + ":" + e.ID + ":" + strconv.FormatInt(ms(*c.Sent), 10)
@@ -341,7 +383,7 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any) {
 		trim = ms(c.Sent.Add(-SendHistoryWindow))
 	}
 	args := []any{c.Rev, encodeEnrollment(e), dueScore(e), e.ID, c.LedgerField, c.LedgerValue,
-		sendMember, sendScore, trim, TimelineCap, len(c.Entries)}
+		sendMember, sendScore, trim, TimelineCap, len(c.Entries), int(LedgerTTL.Seconds())}
 	for i := range c.Entries {
 		args = append(args, encodeEntry(&c.Entries[i]))
 	}
@@ -385,14 +427,21 @@ func (s *Store) CommitBatch(ctx context.Context, batch []*Commit) []error {
 	return errs
 }
 
+// LedgerTTL is how long a ledger outlives its last write: far longer than
+// any lease, claim or asynq retry that could replay a send.
+const LedgerTTL = 14 * 24 * time.Hour
+
 // markLedger sets a touch's ledger entry if the enrollment is at rev and
-// the entry is absent. KEYS[1] enrollment hash. ARGV[1] rev, ARGV[2]
-// field, ARGV[3] value. Returns "OK", "CONFLICT" or the existing value.
+// the entry is absent. KEYS[1] enrollment, KEYS[2] ledger. ARGV[1] rev,
+// ARGV[2] field, ARGV[3] value, ARGV[4] TTL seconds. Returns "OK",
+// "CONFLICT" or the existing value.
 var markLedger = redis.NewScript(`
-if tonumber(redis.call('HGET', KEYS[1], 'r') or '0') ~= tonumber(ARGV[1]) then return 'CONFLICT' end
-local cur = redis.call('HGET', KEYS[1], ARGV[2])
-if cur then return cur end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+local cur = redis.call('GET', KEYS[1])
+if not cur or tonumber(string.match(cur, '^(%d+)\n')) ~= tonumber(ARGV[1]) then return 'CONFLICT' end
+local v = redis.call('HGET', KEYS[2], ARGV[2])
+if v then return v end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
 return 'OK'
 `)
 
@@ -404,23 +453,51 @@ const (
 	LedgerFailed    = "failed"
 )
 
-// MarkSending records that a touch is about to go to the provider, with
-// the time until which this worker owns it. It returns "OK", "CONFLICT"
-// (the enrollment changed: reload) or the existing ledger value
-// ("sending:LEASE_MS", "sent", ...).
-func (s *Store) MarkSending(ctx context.Context, eid string, rev int64, field string, leaseUntil time.Time) (string, error) {
-	return markLedger.Run(ctx, s.rdb, []string{s.keys.Enrollment(eid)}, rev, field, LedgerSending+":"+strconv.FormatInt(ms(leaseUntil), 10)).Text()
+// LedgerClaim asks to own one touch's send.
+type LedgerClaim struct {
+	EID   string
+	Rev   int64
+	Field string
+}
+
+// MarkSending records, for each claim, that the touch is about to go to the
+// provider, owned until leaseUntil; one pipeline for the batch. Each result
+// is "OK" (now owned), "CONFLICT" (the enrollment changed: reload) or the
+// existing ledger value ("sending:LEASE_MS", "sent", ...).
+func (s *Store) MarkSending(ctx context.Context, claims []LedgerClaim, leaseUntil time.Time) ([]string, error) {
+	if len(claims) == 0 {
+		return nil, nil
+	}
+	value := LedgerSending + ":" + strconv.FormatInt(ms(leaseUntil), 10)
+	cmds := s.pipelineScript(ctx, markLedger, len(claims), func(i int) ([]string, []any) {
+		c := claims[i]
+		return []string{s.keys.Enrollment(c.EID), s.keys.Ledger(c.EID)}, []any{c.Rev, c.Field, value, int(LedgerTTL.Seconds())}
+	})
+	out := make([]string, len(claims))
+	for i, c := range cmds {
+		v, err := c.Text()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
 }
 
 // ClearLedger removes a ledger entry whose send certainly did not happen
 // (a refused or unreachable provider), so a later attempt may send.
 func (s *Store) ClearLedger(ctx context.Context, eid, field string) error {
-	return s.rdb.HDel(ctx, s.keys.Enrollment(eid), field).Err()
+	return s.rdb.HDel(ctx, s.keys.Ledger(eid), field).Err()
+}
+
+// CountAttempt counts a failed attempt at a touch and returns the count.
+func (s *Store) CountAttempt(ctx context.Context, eid, field string) (int64, error) {
+	return s.rdb.HIncrBy(ctx, s.keys.Ledger(eid), "a:"+field, 1).Result()
 }
 
 // Ledger reads a touch's ledger entry ("" when absent).
 func (s *Store) Ledger(ctx context.Context, eid, field string) (string, error) {
-	v, err := s.rdb.HGet(ctx, s.keys.Enrollment(eid), field).Result()
+	v, err := s.rdb.HGet(ctx, s.keys.Ledger(eid), field).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
@@ -514,6 +591,26 @@ func (s *Store) AppendTimeline(ctx context.Context, eid string, entries ...caden
 	return err
 }
 
+// RecentSendsBatch returns several prospects' sends since a time, in one
+// round trip.
+func (s *Store) RecentSendsBatch(ctx context.Context, pids []string, since time.Time) ([]cadence.History, error) {
+	cmds := make([]*redis.StringSliceCmd, len(pids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, pid := range pids {
+			cmds[i] = p.ZRangeByScore(ctx, s.keys.Sends(pid), &redis.ZRangeBy{Min: strconv.FormatInt(ms(since), 10), Max: "+inf"})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cadence.History, len(pids))
+	for i, c := range cmds {
+		out[i] = parseSends(c.Val())
+	}
+	return out, nil
+}
+
 // RecentSends returns a prospect's sends since a time, per channel.
 func (s *Store) RecentSends(ctx context.Context, pid string, since time.Time) (cadence.History, error) {
 	members, err := s.rdb.ZRangeByScore(ctx, s.keys.Sends(pid), &redis.ZRangeBy{Min: strconv.FormatInt(ms(since), 10), Max: "+inf"}).Result()
@@ -565,9 +662,22 @@ func (s *Store) Stats(ctx context.Context, cadenceID string) (map[string]int64, 
 	return out, nil
 }
 
-// IndexMessage remembers which enrollment and touch a Message-ID belongs to.
-func (s *Store) IndexMessage(ctx context.Context, messageID, eid, touch string) error {
-	return s.rdb.HSet(ctx, s.keys.MessageIndex(), messageID, eid+"|"+touch).Err()
+// SentMessage ties a Message-ID to its enrollment and touch.
+type SentMessage struct {
+	MessageID, EID, Touch string
+}
+
+// IndexMessages remembers which enrollment and touch each Message-ID
+// belongs to, so replies and bounces find their enrollment.
+func (s *Store) IndexMessages(ctx context.Context, msgs []SentMessage) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 2*len(msgs))
+	for _, m := range msgs {
+		args = append(args, m.MessageID, m.EID+"|"+m.Touch)
+	}
+	return s.rdb.HSet(ctx, s.keys.MessageIndex(), args...).Err()
 }
 
 // MessageOwner resolves a Message-ID to its enrollment and touch.
@@ -602,4 +712,22 @@ func (s *Store) pipelineScript(ctx context.Context, sc *redis.Script, n int, arg
 		}
 	}
 	return cmds
+}
+
+// ProspectIDByEmail finds a prospect by address.
+func (s *Store) ProspectIDByEmail(ctx context.Context, email string) (string, error) {
+	return s.lookup(ctx, s.keys.EmailIndex(), strings.ToLower(strings.TrimSpace(email)))
+}
+
+// ProspectIDByPhone finds a prospect by E.164 number.
+func (s *Store) ProspectIDByPhone(ctx context.Context, phone string) (string, error) {
+	return s.lookup(ctx, s.keys.PhoneIndex(), phone)
+}
+
+func (s *Store) lookup(ctx context.Context, key, field string) (string, error) {
+	v, err := s.rdb.HGet(ctx, key, field).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("%s: %w", field, ErrNotFound)
+	}
+	return v, err
 }

@@ -32,30 +32,41 @@ type item struct {
 }
 
 // ProcessBatch runs claimed enrollments through gate, render, send and
-// commit. It returns an error only for infrastructure failures (Redis
-// down), so asynq retries the task; provider failures are handled per
-// touch.
+// commit, with one pipelined round trip per step for the whole batch. It
+// returns an error only for infrastructure failures (Redis down), so asynq
+// retries the task; provider failures are handled per touch.
 func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 	now := e.cfg.Clock()
-	items, err := e.load(ctx, ids, now)
+	items, err := e.load(ctx, ids)
 	if err != nil {
 		return err
 	}
 	var sends []*item
+	var needHistory []*item
 	for _, it := range items {
-		if it.c == nil {
-			continue
-		}
 		l := &it.loaded.Enrollment
 		it.dec = it.c.Gate(l, cadence.Claim{Stage: l.Stage, Step: l.Step, Generation: l.Generation}, &it.rcpt, nil, now)
-		if it.dec.Verdict == cadence.Send || it.dec.Verdict == cadence.Defer {
-			// Caps need the history; read only for touches that may send.
-			h, err := e.st.RecentSends(ctx, l.ProspectID, now.Add(-store.SendHistoryWindow))
-			if err != nil {
-				return err
-			}
-			it.dec = it.c.Gate(l, cadence.Claim{Stage: l.Stage, Step: l.Step, Generation: l.Generation}, &it.rcpt, &h, now)
+		if (it.dec.Verdict == cadence.Send || it.dec.Verdict == cadence.Defer) && needsHistory(it) {
+			needHistory = append(needHistory, it)
 		}
+	}
+	if len(needHistory) > 0 {
+		// Frequency caps need the recipient's recent sends; read them only
+		// for touches that may go out, in one round trip.
+		pids := make([]string, len(needHistory))
+		for i, it := range needHistory {
+			pids[i] = it.loaded.Enrollment.ProspectID
+		}
+		hs, err := e.st.RecentSendsBatch(ctx, pids, now.Add(-store.SendHistoryWindow))
+		if err != nil {
+			return err
+		}
+		for i, it := range needHistory {
+			l := &it.loaded.Enrollment
+			it.dec = it.c.Gate(l, cadence.Claim{Stage: l.Stage, Step: l.Step, Generation: l.Generation}, &it.rcpt, &hs[i], now)
+		}
+	}
+	for _, it := range items {
 		switch it.dec.Verdict {
 		case cadence.Send:
 			sends = append(sends, it)
@@ -77,41 +88,60 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 		return err
 	}
 	e.deliver(ctx, ready, now)
-	for _, it := range ready {
-		if err := e.record(ctx, it, now); err != nil {
-			return err
-		}
-	}
-	return nil
+	return e.recordAll(ctx, ready, now)
 }
 
-// load reads enrollments and their prospects in one pipeline each.
-func (e *Engine) load(ctx context.Context, ids []string, now time.Time) ([]*item, error) {
+// needsHistory reports whether the gate needs recent sends for a touch:
+// only when a frequency cap or a state SMS cap applies.
+func needsHistory(it *item) bool {
+	t := it.dec.Touch
+	if t == nil {
+		return false
+	}
+	if _, ok := it.c.Caps[t.Channel]; ok {
+		return true
+	}
+	return t.Channel == cadence.SMS && cadence.SMSDailyCap(it.rcpt.SMSState()) > 0
+}
+
+// load reads the claimed enrollments and their prospects.
+func (e *Engine) load(ctx context.Context, ids []string) ([]*item, error) {
+	loaded, err := e.st.Enrollments(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	items := make([]*item, 0, len(ids))
-	for _, id := range ids {
-		l, err := e.st.Enrollment(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			_ = e.st.ReleaseLease(ctx, id)
+	pids := make([]string, 0, len(ids))
+	for i, l := range loaded {
+		if l == nil {
+			if err := e.st.ReleaseLease(ctx, ids[i]); err != nil {
+				return nil, err
+			}
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		it := &item{eid: id, loaded: l}
 		c, ok := e.cfg.Cadences[l.Enrollment.CadenceID]
 		if !ok {
-			e.log.Error("claimed enrollment of an unloaded cadence; leaving it leased", "enrollment", id, "cadence", l.Enrollment.CadenceID)
+			e.log.Error("claimed enrollment of an unloaded cadence; leaving it leased", "enrollment", ids[i], "cadence", l.Enrollment.CadenceID)
 			continue
 		}
-		p, err := e.st.Prospect(ctx, l.Enrollment.ProspectID)
-		if err != nil {
-			return nil, err
-		}
-		it.c, it.prospect, it.rcpt = c, p, p.Recipient()
-		it.loc = c.ZoneFor(&it.rcpt)
-		items = append(items, it)
+		items = append(items, &item{eid: ids[i], loaded: *l, c: c})
+		pids = append(pids, l.Enrollment.ProspectID)
 	}
-	return items, nil
+	ps, err := e.st.Prospects(ctx, pids)
+	if err != nil {
+		return nil, err
+	}
+	out := items[:0]
+	for i, it := range items {
+		if ps[i] == nil {
+			e.log.Error("enrollment without prospect; leaving it leased", "enrollment", it.eid)
+			continue
+		}
+		it.prospect, it.rcpt = ps[i], ps[i].Recipient()
+		it.loc = it.c.ZoneFor(&it.rcpt)
+		out = append(out, it)
+	}
+	return out, nil
 }
 
 // settle commits a decision that sends nothing: defer, skip, hold or a
@@ -187,14 +217,19 @@ func (e *Engine) commitEvent(ctx context.Context, it *item, ev cadence.Event, le
 // now owns. Touches already sent, or whose earlier attempt is ambiguous,
 // are settled here and never sent again.
 func (e *Engine) claimLedger(ctx context.Context, sends []*item, now time.Time) ([]*item, error) {
-	var ready []*item
-	for _, it := range sends {
+	claims := make([]store.LedgerClaim, len(sends))
+	for i, it := range sends {
 		l := &it.loaded.Enrollment
 		it.ledger = store.LedgerField(l.Stage, l.Step, l.Generation)
-		res, err := e.st.MarkSending(ctx, it.eid, it.loaded.Rev, it.ledger, now.Add(e.cfg.Lease))
-		if err != nil {
-			return nil, err
-		}
+		claims[i] = store.LedgerClaim{EID: it.eid, Rev: it.loaded.Rev, Field: it.ledger}
+	}
+	results, err := e.st.MarkSending(ctx, claims, now.Add(e.cfg.Lease))
+	if err != nil {
+		return nil, err
+	}
+	var ready []*item
+	for i, it := range sends {
+		res := results[i]
 		switch {
 		case res == "OK":
 			ready = append(ready, it)
@@ -319,7 +354,67 @@ func (e *Engine) deliver(ctx context.Context, ready []*item, now time.Time) {
 	wg.Wait()
 }
 
-// record commits what happened to each owned send.
+// recordAll commits the outcome of every owned send. Accepted sends, the
+// common case, are committed in one pipeline with their Message-IDs
+// indexed in one command; anything else goes one by one.
+func (e *Engine) recordAll(ctx context.Context, ready []*item, now time.Time) error {
+	var commits []*store.Commit
+	var committed []*item
+	var msgIndex []store.SentMessage
+	var out cadence.Outcome
+	for _, it := range ready {
+		if it.sendErr != nil {
+			if err := e.record(ctx, it, now); err != nil {
+				return err
+			}
+			continue
+		}
+		t := it.dec.Touch
+		ev := sentEvent(it, now)
+		if err := it.c.ApplyInto(&out, it.loaded.Enrollment, ev, it.loc); err != nil || len(out.Actions) > 0 {
+			if err := e.record(ctx, it, now); err != nil {
+				return err
+			}
+			continue
+		}
+		commits = append(commits, &store.Commit{Rev: it.loaded.Rev, Enrollment: out.Enrollment, Entries: append([]cadence.Entry(nil), out.Entries...),
+			LedgerField: it.ledger, LedgerValue: store.LedgerSent, Sent: &ev.At, Channel: t.Channel,
+			Stats: statsFor(it.loaded.Enrollment, out, ev), Lane: laneFor(it.c, &out.Enrollment)})
+		committed = append(committed, it)
+		if it.email != nil {
+			msgIndex = append(msgIndex, store.SentMessage{MessageID: strings.Trim(it.email.MessageID, "<>"), EID: it.eid, Touch: t.ID})
+		}
+	}
+	for i, err := range e.st.CommitBatch(ctx, commits) {
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			// An event landed between read and commit: re-apply on the
+			// fresh state (the ledger still says "sending", owned by us).
+			l, lerr := e.st.Enrollment(ctx, committed[i].eid)
+			if lerr != nil {
+				return lerr
+			}
+			committed[i].loaded = l
+			if err := e.commitEvent(ctx, committed[i], sentEvent(committed[i], now), committed[i].ledger, store.LedgerSent); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		}
+	}
+	return e.st.IndexMessages(ctx, msgIndex)
+}
+
+func sentEvent(it *item, now time.Time) cadence.Event {
+	t := it.dec.Touch
+	ev := cadence.Event{Kind: cadence.EvSent, At: now, Touch: t.ID, Channel: t.Channel}
+	if len(t.Variants) > 1 {
+		ev.Reason = "variant " + it.dec.Variant.ID
+	}
+	return ev
+}
+
+// record commits what happened to one owned send.
 func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	t := it.dec.Touch
 	var hold *templates.HoldError
@@ -329,16 +424,13 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 		}
 		return e.reschedule(ctx, it, now.Add(e.cfg.HoldRecheck), cadence.Entry{At: now, Kind: "held", Touch: t.ID, Channel: t.Channel, Reason: it.sendErr.Error(), Until: now.Add(e.cfg.HoldRecheck)})
 	}
-	sent := cadence.Event{Kind: cadence.EvSent, At: now, Touch: t.ID, Channel: t.Channel}
-	if len(t.Variants) > 1 {
-		sent.Reason = "variant " + it.dec.Variant.ID
-	}
+	sent := sentEvent(it, now)
 	if it.sendErr == nil {
 		if err := e.commitEvent(ctx, it, sent, it.ledger, store.LedgerSent); err != nil {
 			return err
 		}
 		if it.email != nil {
-			return e.st.IndexMessage(ctx, strings.Trim(it.email.MessageID, "<>"), it.eid, t.ID)
+			return e.st.IndexMessages(ctx, []store.SentMessage{{MessageID: strings.Trim(it.email.MessageID, "<>"), EID: it.eid, Touch: t.ID}})
 		}
 		return nil
 	}
@@ -364,7 +456,7 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	if err := e.st.ClearLedger(ctx, it.eid, it.ledger); err != nil {
 		return err
 	}
-	n, err := e.st.Redis().HIncrBy(ctx, e.st.Keys().Enrollment(it.eid), "a:"+it.ledger, 1).Result()
+	n, err := e.st.CountAttempt(ctx, it.eid, it.ledger)
 	if err != nil {
 		return err
 	}

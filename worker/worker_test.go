@@ -311,7 +311,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("state %s %s[%d]", s.State, s.Stage, s.Step)
 	}
 	tl := r.timeline(t, en.ID)
-	for _, want := range []string{"stage - -> awareness: enrolled", "sent welcome (email)", "sent nudge (sms)", "clicked welcome", "stage awareness -> consideration: click on welcome",
+	for _, want := range []string{"enrolled at stage awareness: version v", "sent welcome (email)", "sent nudge (sms)", "clicked welcome", "stage awareness -> consideration: click on welcome",
 		"warm: active -> warm", "resumed: warm -> active by sales:sam", "paused: active -> paused by sales:sam: call booked", "state: active -> completed"} {
 		if !strings.Contains(tl, want) {
 			t.Errorf("timeline lacks %q:\n%s", want, tl)
@@ -442,8 +442,8 @@ func TestInterruptedSendIsUncertainNotResent(t *testing.T) {
 	l, _ := r.st.Enrollment(ctx, en.ID)
 	// A worker marked the send and died before committing.
 	field := store.LedgerField(l.Enrollment.Stage, l.Enrollment.Step, l.Enrollment.Generation)
-	if res, err := r.st.MarkSending(ctx, en.ID, l.Rev, field, r.clk.Now().Add(time.Minute)); err != nil || res != "OK" {
-		t.Fatalf("%s %v", res, err)
+	if res, err := r.st.MarkSending(ctx, []store.LedgerClaim{{EID: en.ID, Rev: l.Rev, Field: field}}, r.clk.Now().Add(time.Minute)); err != nil || res[0] != "OK" {
+		t.Fatalf("%v %v", res, err)
 	}
 	// While its lease lasts nobody else sends.
 	r.dispatch(t)

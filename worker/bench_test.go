@@ -1,0 +1,225 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/internal/redistest"
+	"github.com/nurture-dev/nurture/internal/smtptest"
+	"github.com/nurture-dev/nurture/store"
+	"github.com/nurture-dev/nurture/tokens"
+	"github.com/nurture-dev/nurture/worker"
+)
+
+const oneTouch = `id: bench
+name: One touch
+timezone: UTC
+from: {email: "Acme <hello@acme.example>"}
+postal_address: "1 Main St, Springfield"
+send_window: {start: "00:00", end: "24:00"}
+stages:
+  - id: only
+    touches:
+      - {id: hello, channel: email, delay: DELAY, template: hello}
+templates:
+  hello:
+    subject: "Hello {{ .FirstName | default \"there\" }}"
+    text: "Hi {{ .FirstName | default \"there\" }}, {{ .Company | default \"your team\" }} is set up."
+    html: "<p>Hi {{ .FirstName | default \"there\" }}, <b>{{ .Company | default \"your team\" }}</b> is set up.</p>"
+`
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func redisInfo(b *testing.B, st *store.Store, field string) float64 {
+	info, err := st.Redis().Info(context.Background(), "cpu", "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	b.Fatalf("no %s in INFO", field)
+	return 0
+}
+
+func redisCPUSeconds(b *testing.B, st *store.Store) float64 {
+	return redisInfo(b, st, "used_cpu_sys") + redisInfo(b, st, "used_cpu_user")
+}
+
+// BenchmarkSendPath measures, in one run against one loopback SMTP sink:
+// (a) the ceiling: pre-rendered messages pushed straight through the SMTP
+// pool; (b) bare asynq running no-op tasks; (c) Nurture end to end: N
+// prospects enrolled in a one-touch cadence due now, personalized,
+// ledgered, committed. It reports touches/s of each, (c)/(a), CPU per
+// 1,000 touches and Redis bytes per active enrollment.
+func BenchmarkSendPath(b *testing.B) {
+	n := 20000
+	if testing.Short() {
+		n = 2000
+	}
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		rdb, prefix := redistest.Client(b)
+		st := store.New(rdb, prefix)
+		sink := smtptest.Start(b)
+		const conns = 4
+		mailer, err := channels.NewSMTP(channels.SMTPConfig{Host: "127.0.0.1", Port: sink.Port, TLS: "none", Connections: conns})
+		if err != nil {
+			b.Fatal(err)
+		}
+
+		// (a) ceiling.
+		msgs := make([]*channels.Email, n)
+		for j := range msgs {
+			msgs[j] = &channels.Email{MessageID: fmt.Sprintf("<c%d@n.example>", j), From: "Acme <hello@acme.example>", To: fmt.Sprintf("c%d@example.com", j),
+				Subject: "Hello Ada", Text: "Hi Ada, Analytical is set up.", HTML: "<p>Hi Ada, <b>Analytical</b> is set up.</p>", Unsubscribe: "https://n.example/u/x"}
+		}
+		cpu0, t0 := cpuTime(), time.Now()
+		for lo := 0; lo < n; lo += 100 {
+			for _, err := range mailer.SendEmails(ctx, msgs[lo:min(lo+100, n)]) {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		ceilWall, ceilCPU := time.Since(t0), cpuTime()-cpu0
+
+		// (b) bare asynq.
+		conn := asynq.RedisClientOpt{Addr: redistest.Addr(b)}
+		var done atomic.Int64
+		srv := asynq.NewServer(conn, asynq.Config{Concurrency: 8, Queues: map[string]int{prefix + "-noop": 1}, Logger: quiet{}})
+		mux := asynq.NewServeMux()
+		mux.HandleFunc("noop", func(context.Context, *asynq.Task) error { done.Add(1); return nil })
+		client := asynq.NewClient(conn)
+		for j := 0; j < n; j++ {
+			if _, err := client.Enqueue(asynq.NewTask("noop", nil), asynq.Queue(prefix+"-noop")); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t0 = time.Now()
+		if err := srv.Start(mux); err != nil {
+			b.Fatal(err)
+		}
+		for done.Load() < int64(n) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		asynqWall := time.Since(t0)
+		srv.Shutdown()
+		client.Close()
+
+		// (c) Nurture end to end.
+		c, err := cadence.Parse("bench.yaml", []byte(strings.Replace(oneTouch, "DELAY", "0", 1)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
+		e, err := worker.New(worker.Config{Store: st, Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: mailer, SMS: nil2{}, Tokens: signer,
+			PublicURL: "https://n.example", Logger: quietSlog(), ClaimBatch: 1000, TaskBatch: 200})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ps := make([]*store.Prospect, 0, 1000)
+		enrollStart := time.Now()
+		for j := 0; j < n; j++ {
+			ps = append(ps, &store.Prospect{ID: "p" + strconv.Itoa(j), Email: fmt.Sprintf("p%d@example.com", j), FirstName: "Ada", Company: "Analytical"})
+			if len(ps) == cap(ps) || j == n-1 {
+				for _, r := range e.EnrollBatch(ctx, ps, c.ID) {
+					if r.Err != nil {
+						b.Fatal(r.Err)
+					}
+				}
+				ps = ps[:0]
+			}
+		}
+		enrollWall := time.Since(enrollStart)
+		before := len(sink.Messages())
+		rcpu0 := redisCPUSeconds(b, st)
+		cpu0, t0 = cpuTime(), time.Now()
+		runCtx, cancel := context.WithCancel(ctx)
+		errc := make(chan error, 1)
+		go func() {
+			errc <- e.Run(runCtx, conn, worker.RunOptions{Concurrency: 8, Tick: 20 * time.Millisecond})
+		}()
+		for len(sink.Messages())-before < n {
+			time.Sleep(5 * time.Millisecond)
+			if time.Since(t0) > 5*time.Minute {
+				b.Fatalf("only %d of %d sent", len(sink.Messages())-before, n)
+			}
+		}
+		engWall, engCPU := time.Since(t0), cpuTime()-cpu0
+		rcpu := redisCPUSeconds(b, st) - rcpu0
+		cancel()
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+		mailer.Close()
+
+		// Redis bytes per active enrollment: enroll N more with a touch
+		// 30 days out and measure used_memory.
+		far, _ := cadence.Parse("far.yaml", []byte(strings.Replace(strings.Replace(oneTouch, "DELAY", "30d", 1), "id: bench", "id: far", 1)))
+		e2, _ := worker.New(worker.Config{Store: st, Cadences: map[string]*cadence.Cadence{far.ID: far}, Email: mailer, SMS: nil2{}, Tokens: signer, PublicURL: "https://n.example"})
+		mem0 := redisInfo(b, st, "used_memory")
+		for lo := 0; lo < n; lo += 1000 {
+			var batch []*store.Prospect
+			for j := lo; j < min(lo+1000, n); j++ {
+				batch = append(batch, &store.Prospect{ID: "f" + strconv.Itoa(j), Email: fmt.Sprintf("f%d@example.com", j), FirstName: "Ada", Company: "Analytical"})
+			}
+			for _, r := range e2.EnrollBatch(ctx, batch, far.ID) {
+				if r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+		}
+		perEnrollment := (redisInfo(b, st, "used_memory") - mem0) / float64(n)
+
+		ceil := float64(n) / ceilWall.Seconds()
+		bare := float64(n) / asynqWall.Seconds()
+		eng := float64(n) / engWall.Seconds()
+		b.ReportMetric(ceil, "ceiling-msgs/s")
+		b.ReportMetric(bare, "asynq-noop/s")
+		b.ReportMetric(eng, "nurture-touches/s")
+		b.ReportMetric(eng/ceil, "ratio-c/a")
+		b.ReportMetric(float64(n)/enrollWall.Seconds(), "enroll/s")
+		b.ReportMetric(float64((engCPU-ceilCPU).Milliseconds())*1000/float64(n), "engine-cpu-ms/1k")
+		b.ReportMetric(rcpu*1000*1000/float64(n), "redis-cpu-ms/1k")
+		b.ReportMetric(perEnrollment, "redis-B/enrollment")
+		b.Logf("N=%d: ceiling %.0f msg/s (%v), bare asynq %.0f task/s, nurture %.0f touch/s (%v), ratio %.2f; enroll %.0f/s; process CPU %v (ceiling %v); redis CPU %.2fs; %.0f B/enrollment",
+			n, ceil, ceilWall, bare, eng, engWall, eng/ceil, float64(n)/enrollWall.Seconds(), engCPU, ceilCPU, rcpu, perEnrollment)
+	}
+}
+
+func quietSlog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+type quiet struct{}
+
+func (quiet) Debug(...any) {}
+func (quiet) Info(...any)  {}
+func (quiet) Warn(...any)  {}
+func (quiet) Error(...any) {}
+func (quiet) Fatal(...any) {}
+
+// nil2 is an SMS sender for email-only benchmarks: any call is a bug.
+type nil2 struct{}
+
+func (nil2) SendSMS(context.Context, *channels.SMS) (string, error) {
+	panic("the benchmark cadence has no SMS touch")
+}
