@@ -323,6 +323,9 @@ type Commit struct {
 	Stats   map[string]int64
 	// Lane is the due lane of the enrollment's next step.
 	Lane Lane
+	// SameLane says the enrollment was in Lane before, so the other lane
+	// need not be cleaned (saves a call on the hot path).
+	SameLane bool
 }
 
 func laneOr(l Lane) Lane {
@@ -340,8 +343,8 @@ func laneOr(l Lane) Lane {
 // ARGV[1] expected rev, ARGV[2] blob, ARGV[3] due score or "", ARGV[4] eid,
 // ARGV[5] ledger field, ARGV[6] ledger value, ARGV[7] send member or "",
 // ARGV[8] send score, ARGV[9] trim sends before, ARGV[10] timeline cap,
-// ARGV[11] n entries, ARGV[12] ledger TTL seconds, entries..., stat
-// field/incr pairs.
+// ARGV[11] n entries, ARGV[12] "1" if the enrollment may sit in the other
+// lane, entries..., stat field/incr pairs.
 // Returns the new rev, or 0 if the rev did not match.
 var commitEnrollment = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
@@ -350,19 +353,20 @@ if rev ~= tonumber(ARGV[1]) then return 0 end
 rev = rev + 1
 redis.call('SET', KEYS[1], rev .. '\n' .. ARGV[2])
 if ARGV[5] ~= '' then
+  -- MarkSending created the ledger with its TTL; keep it.
   redis.call('HSET', KEYS[8], ARGV[5], ARGV[6])
-  redis.call('EXPIRE', KEYS[8], ARGV[12])
 end
 redis.call('ZREM', KEYS[3], ARGV[4])
-redis.call('ZREM', KEYS[7], ARGV[4])
+if ARGV[12] == '1' then redis.call('ZREM', KEYS[7], ARGV[4]) end
 if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[4]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) end
 if ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[6], ARGV[8], ARGV[7])
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', ARGV[9])
 end
 local n = tonumber(ARGV[11])
-for i = 1, n do redis.call('RPUSH', KEYS[4], ARGV[12 + i]) end
-if n > 0 then redis.call('LTRIM', KEYS[4], -tonumber(ARGV[10]), -1) end
+local len = 0
+for i = 1, n do len = redis.call('RPUSH', KEYS[4], ARGV[12 + i]) end
+if len > tonumber(ARGV[10]) then redis.call('LTRIM', KEYS[4], -tonumber(ARGV[10]), -1) end
 for i = 13 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]) end
 return rev
 `)
@@ -382,8 +386,12 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any) {
 		sendScore = ms(*c.Sent)
 		trim = ms(c.Sent.Add(-SendHistoryWindow))
 	}
+	otherLane := "1"
+	if c.SameLane {
+		otherLane = "0"
+	}
 	args := []any{c.Rev, encodeEnrollment(e), dueScore(e), e.ID, c.LedgerField, c.LedgerValue,
-		sendMember, sendScore, trim, TimelineCap, len(c.Entries), int(LedgerTTL.Seconds())}
+		sendMember, sendScore, trim, TimelineCap, len(c.Entries), otherLane}
 	for i := range c.Entries {
 		args = append(args, encodeEntry(&c.Entries[i]))
 	}
@@ -528,6 +536,37 @@ return ids
 // can be claimed again: the send ledger keeps that from sending twice.
 func (s *Store) Claim(ctx context.Context, shard int, lane Lane, now time.Time, lease time.Duration, limit int) ([]string, error) {
 	return claimDue.Run(ctx, s.rdb, []string{s.keys.Due(shard, lane), s.keys.Lease(shard)}, ms(now), ms(now.Add(lease)), limit).StringSlice()
+}
+
+// ClaimKey names one claim of ClaimAll.
+type ClaimKey struct {
+	Shard int
+	Lane  Lane
+}
+
+// ClaimAll claims every shard and lane in one pipeline.
+func (s *Store) ClaimAll(ctx context.Context, now time.Time, lease time.Duration, limit int) (map[ClaimKey][]string, error) {
+	keys := make([]ClaimKey, 0, Shards*len(Lanes))
+	for _, lane := range Lanes {
+		for sh := 0; sh < Shards; sh++ {
+			keys = append(keys, ClaimKey{sh, lane})
+		}
+	}
+	cmds := s.pipelineScript(ctx, claimDue, len(keys), func(i int) ([]string, []any) {
+		k := keys[i]
+		return []string{s.keys.Due(k.Shard, k.Lane), s.keys.Lease(k.Shard)}, []any{ms(now), ms(now.Add(lease)), limit}
+	})
+	out := make(map[ClaimKey][]string)
+	for i, c := range cmds {
+		ids, err := c.StringSlice()
+		if err != nil {
+			return out, fmt.Errorf("claim shard %d %s: %w", keys[i].Shard, keys[i].Lane, err)
+		}
+		if len(ids) > 0 {
+			out[keys[i]] = ids
+		}
+	}
+	return out, nil
 }
 
 // ReleaseLease drops a claim without changing the enrollment (a stale claim).

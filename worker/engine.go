@@ -31,8 +31,10 @@ type Config struct {
 	// Lease is how long a claim or a "sending" ledger entry is owned
 	// (default 2m). It must outlast a send attempt.
 	Lease time.Duration
-	// ClaimBatch is how many enrollments one claim takes per shard
-	// (default 500); TaskBatch how many one asynq task carries (default 100).
+	// ClaimBatch is how many enrollments one claim takes per shard and lane
+	// (default 1000); TaskBatch how many one asynq task carries (default
+	// 250). Larger tasks amortize round trips; a worker killed mid-task
+	// leaves at most one task's touches "uncertain".
 	ClaimBatch, TaskBatch int
 	// HoldRecheck is how long a held touch waits before it is re-checked
 	// (default 6h).
@@ -54,10 +56,10 @@ func (c Config) withDefaults() Config {
 		c.Lease = 2 * time.Minute
 	}
 	if c.ClaimBatch == 0 {
-		c.ClaimBatch = 500
+		c.ClaimBatch = 1000
 	}
 	if c.TaskBatch == 0 {
-		c.TaskBatch = 100
+		c.TaskBatch = 250
 	}
 	if c.HoldRecheck == 0 {
 		c.HoldRecheck = 6 * time.Hour

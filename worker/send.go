@@ -379,7 +379,7 @@ func (e *Engine) recordAll(ctx context.Context, ready []*item, now time.Time) er
 		}
 		commits = append(commits, &store.Commit{Rev: it.loaded.Rev, Enrollment: out.Enrollment, Entries: append([]cadence.Entry(nil), out.Entries...),
 			LedgerField: it.ledger, LedgerValue: store.LedgerSent, Sent: &ev.At, Channel: t.Channel,
-			Stats: statsFor(it.loaded.Enrollment, out, ev), Lane: laneFor(it.c, &out.Enrollment)})
+			Stats: statsFor(it.loaded.Enrollment, out, ev), Lane: laneFor(it.c, &out.Enrollment), SameLane: laneFor(it.c, &it.loaded.Enrollment) == laneFor(it.c, &out.Enrollment)})
 		committed = append(committed, it)
 		if it.email != nil {
 			msgIndex = append(msgIndex, store.SentMessage{MessageID: strings.Trim(it.email.MessageID, "<>"), EID: it.eid, Touch: t.ID})

@@ -507,7 +507,7 @@ func TestRealAsynqWorker(t *testing.T) {
 		done <- r.e.Run(ctx, asynq.RedisClientOpt{Addr: redistest.Addr(t)}, worker.RunOptions{Concurrency: 4, Tick: 50 * time.Millisecond})
 	}()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(r.smtp.Messages()) < 30 && time.Now().Before(deadline) {
+	for r.smtp.Count() < 30 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	cancel()

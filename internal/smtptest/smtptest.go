@@ -22,6 +22,8 @@ type Message struct {
 	Data      []byte
 	MessageID string
 	Header    mail.Header
+	// At is when the server accepted it.
+	At time.Time
 }
 
 // Fault makes the server refuse a recipient.
@@ -85,6 +87,20 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.msgs...)
 }
 
+// Reset forgets the accepted messages (benchmarks run phases on one sink).
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.msgs = nil
+}
+
+// Count returns how many messages were accepted, without copying them.
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.msgs)
+}
+
 // Sessions returns how many SMTP connections were opened.
 func (s *Server) Sessions() int {
 	s.mu.Lock()
@@ -142,7 +158,7 @@ func (ss *session) Data(r io.Reader) error {
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
 	for _, to := range ss.to {
-		ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: to, Data: b, MessageID: m.Header.Get("Message-Id"), Header: m.Header})
+		ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: to, Data: b, MessageID: m.Header.Get("Message-Id"), Header: m.Header, At: time.Now()})
 	}
 	return nil
 }
