@@ -87,6 +87,8 @@ type Enrollment struct {
 	CadenceID  string
 	Version    string
 	State      State
+	// FirstStage is the stage the enrollment started in.
+	FirstStage string
 	Stage      string
 	// Step is the index of the next touch in Stage; len(touches) means the
 	// stage's touches are done and its end is due.
@@ -190,10 +192,17 @@ type Outcome struct {
 // current one (a late or duplicate delivery): nothing changes.
 var ErrStale = errors.New("stale event")
 
-// Start begins an enrollment at the first stage.
+// EnrolledEntry is the first timeline line of an enrollment, derived from
+// the enrollment itself (stores need not keep it).
+func EnrolledEntry(e *Enrollment) Entry {
+	return Entry{At: e.EnrolledAt, Kind: "enrolled", To: Active, ToStage: e.FirstStage, Reason: "version " + e.Version}
+}
+
+// Start begins an enrollment at the first stage. The first entry of the
+// outcome is always EnrolledEntry.
 func (c *Cadence) Start(e Enrollment, at time.Time, loc *time.Location) Outcome {
 	e.CadenceID, e.Version = c.ID, c.Version
-	e.State, e.EnrolledAt = Active, at
+	e.State, e.EnrolledAt, e.FirstStage = Active, at, c.Stages[0].ID
 	m := machine{c: c, loc: loc, at: at, o: Outcome{Enrollment: e}}
 	m.enterStage(c.Stages[0].ID, "enrolled", "version "+c.Version)
 	return m.o

@@ -17,6 +17,7 @@ type enrollmentRecord struct {
 	Version    string `json:"v"`
 	State      string `json:"s"`
 	Stage      string `json:"st"`
+	FirstStage string `json:"fs,omitempty"`
 	Step       int    `json:"n,omitempty"`
 	Generation int64  `json:"g,omitempty"`
 	Enrolled   int64  `json:"ea,omitempty"`
@@ -50,7 +51,7 @@ func fromMS(v int64) time.Time {
 
 func encodeEnrollment(e *cadence.Enrollment) string {
 	b, _ := json.Marshal(enrollmentRecord{
-		ID: e.ID, ProspectID: e.ProspectID, CadenceID: e.CadenceID, Version: e.Version, State: string(e.State),
+		FirstStage: e.FirstStage, ID: e.ID, ProspectID: e.ProspectID, CadenceID: e.CadenceID, Version: e.Version, State: string(e.State),
 		Stage: e.Stage, Step: e.Step, Generation: e.Generation, Enrolled: ms(e.EnrolledAt), StageAt: ms(e.StageEnteredAt),
 		LastTouch: ms(e.LastTouchAt), Due: ms(e.DueAt), Remaining: e.Remaining.Milliseconds(), Until: ms(e.Until),
 		By: e.By, Reason: e.Reason, Engaged: e.StageEngaged, LastEngage: ms(e.LastEngagedAt),
@@ -65,7 +66,7 @@ func decodeEnrollment(s string) (cadence.Enrollment, error) {
 		return cadence.Enrollment{}, err
 	}
 	return cadence.Enrollment{
-		ID: r.ID, ProspectID: r.ProspectID, CadenceID: r.CadenceID, Version: r.Version, State: cadence.State(r.State),
+		FirstStage: r.FirstStage, ID: r.ID, ProspectID: r.ProspectID, CadenceID: r.CadenceID, Version: r.Version, State: cadence.State(r.State),
 		Stage: r.Stage, Step: r.Step, Generation: r.Generation, EnrolledAt: fromMS(r.Enrolled), StageEnteredAt: fromMS(r.StageAt),
 		LastTouchAt: fromMS(r.LastTouch), DueAt: fromMS(r.Due), Remaining: time.Duration(r.Remaining) * time.Millisecond,
 		Until: fromMS(r.Until), By: r.By, Reason: r.Reason, StageEngaged: r.Engaged, LastEngagedAt: fromMS(r.LastEngage),

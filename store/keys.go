@@ -47,8 +47,8 @@ func (k Keys) Lease(shard int) string { return k.tag(shard) + ":lease" }
 // Prospect is a prospect's profile: a string holding JSON.
 func (k Keys) Prospect(pid string) string { return k.tag(Shard(pid)) + ":p:" + pid }
 
-// ProspectMeta is a prospect's small hash: eb / sb (email / SMS block
-// reasons) and e (its enrollment ids, space separated). Values stay short
+// ProspectMeta is a prospect's small hash of consent: eb / sb (email / SMS
+// block reasons). It exists only once consent changed; values stay short
 // so Redis keeps it in the compact listpack encoding.
 func (k Keys) ProspectMeta(pid string) string { return k.Prospect(pid) + ":m" }
 

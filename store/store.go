@@ -230,13 +230,28 @@ func (s *Store) Enrollments(ctx context.Context, eids []string) ([]*Loaded, erro
 	return out, nil
 }
 
-// ProspectEnrollments lists a prospect's enrollment ids.
-func (s *Store) ProspectEnrollments(ctx context.Context, pid string) ([]string, error) {
-	v, err := s.rdb.HGet(ctx, s.keys.ProspectMeta(pid), "e").Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
+// ExistingEnrollments returns which of the given enrollment ids exist,
+// in one round trip. Enrollment ids are deterministic (prospect~cadence),
+// so a prospect's enrollments are found from the cadence list rather than
+// kept in a per-prospect index.
+func (s *Store) ExistingEnrollments(ctx context.Context, eids []string) ([]string, error) {
+	cmds := make([]*redis.IntCmd, len(eids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range eids {
+			cmds[i] = p.Exists(ctx, s.keys.Enrollment(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return strings.Fields(v), err
+	var out []string
+	for i, c := range cmds {
+		if c.Val() == 1 {
+			out = append(out, eids[i])
+		}
+	}
+	return out, nil
 }
 
 // dueScore is where an enrollment belongs in its due set: its due time
@@ -251,19 +266,17 @@ func dueScore(e *cadence.Enrollment) string {
 }
 
 // createEnrollment creates an enrollment unless it exists.
-// KEYS[1] enrollment, KEYS[2] due set, KEYS[3] timeline, KEYS[4] prospect
-// meta, KEYS[5] stats. ARGV[1] blob, ARGV[2] due score or "", ARGV[3] eid,
-// ARGV[4] n entries, entries..., stat field/incr pairs.
+// KEYS[1] enrollment, KEYS[2] due set, KEYS[3] timeline, KEYS[4] stats.
+// ARGV[1] blob, ARGV[2] due score or "", ARGV[3] eid, ARGV[4] n entries,
+// entries..., stat field/incr pairs. The first timeline line ("enrolled")
+// is not stored: Timeline derives it from the enrollment.
 var createEnrollment = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], '1\n' .. ARGV[1])
 if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3]) end
 local n = tonumber(ARGV[4])
 for i = 1, n do redis.call('RPUSH', KEYS[3], ARGV[4 + i]) end
-local enr = redis.call('HGET', KEYS[4], 'e')
-if enr then enr = enr .. ' ' .. ARGV[3] else enr = ARGV[3] end
-redis.call('HSET', KEYS[4], 'e', enr)
-for i = 5 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]) end
+for i = 5 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1]) end
 return 1
 `)
 
@@ -278,10 +291,14 @@ type NewEnrollment struct {
 func (s *Store) createArgs(n *NewEnrollment) ([]string, []any) {
 	e := &n.Enrollment
 	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(Shard(e.ProspectID), laneOr(n.Lane)), s.keys.Timeline(e.ID),
-		s.keys.ProspectMeta(e.ProspectID), s.keys.Stats(Shard(e.ProspectID), e.CadenceID)}
-	args := []any{encodeEnrollment(e), dueScore(e), e.ID, len(n.Entries)}
-	for i := range n.Entries {
-		args = append(args, encodeEntry(&n.Entries[i]))
+		s.keys.Stats(Shard(e.ProspectID), e.CadenceID)}
+	entries := n.Entries
+	if len(entries) > 0 && entries[0].Kind == "enrolled" {
+		entries = entries[1:]
+	}
+	args := []any{encodeEnrollment(e), dueScore(e), e.ID, len(entries)}
+	for i := range entries {
+		args = append(args, encodeEntry(&entries[i]))
 	}
 	for k, v := range n.Stats {
 		args = append(args, k, v)
@@ -596,13 +613,22 @@ func (s *Store) DueCount(ctx context.Context, now time.Time) (due, leased int64,
 	return due, leased, nil
 }
 
-// Timeline returns an enrollment's timeline, oldest first.
+// Timeline returns an enrollment's timeline, oldest first. Its first line
+// is derived from the enrollment record; once the stored timeline reaches
+// its cap, the oldest stored lines are gone.
 func (s *Store) Timeline(ctx context.Context, eid string) ([]cadence.Entry, error) {
+	l, err := s.Enrollment(ctx, eid)
+	if err != nil {
+		return nil, err
+	}
 	raw, err := s.rdb.LRange(ctx, s.keys.Timeline(eid), 0, -1).Result()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]cadence.Entry, 0, len(raw))
+	out := make([]cadence.Entry, 0, len(raw)+1)
+	if len(raw) < TimelineCap {
+		out = append(out, cadence.EnrolledEntry(&l.Enrollment))
+	}
 	for _, r := range raw {
 		en, err := decodeEntry(r)
 		if err != nil {

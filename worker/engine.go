@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -254,7 +255,7 @@ func (e *Engine) carryOut(ctx context.Context, en cadence.Enrollment, ev cadence
 		}
 		// The same event reaches the prospect's other cadences, whose own
 		// exit rules decide; their global actions are already done.
-		others, err := e.st.ProspectEnrollments(ctx, pid)
+		others, err := e.prospectEnrollments(ctx, pid)
 		if err != nil {
 			return err
 		}
@@ -279,7 +280,7 @@ func (e *Engine) ProspectEvent(ctx context.Context, pid string, ev cadence.Event
 	if ev.At.IsZero() {
 		ev.At = e.cfg.Clock()
 	}
-	ids, err := e.st.ProspectEnrollments(ctx, pid)
+	ids, err := e.prospectEnrollments(ctx, pid)
 	if err != nil {
 		return err
 	}
@@ -392,4 +393,20 @@ func laneFor(c *cadence.Cadence, e *cadence.Enrollment) store.Lane {
 		}
 	}
 	return store.LaneEmail
+}
+
+// prospectEnrollments lists a prospect's enrollments in the loaded
+// cadences (enrollment ids are prospect~cadence).
+func (e *Engine) prospectEnrollments(ctx context.Context, pid string) ([]string, error) {
+	ids := make([]string, 0, len(e.cfg.Cadences))
+	for id := range e.cfg.Cadences {
+		ids = append(ids, store.EnrollmentID(pid, id))
+	}
+	sort.Strings(ids)
+	return e.st.ExistingEnrollments(ctx, ids)
+}
+
+// ProspectEnrollments lists a prospect's enrollment ids.
+func (e *Engine) ProspectEnrollments(ctx context.Context, pid string) ([]string, error) {
+	return e.prospectEnrollments(ctx, pid)
 }

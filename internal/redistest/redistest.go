@@ -83,9 +83,15 @@ func start() (string, error) {
 // under the prefix are deleted when the test ends.
 func Client(t testing.TB) (*redis.Client, string) {
 	t.Helper()
+	return ClientPrefix(t, fmt.Sprintf("t%d-%d-%s", os.Getpid(), seq.Add(1), strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())))
+}
+
+// ClientPrefix is Client with a chosen prefix, for measurements that depend
+// on key length (production uses "nurture"). It must be unique on the server.
+func ClientPrefix(t testing.TB, prefix string) (*redis.Client, string) {
+	t.Helper()
 	a := Addr(t)
 	c := redis.NewClient(&redis.Options{Addr: a, PoolSize: 32})
-	prefix := fmt.Sprintf("t%d-%d-%s", os.Getpid(), seq.Add(1), strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()))
 	t.Cleanup(func() {
 		ctx := context.Background()
 		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
