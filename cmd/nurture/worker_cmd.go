@@ -32,6 +32,8 @@ type engineConfig struct {
 	OutboxDir   string
 	SMTP        channels.SMTPConfig
 	Twilio      channels.TwilioConfig
+	Lease       time.Duration
+	TaskBatch   int
 }
 
 // envTable documents every variable; the README's table is this one.
@@ -43,6 +45,8 @@ var envTable = [][3]string{
 	{"NURTURE_TOKEN_KEY", "", "secret of at least 32 bytes that signs link tokens (required)"},
 	{"NURTURE_MESSAGE_ID_DOMAIN", "nurture.local", "right-hand side of Message-IDs"},
 	{"NURTURE_OUTBOX_DIR", "", "dev outbox directory, used when SMTP_HOST / TWILIO_ACCOUNT_SID are unset"},
+	{"NURTURE_LEASE", "2m", "how long a claim and an in-flight send are owned before another worker may take over"},
+	{"NURTURE_TASK_BATCH", "250", "touches per send task (a worker killed mid-task leaves at most this many uncertain per running task)"},
 	{"SMTP_HOST", "", "SMTP relay host"},
 	{"SMTP_PORT", "587", "SMTP port"},
 	{"SMTP_TLS", "starttls", "starttls, mandatory, tls or none"},
@@ -75,6 +79,12 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 	conns, err := strconv.Atoi(get("SMTP_CONNECTIONS"))
 	if err != nil {
 		return c, fmt.Errorf("SMTP_CONNECTIONS=%q: expected a number", get("SMTP_CONNECTIONS"))
+	}
+	if c.Lease, err = time.ParseDuration(get("NURTURE_LEASE")); err != nil || c.Lease < time.Second {
+		return c, fmt.Errorf("NURTURE_LEASE=%q: expected a duration of at least 1s, e.g. 2m", get("NURTURE_LEASE"))
+	}
+	if c.TaskBatch, err = strconv.Atoi(get("NURTURE_TASK_BATCH")); err != nil || c.TaskBatch < 1 {
+		return c, fmt.Errorf("NURTURE_TASK_BATCH=%q: expected a positive number", get("NURTURE_TASK_BATCH"))
 	}
 	c.SMTP = channels.SMTPConfig{Host: get("SMTP_HOST"), Port: port, TLS: get("SMTP_TLS"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), Connections: conns}
 	c.Twilio = channels.TwilioConfig{AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: get("TWILIO_AUTH_TOKEN")}
@@ -146,7 +156,7 @@ func buildEngine(cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger) 
 		log.Warn("NURTURE_PUBLIC_URL is not https: emails carry List-Unsubscribe without RFC 8058 one-click", "url", cfg.PublicURL)
 	}
 	return worker.New(worker.Config{Store: store.New(rdb, cfg.Prefix), Cadences: cads, Email: email, SMS: sms, Tokens: signer,
-		Logger: log, PublicURL: cfg.PublicURL, MessageIDDomain: cfg.MsgIDDomain})
+		Logger: log, PublicURL: cfg.PublicURL, MessageIDDomain: cfg.MsgIDDomain, Lease: cfg.Lease, TaskBatch: cfg.TaskBatch})
 }
 
 func cmdWorker(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {

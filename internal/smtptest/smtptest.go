@@ -47,6 +47,8 @@ type Server struct {
 	faults   map[string]*Fault
 	sessions int
 	srv      *smtp.Server
+	// Delay slows every DATA, so tests can interrupt a sender mid-batch.
+	Delay time.Duration
 }
 
 // Start starts a server that stops when the test ends.
@@ -147,6 +149,9 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) error {
+	if ss.s.Delay > 0 {
+		time.Sleep(ss.s.Delay)
+	}
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
