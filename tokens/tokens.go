@@ -44,7 +44,8 @@ func (s *Signer) Sign(kind, payload string) string {
 
 // Verify returns the payload of a valid token of the given kind.
 func (s *Signer) Verify(kind, token string) (string, error) {
-	enc := base64.RawURLEncoding
+	// Strict: one token has exactly one spelling.
+	enc := base64.RawURLEncoding.Strict()
 	p, m, ok := strings.Cut(token, ".")
 	if !ok || len(token) > 4096 {
 		return "", ErrInvalid

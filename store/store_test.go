@@ -1,0 +1,203 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/internal/redistest"
+	"github.com/nurture-dev/nurture/store"
+)
+
+// slot returns the Redis Cluster hash slot of a key (CRC16 of the hash tag).
+func slot(key string) uint16 {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for _, b := range []byte(key) {
+		crc ^= uint16(b) << 8
+		for k := 0; k < 8; k++ {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc % 16384
+}
+
+// TestScriptKeysShareASlot checks the rule that keeps Redis Cluster
+// possible: every key one script touches has the same hash slot.
+func TestScriptKeysShareASlot(t *testing.T) {
+	k := store.Keys{Prefix: "nurture"}
+	pid := "prospect-42"
+	eid := store.EnrollmentID(pid, "saas-trial")
+	sh := store.Shard(pid)
+	groups := map[string][]string{
+		"commit":  {k.Enrollment(eid), k.Due(sh, store.LaneEmail), k.Due(sh, store.LaneSMS), k.Lease(sh), k.Timeline(eid), k.Stats(sh, "saas-trial"), k.Sends(pid), k.Ledger(eid)},
+		"consent": {k.ProspectMeta(pid), k.Consent(pid)},
+		"claim":   {k.Due(sh, store.LaneSMS), k.Lease(sh)},
+	}
+	for name, keys := range groups {
+		for _, key := range keys[1:] {
+			if slot(key) != slot(keys[0]) {
+				t.Errorf("%s: %s (slot %d) and %s (slot %d) differ", name, keys[0], slot(keys[0]), key, slot(key))
+			}
+		}
+	}
+	// Shards spread over the slot space.
+	seen := map[uint16]bool{}
+	for s := 0; s < store.Shards; s++ {
+		seen[slot(k.Due(s, store.LaneEmail))] = true
+	}
+	if len(seen) != store.Shards {
+		t.Errorf("%d shards map to only %d slots", store.Shards, len(seen))
+	}
+}
+
+func TestProspectValidation(t *testing.T) {
+	cases := map[string]struct {
+		p    store.Prospect
+		want string
+	}{
+		"no address":   {store.Prospect{ID: "a"}, "needs an email or a phone"},
+		"bad email":    {store.Prospect{ID: "a", Email: "not-an-email"}, `email "not-an-email"`},
+		"bad phone":    {store.Prospect{ID: "a", Phone: "12"}, "phone: invalid phone number"},
+		"bad zone":     {store.Prospect{ID: "a", Email: "a@b.co", TimeZone: "Mars/Base"}, "unknown time zone"},
+		"bad id":       {store.Prospect{ID: "a~b", Email: "a@b.co"}, `id "a~b"`},
+		"empty id":     {store.Prospect{Email: "a@b.co"}, `id ""`},
+		"display name": {store.Prospect{ID: "a", Email: "Ada <a@b.co>"}, "not a valid address"},
+	}
+	for name, tc := range cases {
+		err := tc.p.Normalize("US")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", name, err, tc.want)
+		}
+	}
+	p := store.Prospect{ID: "a", Email: " Ada@Example.COM ", Phone: "(312) 555-0100", State: "fl"}
+	if err := p.Normalize("US"); err != nil || p.Email != "ada@example.com" || p.Phone != "+13125550100" || p.State != "FL" {
+		t.Fatalf("normalize: %+v %v", p, err)
+	}
+}
+
+func TestEnrollmentRoundTripAndCAS(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	st := store.New(rdb, prefix)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	e := cadence.Enrollment{ID: "p1~c", ProspectID: "p1", CadenceID: "c", Version: "vabc", State: cadence.Active, FirstStage: "s1",
+		Stage: "s1", Step: 1, Generation: 3, EnrolledAt: at, StageEnteredAt: at, DueAt: at.Add(time.Hour), Remaining: 90 * time.Second,
+		PrevEmail: "t1", PrevEmailOpened: true, By: "sales:sam", Reason: "why"}
+	if errs := st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if errs := st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}}); !errors.Is(errs[0], store.ErrAlreadyEnrolled) {
+		t.Fatalf("second create: %v", errs[0])
+	}
+	l, err := st.Enrollment(ctx, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Enrollment != e || l.Rev != 1 {
+		t.Fatalf("round trip:\n got %+v rev %d\nwant %+v", l.Enrollment, l.Rev, e)
+	}
+	// A stale revision is refused; the current one commits.
+	if _, err := st.Commit(ctx, &store.Commit{Rev: 0, Enrollment: e}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale commit: %v", err)
+	}
+	e.Step = 2
+	if rev, err := st.Commit(ctx, &store.Commit{Rev: 1, Enrollment: e, Entries: []cadence.Entry{{At: at, Kind: "sent", Touch: "t2"}}}); err != nil || rev != 2 {
+		t.Fatalf("commit: %d %v", rev, err)
+	}
+	tl, _ := st.Timeline(ctx, e.ID)
+	if len(tl) != 2 || tl[0].Kind != "enrolled" || tl[0].ToStage != "s1" || tl[1].Touch != "t2" {
+		t.Fatalf("timeline %+v", tl)
+	}
+	// The due set follows the state: paused without until leaves it.
+	e.State, e.DueAt = cadence.Paused, time.Time{}
+	if _, err := st.Commit(ctx, &store.Commit{Rev: 2, Enrollment: e}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rdb.ZScore(ctx, st.Keys().Due(store.Shard("p1"), store.LaneEmail), e.ID).Result(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("paused enrollment still due: %v", err)
+	}
+}
+
+func TestClaimLeaseExpiryReturnsWork(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	st := store.New(rdb, prefix)
+	ctx := context.Background()
+	now := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	e := cadence.Enrollment{ID: "p2~c", ProspectID: "p2", CadenceID: "c", State: cadence.Active, Stage: "s", DueAt: now}
+	st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}})
+	sh := store.Shard("p2")
+	ids, _ := st.Claim(ctx, sh, store.LaneEmail, now, time.Minute, 10)
+	if len(ids) != 1 {
+		t.Fatalf("claimed %v", ids)
+	}
+	if ids, _ := st.Claim(ctx, sh, store.LaneEmail, now.Add(30*time.Second), time.Minute, 10); len(ids) != 0 {
+		t.Fatalf("claimed twice within the lease: %v", ids)
+	}
+	if ids, _ := st.Claim(ctx, sh, store.LaneEmail, now.Add(61*time.Second), time.Minute, 10); len(ids) != 1 {
+		t.Fatalf("expired lease not returned: %v", ids)
+	}
+}
+
+func TestLedgerOwnership(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	st := store.New(rdb, prefix)
+	ctx := context.Background()
+	e := cadence.Enrollment{ID: "p3~c", ProspectID: "p3", CadenceID: "c", State: cadence.Active, Stage: "s"}
+	st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}})
+	f := store.LedgerField("s", 0, 1)
+	until := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	res, err := st.MarkSending(ctx, []store.LedgerClaim{{EID: e.ID, Rev: 1, Field: f}, {EID: e.ID, Rev: 1, Field: f}, {EID: e.ID, Rev: 7, Field: "other"}}, until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0] != "OK" || !strings.HasPrefix(res[1], "sending:") || res[2] != "CONFLICT" {
+		t.Fatalf("results %v", res)
+	}
+	ttl, _ := rdb.TTL(ctx, st.Keys().Ledger(e.ID)).Result()
+	if ttl < 13*24*time.Hour {
+		t.Fatalf("ledger TTL %v", ttl)
+	}
+}
+
+func TestConsentIsLogged(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	st := store.New(rdb, prefix)
+	ctx := context.Background()
+	p := &store.Prospect{ID: "p4", Phone: "+13125550100"}
+	if err := st.UpsertProspect(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	st.SetConsent(ctx, "p4", store.ConsentChange{At: at, Channel: cadence.SMS, Blocked: "STOP", Source: "sms"})
+	st.SetConsent(ctx, "p4", store.ConsentChange{At: at.Add(time.Hour), Channel: cadence.SMS, Source: "sms START"})
+	got, _ := st.Prospect(ctx, "p4")
+	log, _ := st.ConsentLog(ctx, "p4")
+	if got.SMSBlocked != "" || len(log) != 2 || log[0].Blocked != "STOP" || log[1].Source != "sms START" {
+		t.Fatalf("prospect %+v log %+v", got, log)
+	}
+	// A profile update never clears consent.
+	st.SetConsent(ctx, "p4", store.ConsentChange{At: at, Channel: cadence.Email, Blocked: "unsubscribed", Source: "one-click"})
+	p.FirstName = "Ada"
+	st.UpsertProspect(ctx, p)
+	if got, _ := st.Prospect(ctx, "p4"); got.EmailBlocked != "unsubscribed" || got.FirstName != "Ada" {
+		t.Fatalf("upsert clobbered consent: %+v", got)
+	}
+	other := &store.Prospect{ID: "p5", Phone: "+13125550100"}
+	if err := st.UpsertProspect(ctx, other); !errors.Is(err, store.ErrDuplicateAddress) {
+		t.Fatalf("two prospects share a number: %v", err)
+	}
+}
