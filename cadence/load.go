@@ -309,7 +309,10 @@ func stageIDs(s *Spec) []string {
 
 func compileTouch(c *Cadence, st *Stage, j int, ts *TouchSpec, d *decoder, field string) *Touch {
 	t := &Touch{ID: ts.ID, Stage: st, Index: j, Channel: Channel(ts.Channel), Delay: ts.Delay,
-		FromEntry: ts.DelayFrom == "stage_entry", Pos: ts.At.Of("")}
+		FromEntry: ts.DelayFrom == "stage_entry", Thread: ts.Thread, Pos: ts.At.Of("")}
+	if ts.Thread && t.Channel != Email {
+		d.add(ts.At.Of("thread"), field+".thread", "only email touches can thread")
+	}
 	if !idPattern.MatchString(ts.ID) {
 		d.add(ts.At.Of("id"), field+".id", "%q is not a valid touch id (lowercase letters, digits, - and _)", ts.ID)
 	}

@@ -75,6 +75,8 @@ type Touch struct {
 	Conditions []Condition
 	// Window replaces the cadence window when set.
 	Window *Window
+	// Thread sends an email as a reply to the previous one.
+	Thread bool
 	Pos    Pos
 }
 

@@ -97,6 +97,7 @@ type TouchSpec struct {
 	Variants  []VariantSpec `yaml:"variants" desc:"A/B variants, chosen per enrollment by weight."`
 	If        []string      `yaml:"if" desc:"Conditions, all must hold: has_phone, has_email, opened_previous, not_opened_previous, clicked_previous, not_clicked_previous, attr.NAME=VALUE, attr.NAME!=VALUE."`
 	Window    *WindowSpec   `yaml:"window" desc:"Send window for this touch, replacing the cadence's."`
+	Thread    bool          `yaml:"thread" desc:"Email only: send as a reply to the enrollment's previous email (In-Reply-To/References), so mail clients thread them."`
 	At        Positions     `yaml:"-"`
 }
 

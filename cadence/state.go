@@ -78,6 +78,9 @@ type Event struct {
 	By     string
 	Reason string
 	Goal   string
+	// MessageID is the sent email's Message-ID, kept so a later touch can
+	// thread under it.
+	MessageID string
 }
 
 // Enrollment is one prospect's run through one cadence version.
@@ -114,6 +117,8 @@ type Enrollment struct {
 	PrevEmail        string
 	PrevEmailOpened  bool
 	PrevEmailClicked bool
+	// PrevMessageID is the Message-ID of the last email sent.
+	PrevMessageID string
 }
 
 // Entry is one line of an enrollment's timeline.
@@ -386,6 +391,9 @@ func (m *machine) touchDone(ev Event) error {
 	e.LastTouchAt = m.at
 	if ev.Kind == EvSent && t.Channel == Email {
 		e.PrevEmail, e.PrevEmailOpened, e.PrevEmailClicked = t.ID, false, false
+		if ev.MessageID != "" {
+			e.PrevMessageID = ev.MessageID
+		}
 	}
 	m.schedule()
 	return nil

@@ -33,6 +33,7 @@ type enrollmentRecord struct {
 	PrevEmail  string `json:"pe,omitempty"`
 	PrevOpen   bool   `json:"po,omitempty"`
 	PrevClick  bool   `json:"pc,omitempty"`
+	PrevMsgID  string `json:"pm,omitempty"`
 }
 
 func ms(t time.Time) int64 {
@@ -55,7 +56,7 @@ func encodeEnrollment(e *cadence.Enrollment) string {
 		Stage: e.Stage, Step: e.Step, Generation: e.Generation, Enrolled: ms(e.EnrolledAt), StageAt: ms(e.StageEnteredAt),
 		LastTouch: ms(e.LastTouchAt), Due: ms(e.DueAt), Remaining: e.Remaining.Milliseconds(), Until: ms(e.Until),
 		By: e.By, Reason: e.Reason, Engaged: e.StageEngaged, LastEngage: ms(e.LastEngagedAt),
-		PrevEmail: e.PrevEmail, PrevOpen: e.PrevEmailOpened, PrevClick: e.PrevEmailClicked,
+		PrevEmail: e.PrevEmail, PrevOpen: e.PrevEmailOpened, PrevClick: e.PrevEmailClicked, PrevMsgID: e.PrevMessageID,
 	})
 	return string(b)
 }
@@ -70,7 +71,7 @@ func decodeEnrollment(s string) (cadence.Enrollment, error) {
 		Stage: r.Stage, Step: r.Step, Generation: r.Generation, EnrolledAt: fromMS(r.Enrolled), StageEnteredAt: fromMS(r.StageAt),
 		LastTouchAt: fromMS(r.LastTouch), DueAt: fromMS(r.Due), Remaining: time.Duration(r.Remaining) * time.Millisecond,
 		Until: fromMS(r.Until), By: r.By, Reason: r.Reason, StageEngaged: r.Engaged, LastEngagedAt: fromMS(r.LastEngage),
-		PrevEmail: r.PrevEmail, PrevEmailOpened: r.PrevOpen, PrevEmailClicked: r.PrevClick,
+		PrevEmail: r.PrevEmail, PrevEmailOpened: r.PrevOpen, PrevEmailClicked: r.PrevClick, PrevMessageID: r.PrevMsgID,
 	}, nil
 }
 

@@ -159,6 +159,9 @@ func (e *Engine) EnrollBatch(ctx context.Context, ps []*store.Prospect, cadenceI
 		r := p.Recipient()
 		o := c.Start(cadence.Enrollment{ID: store.EnrollmentID(p.ID, c.ID), ProspectID: p.ID}, now, c.ZoneFor(&r))
 		stats := map[string]int64{"enrolled": 1, "state:" + string(o.Enrollment.State): 1}
+		if !o.Enrollment.State.Terminal() {
+			stats["in:"+o.Enrollment.Stage] = 1
+		}
 		for _, en := range o.Entries {
 			if en.ToStage != "" {
 				stats["s:"+en.ToStage+":entered"]++
@@ -332,8 +335,9 @@ func (e *Engine) Timeline(ctx context.Context, eid string) ([]cadence.Entry, err
 }
 
 // Stats returns a cadence's counters: enrolled, state:STATE (current),
-// s:STAGE:entered, t:TOUCH:sent|delivered|opened|machine_opened|clicked|
-// scanner_clicked|replied|bounced|skipped|uncertain, unsubscribed.
+// in:STAGE (current, not ended), s:STAGE:entered, t:TOUCH:sent|delivered|
+// opened|machine_opened|clicked|scanner_clicked|replied|bounced|skipped|
+// uncertain, unsubscribed, complained.
 func (e *Engine) Stats(ctx context.Context, cadenceID string) (map[string]int64, error) {
 	return e.st.Stats(ctx, cadenceID)
 }
@@ -341,9 +345,20 @@ func (e *Engine) Stats(ctx context.Context, cadenceID string) (map[string]int64,
 // statsFor derives counter increments from an applied event.
 func statsFor(before cadence.Enrollment, o cadence.Outcome, ev cadence.Event) map[string]int64 {
 	s := map[string]int64{}
-	if before.State != o.Enrollment.State {
+	after := &o.Enrollment
+	if before.State != after.State {
 		s["state:"+string(before.State)]--
-		s["state:"+string(o.Enrollment.State)]++
+		s["state:"+string(after.State)]++
+	}
+	// in:STAGE counts the enrollments currently in a stage (not ended).
+	wasIn, isIn := !before.State.Terminal(), !after.State.Terminal()
+	if wasIn != isIn || before.Stage != after.Stage {
+		if wasIn {
+			s["in:"+before.Stage]--
+		}
+		if isIn {
+			s["in:"+after.Stage]++
+		}
 	}
 	for _, en := range o.Entries {
 		if en.ToStage != "" {

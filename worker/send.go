@@ -312,7 +312,11 @@ func (e *Engine) render(it *item) error {
 	if err != nil {
 		return err
 	}
-	it.email = &channels.Email{MessageID: "<" + key + ">", From: it.c.From.Email, ReplyTo: it.c.From.ReplyTo, To: it.prospect.Email,
+	inReplyTo := ""
+	if t.Thread {
+		inReplyTo = l.PrevMessageID
+	}
+	it.email = &channels.Email{MessageID: "<" + key + ">", InReplyTo: inReplyTo, From: it.c.From.Email, ReplyTo: it.c.From.ReplyTo, To: it.prospect.Email,
 		Subject: m.Subject, Text: m.Text, HTML: m.HTML, Unsubscribe: data.UnsubscribeURL,
 		Headers: map[string]string{"X-Nurture-Touch": it.c.ID + "/" + t.ID + "/" + it.dec.Variant.ID}}
 	return nil
@@ -410,6 +414,9 @@ func sentEvent(it *item, now time.Time) cadence.Event {
 	ev := cadence.Event{Kind: cadence.EvSent, At: now, Touch: t.ID, Channel: t.Channel}
 	if len(t.Variants) > 1 {
 		ev.Reason = "variant " + it.dec.Variant.ID
+	}
+	if it.email != nil {
+		ev.MessageID = strings.Trim(it.email.MessageID, "<>")
 	}
 	return ev
 }

@@ -40,7 +40,7 @@ stages:
       - {on: no_engagement, after: 3d, to: decision}
   - id: consideration
     touches:
-      - {id: case-study, channel: email, delay: 1d, template: plain}
+      - {id: case-study, channel: email, delay: 1d, template: plain, thread: true}
       - {id: demo, channel: email, delay: 2d, template: plain}
   - id: decision
     touches:
@@ -270,6 +270,9 @@ func TestEndToEnd(t *testing.T) {
 	if got := len(r.smtp.Messages()); got != 2 {
 		t.Fatalf("case study not sent: %d", got)
 	}
+	if h := r.smtp.Messages()[1].Header; h.Get("In-Reply-To") != wantID || h.Get("References") != wantID {
+		t.Errorf("case study does not thread under the welcome: In-Reply-To %q References %q", h.Get("In-Reply-To"), h.Get("References"))
+	}
 
 	// She replies: warm, nothing more goes out.
 	if _, err := r.e.Apply(ctx, en.ID, cadence.Event{Kind: cadence.EvReplied, Channel: cadence.Email, By: "email"}); err != nil {
@@ -318,7 +321,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	stats, _ := r.e.Stats(ctx, r.c.ID)
-	if stats["t:welcome:sent"] != 1 || stats["t:welcome:clicked"] != 1 || stats["s:consideration:entered"] != 1 || stats["state:completed"] != 1 || stats["state:active"] != 0 {
+	if stats["t:welcome:sent"] != 1 || stats["t:welcome:clicked"] != 1 || stats["s:consideration:entered"] != 1 || stats["state:completed"] != 1 || stats["state:active"] != 0 ||
+		stats["in:awareness"] != 0 || stats["in:decision"] != 0 {
 		t.Errorf("stats: %v", stats)
 	}
 	// Message-IDs are unique: nothing was sent twice.
