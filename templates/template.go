@@ -200,6 +200,10 @@ func Compile(name string, src Source) (*Template, []Problem) {
 			probs = append(probs, problemFromErr(part, err))
 			return nil
 		}
+		if len(tt.Templates()) > 1 {
+			probs = append(probs, Problem{Part: part, Msg: "{{ define }} is not supported; write the text inline"})
+			return nil
+		}
 		probs = append(probs, t.analyze(part, tt.Tree)...)
 		return tt
 	}
@@ -208,10 +212,18 @@ func Compile(name string, src Source) (*Template, []Problem) {
 	t.sms = parseText(PartSMS, src.SMS)
 	if src.HTML != "" {
 		ht, err := htmltemplate.New(string(PartHTML)).Funcs(funcs).Option("missingkey=zero").Parse(src.HTML)
+		var analyzed []Problem
+		if err == nil {
+			analyzed = t.analyze(PartHTML, ht.Tree)
+			if len(ht.Templates()) > 1 {
+				analyzed = append(analyzed, Problem{Part: PartHTML, Msg: "{{ define }} is not supported; write the text inline"})
+			}
+		}
 		if err != nil {
 			probs = append(probs, problemFromErr(PartHTML, err))
+		} else if len(analyzed) > 0 {
+			probs = append(probs, analyzed...)
 		} else {
-			probs = append(probs, t.analyze(PartHTML, ht.Tree)...)
 			// html/template checks contexts (an unclosed attribute, a
 			// branch ending inside a tag) on first execution: do it now
 			// with sample data so it is a compile problem, not a send error.
@@ -331,6 +343,25 @@ func (t *Template) analyze(part Part, tree *parse.Tree) []Problem {
 	}
 	walk(tree.Root, func(n parse.Node, guards []string) {
 		switch x := n.(type) {
+		case *parse.TemplateNode:
+			line, _ := tree.ErrorContext(x)
+			probs = append(probs, Problem{Part: part, Line: lineOf(line), Msg: "template calls ({{ template }} / {{ block }}) are not supported; write the text inline"})
+		case *parse.RangeNode:
+			// Ranging over a number or a function result could loop for
+			// ever at send time; only fields and variables (.Attr) may be
+			// ranged over.
+			ok := len(x.Pipe.Cmds) == 1 && len(x.Pipe.Cmds[0].Args) == 1
+			if ok {
+				switch x.Pipe.Cmds[0].Args[0].(type) {
+				case *parse.FieldNode, *parse.VariableNode, *parse.DotNode:
+				default:
+					ok = false
+				}
+			}
+			if !ok {
+				line, _ := tree.ErrorContext(x)
+				probs = append(probs, Problem{Part: part, Line: lineOf(line), Msg: "range may only go over a field such as .Attr"})
+			}
 		case *parse.FieldNode:
 			if len(x.Ident) > 0 && !known[x.Ident[0]] {
 				line, _ := tree.ErrorContext(x)
@@ -438,7 +469,7 @@ func (t *Template) RenderEmail(d Data) (Email, error) {
 		if err := t.checkRequired(PartHTML, &d); err != nil {
 			return Email{}, err
 		}
-		var b bytes.Buffer
+		b := capWriter{max: MaxRendered}
 		if err := t.html.Execute(&b, &d); err != nil {
 			return Email{}, fmt.Errorf("template %s html: %w", t.Name, err)
 		}
@@ -507,9 +538,28 @@ func (t *Template) exec(part Part, tt *texttemplate.Template, d *Data) (string, 
 	if err := t.checkRequired(part, d); err != nil {
 		return "", err
 	}
-	var b bytes.Buffer
+	b := capWriter{max: MaxRendered}
 	if err := tt.Execute(&b, d); err != nil {
 		return "", fmt.Errorf("template %s %s: %w", t.Name, part, err)
 	}
 	return b.String(), nil
+}
+
+// MaxRendered bounds one rendered part; a template that renders more is an
+// error, not a 100 MB email.
+const MaxRendered = 1 << 20
+
+// ErrRenderedTooLarge is returned when a part renders past MaxRendered.
+var ErrRenderedTooLarge = errors.New("rendered text is larger than 1 MiB")
+
+type capWriter struct {
+	bytes.Buffer
+	max int
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if w.Len()+len(p) > w.max {
+		return 0, ErrRenderedTooLarge
+	}
+	return w.Buffer.Write(p)
 }

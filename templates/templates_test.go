@@ -113,6 +113,10 @@ func TestCompileProblems(t *testing.T) {
 		"empty":          {templates.Source{}, "empty template"},
 		"bad html":       {templates.Source{Subject: "x", HTML: "<a href='{{ .Email }}"}, "html"},
 		"sms over limit": {templates.Source{SMS: strings.Repeat("ü", 1601)}, "the limit is 10 segments"},
+		"range number":   {templates.Source{Subject: "x", Text: "{{ range 1000000000 }}x{{ end }}"}, "range may only go over a field"},
+		"range in html":  {templates.Source{Subject: "x", HTML: "{{ range 1000000000 }}{{ end }}"}, "range may only go over a field"},
+		"define":         {templates.Source{SMS: `{{ define "x" }}a{{ end }}b`}, "define }} is not supported"},
+		"template call":  {templates.Source{SMS: `{{ template "sms" }}`}, "template calls"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -125,6 +129,14 @@ func TestCompileProblems(t *testing.T) {
 				t.Fatalf("want %q in %q", tc.want, joined)
 			}
 		})
+	}
+}
+
+func TestRangeOverAttributesWorks(t *testing.T) {
+	tm := compile(t, templates.Source{Subject: "x", Text: "{{ range $k, $v := .Attr }}{{ $k }}={{ $v }};{{ end }}"})
+	out, err := tm.RenderEmail(templates.Data{Attr: map[string]string{"a": "1", "b": "2"}})
+	if err != nil || !strings.HasPrefix(out.Text, "a=1;b=2;") {
+		t.Fatalf("%q %v", out.Text, err)
 	}
 }
 
