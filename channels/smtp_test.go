@@ -5,10 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +164,47 @@ func TestDKIMSignatureVerifies(t *testing.T) {
 		if !strings.Contains(signed, h) {
 			t.Errorf("%s is not signed (signed: %s)", h, signed)
 		}
+	}
+}
+
+// selfSigned makes a TLS certificate for 127.0.0.1.
+func selfSigned(t *testing.T) *tls.Config {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+func TestSMTPStartTLSAndAuth(t *testing.T) {
+	sink := smtptest.StartWith(t, smtptest.Options{TLS: selfSigned(t), Username: "nurture", Password: "s3cret"})
+	send := func(cfg channels.SMTPConfig) error {
+		cfg.Host, cfg.Port, cfg.Connections, cfg.Timeout = "127.0.0.1", sink.Port, 1, 5*time.Second
+		s, err := channels.NewSMTP(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		return s.SendEmails(context.Background(), []*channels.Email{email("a@example.com", 1)})[0]
+	}
+	if err := send(channels.SMTPConfig{TLS: "mandatory", Username: "nurture", Password: "s3cret", InsecureSkipVerify: true}); err != nil {
+		t.Fatalf("STARTTLS + AUTH: %v", err)
+	}
+	if err := send(channels.SMTPConfig{TLS: "mandatory", Username: "nurture", Password: "wrong", InsecureSkipVerify: true}); err == nil {
+		t.Fatal("a wrong password was accepted")
+	}
+	if err := send(channels.SMTPConfig{TLS: "mandatory", Username: "nurture", Password: "s3cret"}); err == nil {
+		t.Fatal("an unverifiable certificate was accepted without InsecureSkipVerify")
+	}
+	if n := sink.Count(); n != 1 {
+		t.Fatalf("delivered %d", n)
 	}
 }

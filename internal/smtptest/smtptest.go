@@ -4,6 +4,7 @@
 package smtptest
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -49,13 +51,26 @@ type Server struct {
 	srv      *smtp.Server
 	// Delay slows every DATA, so tests can interrupt a sender mid-batch.
 	Delay time.Duration
+	opts  Options
 }
 
-// Start starts a server that stops when the test ends.
-func Start(t testing.TB) *Server {
+// Options configures StartWith.
+type Options struct {
+	// TLS enables STARTTLS with this configuration.
+	TLS *tls.Config
+	// Username and Password, when set, require AUTH PLAIN.
+	Username, Password string
+}
+
+// Start starts a plain server that stops when the test ends.
+func Start(t testing.TB) *Server { return StartWith(t, Options{}) }
+
+// StartWith starts a server with STARTTLS and/or AUTH.
+func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
-	s := &Server{faults: map[string]*Fault{}}
+	s := &Server{faults: map[string]*Fault{}, opts: o}
 	srv := smtp.NewServer(s)
+	srv.TLSConfig = o.TLS
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout = 30 * time.Second
@@ -119,13 +134,48 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 }
 
 type session struct {
-	s    *Server
-	conn *smtp.Conn
-	from string
-	to   []string
+	s      *Server
+	conn   *smtp.Conn
+	from   string
+	to     []string
+	authed bool
 }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error { ss.from = from; return nil }
+// AuthMechanisms implements smtp.AuthSession.
+func (ss *session) AuthMechanisms() []string {
+	if ss.s.opts.Username == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+// Auth implements smtp.AuthSession.
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if username != ss.s.opts.Username || password != ss.s.opts.Password {
+			return errors.New("invalid credentials")
+		}
+		ss.authed = true
+		return nil
+	}), nil
+}
+
+// Encrypted reports whether the session used STARTTLS (tests assert it).
+func (ss *session) encrypted() bool {
+	_, ok := ss.conn.TLSConnectionState()
+	return ok
+}
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.s.opts.Username != "" && !ss.authed {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
+	}
+	if ss.s.opts.TLS != nil && !ss.encrypted() {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "STARTTLS required"}
+	}
+	ss.from = from
+	return nil
+}
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.s.mu.Lock()
