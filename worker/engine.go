@@ -13,6 +13,7 @@ import (
 	"github.com/nurture-dev/nurture/channels"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/tokens"
+	"github.com/nurture-dev/nurture/tracking"
 )
 
 // Config wires an Engine. Zero durations take the documented defaults.
@@ -80,9 +81,10 @@ func (c Config) withDefaults() Config {
 
 // Engine is the cadence engine over Redis.
 type Engine struct {
-	cfg Config
-	st  *store.Store
-	log *slog.Logger
+	cfg    Config
+	st     *store.Store
+	log    *slog.Logger
+	linker tracking.Linker
 }
 
 // New returns an engine.
@@ -100,7 +102,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.PublicURL == "" {
 		return nil, errors.New("worker: PublicURL is required for unsubscribe links")
 	}
-	return &Engine{cfg: cfg, st: cfg.Store, log: cfg.Logger}, nil
+	return &Engine{cfg: cfg, st: cfg.Store, log: cfg.Logger, linker: tracking.Linker{Base: cfg.PublicURL, Signer: cfg.Tokens}}, nil
 }
 
 // Store returns the engine's store.
@@ -425,3 +427,12 @@ func (e *Engine) prospectEnrollments(ctx context.Context, pid string) ([]string,
 func (e *Engine) ProspectEnrollments(ctx context.Context, pid string) ([]string, error) {
 	return e.prospectEnrollments(ctx, pid)
 }
+
+// Clock returns the engine's clock.
+func (e *Engine) Clock() time.Time { return e.cfg.Clock() }
+
+// Cadences returns the loaded cadences by id.
+func (e *Engine) Cadences() map[string]*cadence.Cadence { return e.cfg.Cadences }
+
+// Tokens returns the link signer.
+func (e *Engine) Tokens() *tokens.Signer { return e.cfg.Tokens }

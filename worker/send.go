@@ -13,6 +13,7 @@ import (
 	"github.com/nurture-dev/nurture/channels"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/templates"
+	"github.com/nurture-dev/nurture/tracking"
 )
 
 // item is one claimed enrollment on its way through a batch.
@@ -311,6 +312,11 @@ func (e *Engine) render(it *item) error {
 	m, err := tmpl.RenderEmail(data)
 	if err != nil {
 		return err
+	}
+	if m.HTML != "" {
+		// Links go through the click endpoint and the pixel is added; the
+		// token carries the send time to tell machine opens from people.
+		m.HTML = e.linker.Rewrite(m.HTML, tracking.Ref{EID: l.ID, Touch: t.ID, SentAt: e.cfg.Clock()}, data.UnsubscribeURL)
 	}
 	inReplyTo := ""
 	if t.Thread {

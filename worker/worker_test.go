@@ -236,6 +236,9 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(string(msgs[0].Data), "1 Main St, Springfield") {
 		t.Error("postal address missing from the body")
 	}
+	if raw := string(msgs[0].Data); !strings.Contains(raw, "https://n.example/o/") {
+		t.Error("open pixel missing from the HTML part")
+	}
 	// The next touch is an SMS: it waits in the SMS lane, not the email one.
 	shard := store.Shard("ada")
 	if _, err := r.st.Redis().ZScore(ctx, r.st.Keys().Due(shard, store.LaneSMS), en.ID).Result(); err != nil {

@@ -44,6 +44,7 @@ func commands() []command {
 		{"simulate", "dry-run a cadence over a synthetic population on a virtual clock", cmdSimulate},
 		{"schema", "print the JSON Schema of the cadence format", cmdSchema},
 		{"worker", "run the dispatcher and send workers against REDIS_URL", cmdWorker},
+		{"serve", "serve the API, tracking and webhooks (and, by default, the workers)", cmdServe},
 	}
 }
 

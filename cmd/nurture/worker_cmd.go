@@ -54,7 +54,10 @@ var envTable = [][3]string{
 	{"SMTP_PASSWORD", "", "SMTP password (never logged)"},
 	{"SMTP_CONNECTIONS", "4", "pooled SMTP connections"},
 	{"TWILIO_ACCOUNT_SID", "", "Twilio account SID"},
-	{"TWILIO_AUTH_TOKEN", "", "Twilio auth token (never logged)"},
+	{"TWILIO_AUTH_TOKEN", "", "Twilio auth token (never logged); also verifies Twilio webhooks"},
+	{"NURTURE_API_TOKENS", "", "serve: API tokens as name:role:secret, comma separated; roles admin and sales"},
+	{"NURTURE_BRAND", "Nurture", "serve: brand name in SMS HELP and STOP replies"},
+	{"NURTURE_HELP_CONTACT", "", "serve: contact given in SMS HELP replies (a phone number, email or URL)"},
 }
 
 func readEngineConfig(env func(string) string) (engineConfig, error) {

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nurture-dev/nurture/server"
+	"github.com/nurture-dev/nurture/worker"
+)
+
+// parseAPITokens reads NURTURE_API_TOKENS: "name:role:secret" entries
+// separated by commas.
+func parseAPITokens(s string) ([]server.Token, error) {
+	var out []server.Token
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		parts := strings.SplitN(item, ":", 3)
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("NURTURE_API_TOKENS entry %q: expected name:role:secret", strings.SplitN(item, ":", 2)[0])
+		}
+		out = append(out, server.Token{Name: parts[0], Role: server.Role(parts[1]), Secret: parts[2]})
+	}
+	return out, nil
+}
+
+func cmdServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	addr := fl.String("addr", "127.0.0.1:8080", "listen address")
+	noWorker := fl.Bool("no-worker", false, "serve HTTP only; run workers separately with nurture worker")
+	concurrency := fl.Int("concurrency", 8, "send tasks processed at once by the in-process worker")
+	if err := fl.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	cfg, err := readEngineConfig(env)
+	if err != nil {
+		return err
+	}
+	if cfg.RedisURL == "" {
+		return errors.New("REDIS_URL is required for nurture serve")
+	}
+	tokens, err := parseAPITokens(env("NURTURE_API_TOKENS"))
+	if err != nil {
+		return err
+	}
+	if len(tokens) == 0 {
+		return errors.New("NURTURE_API_TOKENS must name at least one token, e.g. ops:admin:<secret>")
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis %s: %w", opt.Addr, err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	e, err := buildEngine(cfg, rdb, log)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{Engine: e, Tokens: tokens, PublicURL: cfg.PublicURL, TwilioAuthToken: env("TWILIO_AUTH_TOKEN"),
+		Brand: env("NURTURE_BRAND"), HelpContact: env("NURTURE_HELP_CONTACT"), Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(stdout, "nurture: serving on http://%s (public URL %s)\n", ln.Addr(), cfg.PublicURL)
+	if !*noWorker {
+		conn := asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig}
+		go func() { errc <- e.Run(ctx, conn, worker.RunOptions{Concurrency: *concurrency}) }()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return hs.Shutdown(shutdown)
+}

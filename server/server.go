@@ -1,0 +1,167 @@
+package server
+
+import (
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/store"
+	"github.com/nurture-dev/nurture/worker"
+)
+
+// Role is what a bearer token may do.
+type Role string
+
+const (
+	// RoleAdmin may do everything.
+	RoleAdmin Role = "admin"
+	// RoleSales may read, and pause, resume, snooze and stop enrollments.
+	RoleSales Role = "sales"
+)
+
+// Token is one API credential.
+type Token struct {
+	Name   string
+	Secret string
+	Role   Role
+}
+
+// Config wires a Server.
+type Config struct {
+	Engine *worker.Engine
+	Tokens []Token
+	// PublicURL is the externally visible base URL; Twilio signs requests
+	// against it, not against r.Host.
+	PublicURL string
+	// TwilioAuthToken verifies X-Twilio-Signature; empty disables the
+	// Twilio webhooks (they answer 404).
+	TwilioAuthToken string
+	// Brand and HelpContact are used in SMS HELP and STOP replies.
+	Brand, HelpContact string
+	Logger             *slog.Logger
+}
+
+// Server serves the API, tracking and webhooks.
+type Server struct {
+	cfg Config
+	e   *worker.Engine
+	st  *store.Store
+	log *slog.Logger
+	mux *http.ServeMux
+	// routes lists "METHOD /path" patterns, checked against the OpenAPI
+	// document by tests.
+	routes []string
+}
+
+// New builds a server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("server: Engine is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Brand == "" {
+		cfg.Brand = "Nurture"
+	}
+	for _, t := range cfg.Tokens {
+		if len(t.Secret) < 16 {
+			return nil, fmt.Errorf("server: API token %q is shorter than 16 characters", t.Name)
+		}
+		if t.Role != RoleAdmin && t.Role != RoleSales {
+			return nil, fmt.Errorf("server: API token %q has unknown role %q (admin or sales)", t.Name, t.Role)
+		}
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	s := &Server{cfg: cfg, e: cfg.Engine, st: cfg.Engine.Store(), log: cfg.Logger, mux: http.NewServeMux()}
+	s.routesAPI()
+	s.routesInbound()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Routes lists the registered "METHOD /path" patterns.
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, pattern)
+	s.mux.HandleFunc(pattern, h)
+}
+
+// apiError is the JSON body of every API error.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, code, field, format string, args ...any) {
+	writeJSON(w, status, map[string]apiError{"error": {Code: code, Message: fmt.Sprintf(format, args...), Field: field}})
+}
+
+// fail maps engine errors to HTTP answers.
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeErr(w, http.StatusNotFound, "not_found", "", "%v", err)
+	case errors.Is(err, store.ErrAlreadyEnrolled):
+		writeErr(w, http.StatusConflict, "already_enrolled", "", "%v", err)
+	case errors.Is(err, store.ErrDuplicateAddress):
+		writeErr(w, http.StatusConflict, "duplicate_address", "", "%v", err)
+	case errors.Is(err, cadence.ErrInvalidTransition):
+		writeErr(w, http.StatusConflict, "invalid_transition", "", "%v", err)
+	case errors.Is(err, worker.ErrUnknownCadence):
+		writeErr(w, http.StatusNotFound, "unknown_cadence", "cadence", "%v", err)
+	default:
+		s.log.Error("request failed", "err", err)
+		writeErr(w, http.StatusInternalServerError, "internal", "", "internal error")
+	}
+}
+
+type ctxKey struct{}
+
+// authed wraps a handler with bearer-token auth; minimum is the least
+// role allowed (admin can do everything sales can).
+func (s *Server) authed(minimum Role, h func(http.ResponseWriter, *http.Request, Token)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || secret == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nurture"`)
+			writeErr(w, http.StatusUnauthorized, "unauthorized", "", "a bearer token is required")
+			return
+		}
+		for _, t := range s.cfg.Tokens {
+			if subtle.ConstantTimeCompare([]byte(secret), []byte(t.Secret)) == 1 {
+				if minimum == RoleAdmin && t.Role != RoleAdmin {
+					writeErr(w, http.StatusForbidden, "forbidden", "", "token %q (role %s) may not do this", t.Name, t.Role)
+					return
+				}
+				h(w, r, t)
+				return
+			}
+		}
+		writeErr(w, http.StatusUnauthorized, "unauthorized", "", "unknown token")
+	}
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the API description served at /v1/openapi.json.
+func OpenAPI() []byte { return openAPI }

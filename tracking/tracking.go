@@ -1,0 +1,110 @@
+// Package tracking rewrites links in outgoing HTML to signed click URLs,
+// adds the open pixel, and reads the tokens back. A token carries the
+// enrollment, the touch and the send time, so an open or click seconds
+// after delivery can be told apart from a person (COMPLIANCE.md 16-18).
+package tracking
+
+import (
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nurture-dev/nurture/tokens"
+)
+
+// Token kinds.
+const (
+	KindOpen  = "o"
+	KindClick = "c"
+	KindUnsub = "u"
+)
+
+// Ref is what a tracking token names.
+type Ref struct {
+	EID    string
+	Touch  string
+	SentAt time.Time
+	// URL is the click's destination.
+	URL string
+}
+
+func encode(r Ref) string {
+	return r.EID + "|" + r.Touch + "|" + strconv.FormatInt(r.SentAt.UnixMilli(), 10) + "|" + r.URL
+}
+
+// ErrBadToken is returned for any token that does not verify.
+var ErrBadToken = errors.New("invalid tracking token")
+
+// Decode verifies a token of a kind and returns what it names.
+func Decode(s *tokens.Signer, kind, token string) (Ref, error) {
+	p, err := s.Verify(kind, token)
+	if err != nil {
+		return Ref{}, ErrBadToken
+	}
+	parts := strings.SplitN(p, "|", 4)
+	if len(parts) != 4 {
+		return Ref{}, ErrBadToken
+	}
+	ms, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return Ref{}, ErrBadToken
+	}
+	return Ref{EID: parts[0], Touch: parts[1], SentAt: time.UnixMilli(ms).UTC(), URL: parts[3]}, nil
+}
+
+// Linker makes tracking URLs under a public base URL.
+type Linker struct {
+	Base   string
+	Signer *tokens.Signer
+}
+
+// OpenURL is the pixel URL.
+func (l Linker) OpenURL(r Ref) string { return l.Base + "/o/" + l.Signer.Sign(KindOpen, encode(r)) }
+
+// ClickURL is the redirect URL for a destination.
+func (l Linker) ClickURL(r Ref, dest string) string {
+	r.URL = dest
+	return l.Base + "/c/" + l.Signer.Sign(KindClick, encode(r))
+}
+
+var hrefRe = regexp.MustCompile(`(?i)(<a\s[^>]*?href\s*=\s*")(https?://[^"]+)(")`)
+
+// Rewrite sends every http(s) link of html through the click endpoint,
+// except the unsubscribe link, and adds the open pixel before </body>.
+func (l Linker) Rewrite(html string, r Ref, unsubscribeURL string) string {
+	out := hrefRe.ReplaceAllStringFunc(html, func(m string) string {
+		sub := hrefRe.FindStringSubmatch(m)
+		dest := unescapeAttr(sub[2])
+		if dest == unsubscribeURL || strings.HasPrefix(dest, l.Base+"/u/") {
+			return m
+		}
+		return sub[1] + l.ClickURL(r, dest) + sub[3]
+	})
+	pixel := `<img src="` + l.OpenURL(r) + `" width="1" height="1" alt="" style="display:none">`
+	if i := strings.LastIndex(strings.ToLower(out), "</body>"); i >= 0 {
+		return out[:i] + pixel + out[i:]
+	}
+	return out + pixel
+}
+
+func unescapeAttr(s string) string {
+	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#34;", `"`, "&#39;", "'").Replace(s)
+}
+
+// MachineOpen reports an open that no person made: Apple Mail Privacy
+// Protection fetches with the bare user agent "Mozilla/5.0", and prefetchers
+// open within seconds of delivery (COMPLIANCE.md 17).
+func MachineOpen(userAgent string, sentAt, at time.Time) bool {
+	return strings.TrimSpace(userAgent) == "Mozilla/5.0" || at.Sub(sentAt) < 5*time.Second
+}
+
+var botUA = regexp.MustCompile(`(?i)bot|crawler|spider|scanner|preview|proofpoint|mimecast|barracuda|safelinks|urldefense|python-requests|curl|wget|go-http-client|headless`)
+
+// ScannerClick reports a click made by a link scanner: a HEAD request, a
+// known security or bot user agent, or a click under 2 s after delivery
+// (COMPLIANCE.md 18).
+func ScannerClick(method, userAgent string, sentAt, at time.Time) bool {
+	return method == "HEAD" || userAgent == "" || botUA.MatchString(userAgent) || at.Sub(sentAt) < 2*time.Second
+}
