@@ -198,7 +198,7 @@ func returnDate(text string, now time.Time) time.Time {
 	for _, m := range returnRe.FindAllStringSubmatch(text, 5) {
 		cand := strings.TrimRight(strings.TrimSpace(m[1]), ".,")
 		words := strings.Fields(cand)
-		for n := min(len(words), 4); n >= 2; n-- {
+		for n := min(len(words), 4); n >= 1; n-- {
 			s := strings.TrimRight(strings.Join(words[:n], " "), ".,")
 			s = regexp.MustCompile(`(\d+)(st|nd|rd|th)\b`).ReplaceAllString(s, "$1")
 			for _, layout := range dateLayouts {
