@@ -45,6 +45,58 @@ func (s *Server) routesAPI() {
 	s.handle("POST /v1/enrollments/{id}/resume", s.authed(RoleSales, s.control(cadence.EvResumed)))
 	s.handle("POST /v1/enrollments/{id}/snooze", s.authed(RoleSales, s.control(cadence.EvSnoozed)))
 	s.handle("POST /v1/enrollments/{id}/stop", s.authed(RoleSales, s.control(cadence.EvStopped)))
+	s.handle("POST /v1/bulk/pause", s.authed(RoleSales, s.bulk(cadence.EvPaused)))
+	s.handle("POST /v1/bulk/resume", s.authed(RoleSales, s.bulk(cadence.EvResumed)))
+	s.handle("GET /v1/warm", s.authed(RoleSales, s.warm))
+}
+
+// bulk pauses or resumes every enrollment of an owner (?owner=) or of a
+// cadence (?cadence=), e.g. a rep going on holiday.
+func (s *Server) bulk(kind cadence.EventKind) func(http.ResponseWriter, *http.Request, Token) {
+	return func(w http.ResponseWriter, r *http.Request, t Token) {
+		var req controlRequest
+		if r.ContentLength != 0 && !decodeJSON(w, r, &req) {
+			return
+		}
+		owner, cad := r.URL.Query().Get("owner"), r.URL.Query().Get("cadence")
+		if owner == "" && cad == "" {
+			writeErr(w, http.StatusBadRequest, "missing_query", "owner", "give owner= or cadence=")
+			return
+		}
+		ev := cadence.Event{Kind: kind, By: string(t.Role) + ":" + t.Name, Reason: req.Reason}
+		if req.Until != nil {
+			ev.Until = req.Until.UTC()
+		}
+		res, err := s.e.Bulk(r.Context(), owner, cad, ev)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+type warmView struct {
+	Enrollment string          `json:"enrollment"`
+	Cadence    string          `json:"cadence"`
+	Stage      string          `json:"stage"`
+	Since      time.Time       `json:"since"`
+	Reply      string          `json:"reply"`
+	Prospect   *store.Prospect `json:"prospect"`
+}
+
+// warm lists leads that replied and wait for sales, newest first.
+func (s *Server) warm(w http.ResponseWriter, r *http.Request, _ Token) {
+	leads, err := s.e.WarmLeads(r.Context(), r.URL.Query().Get("owner"), 200)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := []warmView{}
+	for _, l := range leads {
+		out = append(out, warmView{Enrollment: l.Enrollment.ID, Cadence: l.Enrollment.CadenceID, Stage: l.Enrollment.Stage, Since: l.Since, Reply: l.Reply, Prospect: l.Prospect})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"warm": out})
 }
 
 // cadenceView is a cadence's structure for clients.
@@ -204,11 +256,11 @@ func (s *Server) putProspect(w http.ResponseWriter, r *http.Request, _ Token) {
 		return
 	}
 	p.ID = r.PathValue("id")
-	if err := p.Normalize("US"); err != nil {
-		writeErr(w, http.StatusBadRequest, "invalid_prospect", fieldOf(err), "%v", err)
-		return
-	}
-	if err := s.st.UpsertProspect(r.Context(), &p); err != nil {
+	if err := s.e.UpsertProspect(r.Context(), &p); err != nil {
+		if f := fieldOf(err); f != "" || errors.Is(err, cadence.ErrInvalidPhone) {
+			writeErr(w, http.StatusBadRequest, "invalid_prospect", fieldOf(err), "%v", err)
+			return
+		}
 		s.fail(w, err)
 		return
 	}

@@ -626,3 +626,55 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		t.Fatalf("%d", resp.StatusCode)
 	}
 }
+
+func TestWarmLeadsAndBulk(t *testing.T) {
+	h := newHarness(t)
+	h.enroll("ada", "ada@example.com", "+13125550100")
+	h.enroll("bob", "bob@example.com", "+13125550102")
+	code, _ := h.json("PUT", "/v1/prospects/cy", adminToken, `{"email":"cy@example.com","owner":"kim"}`)
+	if code != 200 {
+		t.Fatalf("put prospect: %d", code)
+	}
+	code, out := h.json("POST", "/v1/enrollments", adminToken, `{"cadence":"trial","prospect":{"id":"cy","email":"cy@example.com","owner":"kim"}}`)
+	if code != 201 {
+		t.Fatalf("enroll cy: %d %v", code, out)
+	}
+	h.send()
+	h.twilio("/webhooks/twilio/sms", sms("SMw", "+13125550102", "Interested, call me"), true)
+	code, out = h.json("GET", "/v1/warm?owner=sam", salesToken, "")
+	warm := out["warm"].([]any)
+	if code != 200 || len(warm) != 1 || warm[0].(map[string]any)["enrollment"] != "bob~trial" || warm[0].(map[string]any)["reply"] != "Interested, call me" {
+		t.Fatalf("warm: %d %v", code, out)
+	}
+	if _, out := h.json("GET", "/v1/warm?owner=kim", salesToken, ""); len(out["warm"].([]any)) != 0 {
+		t.Fatalf("kim has no warm leads: %v", out)
+	}
+	// Sam goes on holiday: pause all his enrollments.
+	code, out = h.json("POST", "/v1/bulk/pause?owner=sam", salesToken, `{"reason":"holiday","until":"2026-03-10T08:00:00Z"}`)
+	if code != 200 || out["changed"] != 2.0 {
+		t.Fatalf("bulk pause: %d %v", code, out)
+	}
+	if e := h.enrollment("ada~trial"); e.State != cadence.Paused || e.Reason != "holiday" {
+		t.Fatalf("ada: %s %q", e.State, e.Reason)
+	}
+	if e := h.enrollment("cy~trial"); e.State != cadence.Active {
+		t.Fatalf("kim's prospect was paused: %s", e.State)
+	}
+	code, out = h.json("POST", "/v1/bulk/resume?owner=sam", salesToken, "")
+	if code != 200 || out["changed"] != 2.0 {
+		t.Fatalf("bulk resume: %d %v", code, out)
+	}
+	// Reassigning a prospect moves its enrollments to the new owner.
+	h.json("PUT", "/v1/prospects/ada", adminToken, `{"email":"ada@example.com","phone":"+13125550100","owner":"kim"}`)
+	code, out = h.json("POST", "/v1/bulk/pause?owner=kim", salesToken, `{"reason":"kim away"}`)
+	if code != 200 || out["changed"] != 2.0 {
+		t.Fatalf("after reassignment: %d %v", code, out)
+	}
+	code, out = h.json("POST", "/v1/bulk/resume?cadence=trial", salesToken, "")
+	if code != 200 || out["changed"] != 2.0 || out["skipped"] != 1.0 {
+		t.Fatalf("bulk resume by cadence: %d %v", code, out)
+	}
+	if code, _ := h.json("POST", "/v1/bulk/pause", salesToken, ""); code != 400 {
+		t.Fatalf("bulk without scope: %d", code)
+	}
+}

@@ -84,6 +84,15 @@ func (k Keys) PhoneIndex() string { return k.Prefix + ":{idx}:phone" }
 // reply or bounce finds its enrollment.
 func (k Keys) MessageIndex() string { return k.Prefix + ":{idx}:msgid" }
 
+// OwnerIndex is the set of enrollment ids whose prospect a rep owns.
+func (k Keys) OwnerIndex(owner string) string { return k.Prefix + ":{idx}:owner:" + owner }
+
+// CadenceIndex is the set of a cadence's enrollment ids.
+func (k Keys) CadenceIndex(cadenceID string) string { return k.Prefix + ":{idx}:cadence:" + cadenceID }
+
+// WarmIndex orders warm enrollments by when they turned warm.
+func (k Keys) WarmIndex() string { return k.Prefix + ":{idx}:warm" }
+
 // EnrollmentID is deterministic: one enrollment per prospect and cadence.
 func EnrollmentID(prospectID, cadenceID string) string { return prospectID + "~" + cadenceID }
 

@@ -796,3 +796,61 @@ func (s *Store) lookup(ctx context.Context, key, field string) (string, error) {
 	}
 	return v, err
 }
+
+// IndexEnrollments adds enrollments to their owner's and cadence's sets.
+func (s *Store) IndexEnrollments(ctx context.Context, owner, cadenceID string, eids []string) error {
+	if len(eids) == 0 {
+		return nil
+	}
+	members := make([]any, len(eids))
+	for i, id := range eids {
+		members[i] = id
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, s.keys.CadenceIndex(cadenceID), members...)
+		if owner != "" {
+			p.SAdd(ctx, s.keys.OwnerIndex(owner), members...)
+		}
+		return nil
+	})
+	return err
+}
+
+// MoveOwner moves enrollments from one owner's set to another's.
+func (s *Store) MoveOwner(ctx context.Context, from, to string, eids []string) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range eids {
+			if from != "" {
+				p.SRem(ctx, s.keys.OwnerIndex(from), id)
+			}
+			if to != "" {
+				p.SAdd(ctx, s.keys.OwnerIndex(to), id)
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// OwnerEnrollments lists the enrollment ids of a rep's prospects.
+func (s *Store) OwnerEnrollments(ctx context.Context, owner string) ([]string, error) {
+	return s.rdb.SMembers(ctx, s.keys.OwnerIndex(owner)).Result()
+}
+
+// CadenceEnrollments lists a cadence's enrollment ids.
+func (s *Store) CadenceEnrollments(ctx context.Context, cadenceID string) ([]string, error) {
+	return s.rdb.SMembers(ctx, s.keys.CadenceIndex(cadenceID)).Result()
+}
+
+// SetWarm adds (warm) or removes an enrollment from the warm index.
+func (s *Store) SetWarm(ctx context.Context, eid string, warm bool, since time.Time) error {
+	if warm {
+		return s.rdb.ZAdd(ctx, s.keys.WarmIndex(), redis.Z{Score: float64(ms(since)), Member: eid}).Err()
+	}
+	return s.rdb.ZRem(ctx, s.keys.WarmIndex(), eid).Err()
+}
+
+// WarmEnrollments lists warm enrollment ids, newest first.
+func (s *Store) WarmEnrollments(ctx context.Context, limit int) ([]string, error) {
+	return s.rdb.ZRevRange(ctx, s.keys.WarmIndex(), 0, int64(limit)-1).Result()
+}

@@ -150,11 +150,7 @@ func (e *Engine) EnrollBatch(ctx context.Context, ps []*store.Prospect, cadenceI
 	var batch []store.NewEnrollment
 	var idx []int
 	for i, p := range ps {
-		if err := p.Normalize(e.cfg.DefaultRegion); err != nil {
-			out[i].Err = err
-			continue
-		}
-		if err := e.st.UpsertProspect(ctx, p); err != nil {
+		if err := e.UpsertProspect(ctx, p); err != nil {
 			out[i].Err = err
 			continue
 		}
@@ -173,10 +169,48 @@ func (e *Engine) EnrollBatch(ctx context.Context, ps []*store.Prospect, cadenceI
 		idx = append(idx, i)
 		out[i].Enrollment = o.Enrollment
 	}
+	byOwner := map[string][]string{}
 	for j, err := range e.st.CreateEnrollments(ctx, batch) {
 		out[idx[j]].Err = err
+		if err == nil {
+			owner := ps[idx[j]].Owner
+			byOwner[owner] = append(byOwner[owner], batch[j].Enrollment.ID)
+		}
+	}
+	for owner, ids := range byOwner {
+		if err := e.st.IndexEnrollments(ctx, owner, c.ID, ids); err != nil {
+			for _, j := range idx {
+				if out[j].Err == nil {
+					out[j].Err = err
+				}
+			}
+			break
+		}
 	}
 	return out
+}
+
+// UpsertProspect creates or updates a prospect; when its owner changes,
+// its enrollments move to the new owner's list.
+func (e *Engine) UpsertProspect(ctx context.Context, p *store.Prospect) error {
+	if err := p.Normalize(e.cfg.DefaultRegion); err != nil {
+		return err
+	}
+	old, err := e.st.Prospect(ctx, p.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err := e.st.UpsertProspect(ctx, p); err != nil {
+		return err
+	}
+	if old != nil && old.Owner != p.Owner {
+		ids, err := e.prospectEnrollments(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		return e.st.MoveOwner(ctx, old.Owner, p.Owner, ids)
+	}
+	return nil
 }
 
 // Apply applies an event to an enrollment and carries out its actions:
@@ -220,6 +254,9 @@ func (e *Engine) applyOne(ctx context.Context, eid string, ev cadence.Event) (ca
 		_, err = e.st.Commit(ctx, &store.Commit{Rev: l.Rev, Enrollment: o.Enrollment, Entries: o.Entries, Stats: statsFor(l.Enrollment, o, ev), Lane: laneFor(c, &o.Enrollment)})
 		if errors.Is(err, store.ErrConflict) {
 			continue
+		}
+		if err == nil {
+			err = e.indexWarm(ctx, l.Enrollment.State, &o.Enrollment, ev.At)
 		}
 		return o, err
 	}
@@ -436,3 +473,114 @@ func (e *Engine) Cadences() map[string]*cadence.Cadence { return e.cfg.Cadences 
 
 // Tokens returns the link signer.
 func (e *Engine) Tokens() *tokens.Signer { return e.cfg.Tokens }
+
+// indexWarm keeps the warm-lead index in step with a committed change. It
+// is written after the commit (another slot): a crash in between leaves a
+// lead out of, or stale in, the list until its next change; the list
+// re-checks each entry's state when read.
+func (e *Engine) indexWarm(ctx context.Context, before cadence.State, after *cadence.Enrollment, at time.Time) error {
+	switch {
+	case before != cadence.Warm && after.State == cadence.Warm:
+		return e.st.SetWarm(ctx, after.ID, true, at)
+	case before == cadence.Warm && after.State != cadence.Warm:
+		return e.st.SetWarm(ctx, after.ID, false, at)
+	}
+	return nil
+}
+
+// WarmLead is a lead waiting for sales.
+type WarmLead struct {
+	Enrollment cadence.Enrollment
+	Prospect   *store.Prospect
+	Since      time.Time
+	// Reply is the excerpt of the reply that warmed the lead.
+	Reply string
+}
+
+// WarmLeads lists warm leads, newest first, optionally of one owner.
+func (e *Engine) WarmLeads(ctx context.Context, owner string, limit int) ([]WarmLead, error) {
+	ids, err := e.st.WarmEnrollments(ctx, 5000)
+	if err != nil {
+		return nil, err
+	}
+	loaded, err := e.st.Enrollments(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []WarmLead
+	for i, l := range loaded {
+		if l == nil || l.Enrollment.State != cadence.Warm {
+			_ = e.st.SetWarm(ctx, ids[i], false, time.Time{})
+			continue
+		}
+		p, err := e.st.Prospect(ctx, l.Enrollment.ProspectID)
+		if err != nil {
+			return nil, err
+		}
+		if owner != "" && p.Owner != owner {
+			continue
+		}
+		lead := WarmLead{Enrollment: l.Enrollment, Prospect: p}
+		tl, err := e.st.Timeline(ctx, ids[i])
+		if err != nil {
+			return nil, err
+		}
+		for j := len(tl) - 1; j >= 0; j-- {
+			if tl[j].Kind == string(cadence.EvReplied) {
+				lead.Reply, lead.Since = tl[j].Reason, tl[j].At
+				break
+			}
+		}
+		out = append(out, lead)
+		if len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// BulkResult reports a bulk pause or resume.
+type BulkResult struct {
+	Changed int      `json:"changed"`
+	Skipped int      `json:"skipped"`
+	Errors  []string `json:"errors,omitempty"`
+}
+
+// Bulk applies a pause, resume, snooze or stop to every enrollment of an
+// owner or a cadence; enrollments where it does not apply (already ended,
+// resuming an active one) are skipped, not errors.
+func (e *Engine) Bulk(ctx context.Context, owner, cadenceID string, ev cadence.Event) (BulkResult, error) {
+	var ids []string
+	var err error
+	switch {
+	case owner != "":
+		ids, err = e.st.OwnerEnrollments(ctx, owner)
+	case cadenceID != "":
+		if _, err := e.Cadence(cadenceID); err != nil {
+			return BulkResult{}, err
+		}
+		ids, err = e.st.CadenceEnrollments(ctx, cadenceID)
+	default:
+		return BulkResult{}, errors.New("bulk: give an owner or a cadence")
+	}
+	if err != nil {
+		return BulkResult{}, err
+	}
+	sort.Strings(ids)
+	var res BulkResult
+	for _, id := range ids {
+		if cadenceID != "" && owner != "" && !strings.HasSuffix(id, "~"+cadenceID) {
+			continue
+		}
+		_, err := e.Apply(ctx, id, ev)
+		switch {
+		case err == nil:
+			res.Changed++
+		case errors.Is(err, cadence.ErrInvalidTransition), errors.Is(err, cadence.ErrStale):
+			res.Skipped++
+		default:
+			res.Errors = append(res.Errors, id+": "+err.Error())
+		}
+	}
+	return res, nil
+}

@@ -209,6 +209,9 @@ func (e *Engine) commitEvent(ctx context.Context, it *item, ev cadence.Event, le
 		if err != nil {
 			return err
 		}
+		if err := e.indexWarm(ctx, it.loaded.Enrollment.State, &o.Enrollment, ev.At); err != nil {
+			return err
+		}
 		return e.carryOut(ctx, o.Enrollment, ev, o.Actions)
 	}
 	return fmt.Errorf("enrollment %s: %w", it.eid, store.ErrConflict)
