@@ -96,6 +96,8 @@ type RunOptions struct {
 	// queues again (default 100ms; asynq's own default of 1s would add up
 	// to a second of lateness to every send after a quiet spell).
 	TaskCheck time.Duration
+	// RetryDelay overrides asynq's backoff for failed tasks (webhooks).
+	RetryDelay func(n int) time.Duration
 }
 
 // Run starts the asynq server and the dispatcher and blocks until ctx ends,
@@ -110,15 +112,21 @@ func (e *Engine) Run(ctx context.Context, conn asynq.RedisConnOpt, opts RunOptio
 	if opts.TaskCheck == 0 {
 		opts.TaskCheck = 100 * time.Millisecond
 	}
+	var retry asynq.RetryDelayFunc
+	if opts.RetryDelay != nil {
+		retry = func(n int, _ error, _ *asynq.Task) time.Duration { return opts.RetryDelay(n) }
+	}
 	srv := asynq.NewServer(conn, asynq.Config{
+		RetryDelayFunc:    retry,
 		Concurrency:       opts.Concurrency,
-		Queues:            map[string]int{QueueEmail: 3, QueueSMS: 2},
+		Queues:            map[string]int{QueueEmail: 3, QueueSMS: 2, QueueEvents: 1},
 		Logger:            SlogAdapter{e.log},
 		TaskCheckInterval: opts.TaskCheck,
 		ShutdownTimeout:   20 * time.Second,
 	})
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TaskSend, e.HandleSend)
+	mux.HandleFunc(TaskWarmWebhook, e.HandleWarmWebhook)
 	if err := srv.Start(mux); err != nil {
 		return err
 	}

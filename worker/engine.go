@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +46,13 @@ type Config struct {
 	MaxRetries int
 	// DefaultRegion reads phone numbers without a country code (default US).
 	DefaultRegion string
+	// WarmWebhookURL receives a signed POST when a lead turns warm;
+	// WarmWebhookSecret signs it. Notify enqueues the delivery (an asynq
+	// client), so failures are retried with backoff.
+	WarmWebhookURL, WarmWebhookSecret string
+	Notify                            Enqueuer
+	// HTTPClient sends webhooks (default: 20 s timeout).
+	HTTPClient *http.Client
 }
 
 func (c Config) withDefaults() Config {
@@ -284,6 +292,9 @@ func (e *Engine) carryOut(ctx context.Context, en cadence.Enrollment, ev cadence
 			ch = store.ConsentChange{Channel: cadence.SMS}
 		case cadence.ActNotifyWarm:
 			e.log.Info("lead turned warm", "enrollment", en.ID, "cadence", en.CadenceID)
+			if err := e.notifyWarm(ctx, en, ev); err != nil {
+				return err
+			}
 			continue
 		default:
 			continue

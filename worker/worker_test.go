@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -523,5 +525,71 @@ func TestRealAsynqWorker(t *testing.T) {
 	}
 	if n := len(r.smtp.Messages()); n != 30 {
 		t.Fatalf("sent %d of 30", n)
+	}
+}
+
+func TestWarmLeadWebhookIsSignedAndRetried(t *testing.T) {
+	r := newRig(t)
+	var mu sync.Mutex
+	var bodies [][]byte
+	var sigOK []bool
+	attempts := 0
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		ts, _ := strconv.ParseInt(req.Header.Get("X-Nurture-Timestamp"), 10, 64)
+		mu.Lock()
+		defer mu.Unlock()
+		attempts++
+		if attempts == 1 {
+			w.WriteHeader(http.StatusBadGateway) // the CRM is down once
+			return
+		}
+		bodies = append(bodies, b)
+		sigOK = append(sigOK, req.Header.Get("X-Nurture-Signature") == worker.SignWebhook("hook-secret", ts, b))
+	}))
+	defer recv.Close()
+	conn := asynq.RedisClientOpt{Addr: redistest.Addr(t)}
+	client := asynq.NewClient(conn)
+	defer client.Close()
+	signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
+	mailer, _ := channels.NewOutbox("", 10, r.clk.Now)
+	e, err := worker.New(worker.Config{Store: r.st, Cadences: map[string]*cadence.Cadence{r.c.ID: r.c}, Email: mailer, SMS: mailer, Tokens: signer,
+		Clock: r.clk.Now, PublicURL: "https://n.example", WarmWebhookURL: recv.URL, WarmWebhookSecret: "hook-secret", Notify: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := e.Enroll(context.Background(), ada(), r.c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Apply(context.Background(), en.ID, cadence.Event{Kind: cadence.EvReplied, Channel: cadence.Email, By: "email", Reason: "Call me Tuesday"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- e.Run(ctx, conn, worker.RunOptions{Concurrency: 2, Tick: 50 * time.Millisecond, RetryDelay: func(int) time.Duration { return 100 * time.Millisecond }})
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(bodies)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 1 || !sigOK[0] || attempts != 2 {
+		t.Fatalf("deliveries %d (attempts %d), signature ok %v", len(bodies), attempts, sigOK)
+	}
+	var notice worker.WarmNotice
+	json.Unmarshal(bodies[0], &notice)
+	if notice.Event != "lead.warm" || notice.Enrollment != en.ID || notice.Owner != "sam" || notice.Reply != "Call me Tuesday" {
+		t.Fatalf("notice %+v", notice)
 	}
 }

@@ -34,6 +34,8 @@ type engineConfig struct {
 	Twilio      channels.TwilioConfig
 	Lease       time.Duration
 	TaskBatch   int
+	WarmURL     string
+	WarmSecret  string
 }
 
 // envTable documents every variable; the README's table is this one.
@@ -55,6 +57,8 @@ var envTable = [][3]string{
 	{"SMTP_CONNECTIONS", "4", "pooled SMTP connections"},
 	{"TWILIO_ACCOUNT_SID", "", "Twilio account SID"},
 	{"TWILIO_AUTH_TOKEN", "", "Twilio auth token (never logged); also verifies Twilio webhooks"},
+	{"NURTURE_WARM_WEBHOOK_URL", "", "receives a signed POST (X-Nurture-Signature) when a lead turns warm"},
+	{"NURTURE_WARM_WEBHOOK_SECRET", "", "HMAC secret of the warm-lead webhook"},
 	{"NURTURE_API_TOKENS", "", "serve: API tokens as name:role:secret, comma separated; roles admin and sales"},
 	{"NURTURE_BRAND", "Nurture", "serve: brand name in SMS HELP and STOP replies"},
 	{"NURTURE_HELP_CONTACT", "", "serve: contact given in SMS HELP replies (a phone number, email or URL)"},
@@ -74,7 +78,10 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 	}
 	c := engineConfig{RedisURL: get("REDIS_URL"), Prefix: get("NURTURE_PREFIX"), CadenceDir: get("NURTURE_CADENCES"),
 		PublicURL: get("NURTURE_PUBLIC_URL"), TokenKey: get("NURTURE_TOKEN_KEY"), MsgIDDomain: get("NURTURE_MESSAGE_ID_DOMAIN"),
-		OutboxDir: get("NURTURE_OUTBOX_DIR")}
+		OutboxDir: get("NURTURE_OUTBOX_DIR"), WarmURL: get("NURTURE_WARM_WEBHOOK_URL"), WarmSecret: get("NURTURE_WARM_WEBHOOK_SECRET")}
+	if c.WarmURL != "" && len(c.WarmSecret) < 16 {
+		return c, errors.New("NURTURE_WARM_WEBHOOK_SECRET must be at least 16 characters when NURTURE_WARM_WEBHOOK_URL is set")
+	}
 	port, err := strconv.Atoi(get("SMTP_PORT"))
 	if err != nil {
 		return c, fmt.Errorf("SMTP_PORT=%q: expected a number", get("SMTP_PORT"))
@@ -159,7 +166,8 @@ func buildEngine(cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger) 
 		log.Warn("NURTURE_PUBLIC_URL is not https: emails carry List-Unsubscribe without RFC 8058 one-click", "url", cfg.PublicURL)
 	}
 	return worker.New(worker.Config{Store: store.New(rdb, cfg.Prefix), Cadences: cads, Email: email, SMS: sms, Tokens: signer,
-		Logger: log, PublicURL: cfg.PublicURL, MessageIDDomain: cfg.MsgIDDomain, Lease: cfg.Lease, TaskBatch: cfg.TaskBatch})
+		Logger: log, PublicURL: cfg.PublicURL, MessageIDDomain: cfg.MsgIDDomain, Lease: cfg.Lease, TaskBatch: cfg.TaskBatch,
+		WarmWebhookURL: cfg.WarmURL, WarmWebhookSecret: cfg.WarmSecret, Notify: asynq.NewClientFromRedisClient(rdb)})
 }
 
 func cmdWorker(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
