@@ -45,6 +45,14 @@ func commands() []command {
 		{"schema", "print the JSON Schema of the cadence format", cmdSchema},
 		{"worker", "run the dispatcher and send workers against REDIS_URL", cmdWorker},
 		{"serve", "serve the API, tracking and webhooks (and, by default, the workers)", cmdServe},
+		{"enroll", "enroll one prospect (API client: NURTURE_API_URL, NURTURE_API_TOKEN)", cmdEnroll},
+		{"import", "bulk-enroll prospects from a CSV file, with progress and rejected rows", cmdImport},
+		{"pause", "pause a prospect's cadence (--email/--phone/--id, --reason, --until)", cmdControl("pause")},
+		{"resume", "resume a paused, snoozed or warm enrollment", cmdControl("resume")},
+		{"snooze", "snooze an enrollment --until a time or for a duration (3d)", cmdControl("snooze")},
+		{"stop", "stop (exit) an enrollment", cmdControl("stop")},
+		{"timeline", "show why a prospect is where it is", cmdTimeline},
+		{"warm", "list warm leads waiting for sales (--owner)", cmdWarm},
 	}
 }
 

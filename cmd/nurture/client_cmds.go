@@ -1,0 +1,457 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// apiClient talks to a running `nurture serve`.
+type apiClient struct {
+	base, token string
+	http        *http.Client
+}
+
+func newAPIClient(env func(string) string) (*apiClient, error) {
+	base := env("NURTURE_API_URL")
+	if base == "" {
+		base = "http://127.0.0.1:8080"
+	}
+	tok := env("NURTURE_API_TOKEN")
+	if tok == "" {
+		return nil, errors.New("NURTURE_API_TOKEN is not set (a token from the server's NURTURE_API_TOKENS)")
+	}
+	return &apiClient{base: strings.TrimRight(base, "/"), token: tok, http: &http.Client{Timeout: 5 * time.Minute}}, nil
+}
+
+// apiErr is an error answer of the API.
+type apiErr struct {
+	Status  int
+	Code    string
+	Message string
+	Field   string
+}
+
+func (e *apiErr) Error() string {
+	s := fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.Status, e.Message)
+	if e.Field != "" {
+		s += " [field " + e.Field + "]"
+	}
+	return s
+}
+
+func (c *apiClient) do(ctx context.Context, method, path, ctype string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("nurture server at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error struct{ Code, Message, Field string } `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
+			return &apiErr{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, Field: e.Error.Field}
+		}
+		return &apiErr{Status: resp.StatusCode, Code: "http", Message: strings.TrimSpace(string(b))}
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func (c *apiClient) jsonDo(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	return c.do(ctx, method, path, "application/json", body, out)
+}
+
+type enrollmentOut struct {
+	ID        string     `json:"id"`
+	Cadence   string     `json:"cadence"`
+	State     string     `json:"state"`
+	Stage     string     `json:"stage"`
+	NextTouch string     `json:"next_touch"`
+	DueAt     *time.Time `json:"due_at"`
+	Until     *time.Time `json:"until"`
+	Reason    string     `json:"reason"`
+	Timeline  []struct {
+		At   time.Time `json:"at"`
+		Text string    `json:"text"`
+	} `json:"timeline"`
+}
+
+func printEnrollment(w io.Writer, e *enrollmentOut) {
+	fmt.Fprintf(w, "%s: %s at stage %s", e.ID, e.State, e.Stage)
+	if e.NextTouch != "" && e.DueAt != nil {
+		fmt.Fprintf(w, ", next %s at %s", e.NextTouch, e.DueAt.UTC().Format(time.RFC3339))
+	}
+	if e.Until != nil {
+		fmt.Fprintf(w, " until %s", e.Until.UTC().Format(time.RFC3339))
+	}
+	if e.Reason != "" {
+		fmt.Fprintf(w, " (%s)", e.Reason)
+	}
+	fmt.Fprintln(w)
+}
+
+// enrollmentsOf resolves --email/--phone (and optionally --cadence) to
+// enrollment ids.
+func enrollmentsOf(ctx context.Context, c *apiClient, email, phone, cad string) ([]string, error) {
+	q := url.Values{}
+	switch {
+	case email != "":
+		q.Set("email", email)
+	case phone != "":
+		q.Set("phone", phone)
+	default:
+		return nil, errors.New("give --email or --phone")
+	}
+	var out struct {
+		Enrollments []string `json:"enrollments"`
+	}
+	if err := c.jsonDo(ctx, "GET", "/v1/prospects?"+q.Encode(), nil, &out); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, id := range out.Enrollments {
+		if cad == "" || strings.HasSuffix(id, "~"+cad) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no enrollment found for %s%s", email+phone, map[bool]string{true: " in cadence " + cad, false: ""}[cad != ""])
+	}
+	return ids, nil
+}
+
+func cmdEnroll(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("enroll", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cad := fl.String("cadence", "", "cadence id (required)")
+	var p struct {
+		ID        string `json:"id"`
+		Email     string `json:"email,omitempty"`
+		Phone     string `json:"phone,omitempty"`
+		FirstName string `json:"first_name,omitempty"`
+		LastName  string `json:"last_name,omitempty"`
+		Company   string `json:"company,omitempty"`
+		TimeZone  string `json:"timezone,omitempty"`
+		Owner     string `json:"owner,omitempty"`
+	}
+	fl.StringVar(&p.ID, "id", "", "prospect id (default: the email address)")
+	fl.StringVar(&p.Email, "email", "", "email address")
+	fl.StringVar(&p.Phone, "phone", "", "phone number")
+	fl.StringVar(&p.FirstName, "first-name", "", "first name")
+	fl.StringVar(&p.LastName, "last-name", "", "last name")
+	fl.StringVar(&p.Company, "company", "", "company")
+	fl.StringVar(&p.TimeZone, "timezone", "", "IANA time zone")
+	fl.StringVar(&p.Owner, "owner", "", "owning sales rep")
+	if err := fl.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	if *cad == "" {
+		return errors.New("--cadence is required")
+	}
+	if p.ID == "" {
+		p.ID = strings.ToLower(p.Email)
+	}
+	c, err := newAPIClient(env)
+	if err != nil {
+		return err
+	}
+	var out enrollmentOut
+	if err := c.jsonDo(ctx, "POST", "/v1/enrollments", map[string]any{"cadence": *cad, "prospect": p}, &out); err != nil {
+		return err
+	}
+	printEnrollment(stdout, &out)
+	return nil
+}
+
+// cmdImport streams a CSV file to the bulk endpoint in chunks, with a
+// progress bar and a summary of rejected rows (with file line numbers).
+func cmdImport(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("import", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cad := fl.String("cadence", "", "cadence id (required)")
+	chunk := fl.Int("chunk", 1000, "rows per request")
+	var files []string
+	rest := args
+	for {
+		if err := fl.Parse(rest); err != nil {
+			return exitCode(2)
+		}
+		if fl.NArg() == 0 {
+			break
+		}
+		files, rest = append(files, fl.Arg(0)), fl.Args()[1:]
+	}
+	if *cad == "" || len(files) != 1 {
+		fmt.Fprintln(stderr, "Usage: nurture import prospects.csv --cadence ID")
+		return exitCode(2)
+	}
+	c, err := newAPIClient(env)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(files[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	total, err := countLines(files[0])
+	if err != nil {
+		return err
+	}
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err != nil {
+		return fmt.Errorf("%s: reading the header row: %w", files[0], err)
+	}
+	type rejectedRow struct {
+		Row   int    `json:"row"`
+		Field string `json:"field"`
+		Error string `json:"error"`
+	}
+	var rejected []rejectedRow
+	enrolled, done, line := 0, 0, 1
+	start := time.Now()
+	for {
+		var buf bytes.Buffer
+		w := csv.NewWriter(&buf)
+		w.Write(header)
+		var lines []int
+		for len(lines) < *chunk {
+			rec, err := r.Read()
+			if err == io.EOF {
+				break
+			}
+			line++
+			if err != nil {
+				rejected = append(rejected, rejectedRow{Row: line, Error: err.Error()})
+				continue
+			}
+			w.Write(rec)
+			lines = append(lines, line)
+		}
+		w.Flush()
+		if len(lines) == 0 {
+			break
+		}
+		var out struct {
+			Enrolled int           `json:"enrolled"`
+			Rejected []rejectedRow `json:"rejected"`
+		}
+		if err := c.do(ctx, "POST", "/v1/enrollments/bulk?cadence="+url.QueryEscape(*cad), "text/csv", &buf, &out); err != nil {
+			return fmt.Errorf("after %d rows: %w", done, err)
+		}
+		enrolled += out.Enrolled
+		for _, rj := range out.Rejected {
+			// The server numbers rows of the chunk (header = 1).
+			if rj.Row-2 >= 0 && rj.Row-2 < len(lines) {
+				rj.Row = lines[rj.Row-2]
+			}
+			rejected = append(rejected, rj)
+		}
+		done += len(lines)
+		progress(stderr, done, total-1, time.Since(start))
+	}
+	fmt.Fprintln(stderr)
+	fmt.Fprintf(stdout, "%s: %d rows, %d enrolled in %s, %d rejected (%.0f rows/s)\n", files[0], done, enrolled, *cad, len(rejected), float64(done)/time.Since(start).Seconds())
+	for i, rj := range rejected {
+		if i == 20 {
+			fmt.Fprintf(stdout, "  ... and %d more\n", len(rejected)-20)
+			break
+		}
+		field := ""
+		if rj.Field != "" {
+			field = " " + rj.Field + ":"
+		}
+		fmt.Fprintf(stdout, "  %s:%d:%s %s\n", files[0], rj.Row, field, rj.Error)
+	}
+	if len(rejected) > 0 {
+		return exitCode(1)
+	}
+	return nil
+}
+
+func countLines(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return bytes.Count(b, []byte{'\n'}) + map[bool]int{true: 1, false: 0}[len(b) > 0 && b[len(b)-1] != '\n'], nil
+}
+
+func progress(w io.Writer, done, total int, elapsed time.Duration) {
+	if total <= 0 {
+		total = done
+	}
+	const width = 30
+	filled := min(width, done*width/max(total, 1))
+	fmt.Fprintf(w, "\r[%s%s] %d/%d rows %.0f/s", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), done, total, float64(done)/max(elapsed.Seconds(), 0.001))
+}
+
+// cmdControl is pause, resume, snooze and stop by --email/--phone or --id.
+func cmdControl(action string) func(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	return func(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+		fl := flag.NewFlagSet(action, flag.ContinueOnError)
+		fl.SetOutput(stderr)
+		email := fl.String("email", "", "prospect email")
+		phone := fl.String("phone", "", "prospect phone")
+		id := fl.String("id", "", "enrollment id (instead of --email/--phone)")
+		cad := fl.String("cadence", "", "only this cadence's enrollment")
+		reason := fl.String("reason", "", "why (shown on the timeline)")
+		until := fl.String("until", "", "RFC 3339 time or a duration such as 3d or 48h (pause: optional; snooze: required)")
+		if err := fl.Parse(args); err != nil {
+			return exitCode(2)
+		}
+		c, err := newAPIClient(env)
+		if err != nil {
+			return err
+		}
+		body := map[string]any{}
+		if *reason != "" {
+			body["reason"] = *reason
+		}
+		if *until != "" {
+			t, err := parseUntil(*until)
+			if err != nil {
+				return err
+			}
+			body["until"] = t
+		}
+		ids := []string{*id}
+		if *id == "" {
+			if ids, err = enrollmentsOf(ctx, c, *email, *phone, *cad); err != nil {
+				return err
+			}
+		}
+		failed := 0
+		for _, eid := range ids {
+			var out enrollmentOut
+			if err := c.jsonDo(ctx, "POST", "/v1/enrollments/"+url.PathEscape(eid)+"/"+action, body, &out); err != nil {
+				fmt.Fprintf(stdout, "%s: %v\n", eid, err)
+				failed++
+				continue
+			}
+			printEnrollment(stdout, &out)
+		}
+		if failed > 0 {
+			return exitCode(1)
+		}
+		return nil
+	}
+}
+
+func parseUntil(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if n, unit, ok := strings.Cut(strings.TrimSpace(s), "d"); ok && unit == "" {
+		var days int
+		if _, err := fmt.Sscan(n, &days); err == nil && days > 0 {
+			return time.Now().Add(time.Duration(days) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return time.Now().Add(d), nil
+	}
+	return time.Time{}, fmt.Errorf("--until %q: expected an RFC 3339 time (2026-03-10T09:00:00Z) or a duration (3d, 48h)", s)
+}
+
+func cmdTimeline(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("timeline", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	email := fl.String("email", "", "prospect email")
+	phone := fl.String("phone", "", "prospect phone")
+	cad := fl.String("cadence", "", "only this cadence's enrollment")
+	if err := fl.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	c, err := newAPIClient(env)
+	if err != nil {
+		return err
+	}
+	ids, err := enrollmentsOf(ctx, c, *email, *phone, *cad)
+	if err != nil {
+		return err
+	}
+	for _, eid := range ids {
+		var out enrollmentOut
+		if err := c.jsonDo(ctx, "GET", "/v1/enrollments/"+url.PathEscape(eid), nil, &out); err != nil {
+			return err
+		}
+		printEnrollment(stdout, &out)
+		for _, en := range out.Timeline {
+			fmt.Fprintf(stdout, "  %s  %s\n", en.At.UTC().Format("2006-01-02 15:04:05"), en.Text)
+		}
+	}
+	return nil
+}
+
+func cmdWarm(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("warm", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	owner := fl.String("owner", "", "only this rep's leads")
+	if err := fl.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	c, err := newAPIClient(env)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Warm []struct {
+			Enrollment string    `json:"enrollment"`
+			Since      time.Time `json:"since"`
+			Reply      string    `json:"reply"`
+			Prospect   struct {
+				Email, Phone, Owner string
+				FirstName           string `json:"first_name"`
+			} `json:"prospect"`
+		} `json:"warm"`
+	}
+	if err := c.jsonDo(ctx, "GET", "/v1/warm?owner="+url.QueryEscape(*owner), nil, &out); err != nil {
+		return err
+	}
+	if len(out.Warm) == 0 {
+		fmt.Fprintln(stdout, "no warm leads")
+		return nil
+	}
+	for _, l := range out.Warm {
+		who := l.Prospect.Email
+		if who == "" {
+			who = l.Prospect.Phone
+		}
+		fmt.Fprintf(stdout, "%s  %-30s %-10s %s: %q\n", l.Since.UTC().Format("2006-01-02 15:04"), who, l.Prospect.Owner, l.Enrollment, l.Reply)
+	}
+	return nil
+}

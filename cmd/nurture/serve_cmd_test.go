@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nurture-dev/nurture/internal/redistest"
+)
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestServeAndCLI runs `nurture serve` and drives it with the CLI
+// commands, as a sales rep in a terminal would.
+func TestServeAndCLI(t *testing.T) {
+	_, prefix := redistest.Client(t)
+	addr := freeAddr(t)
+	env := map[string]string{
+		"REDIS_URL": "redis://" + redistest.Addr(t) + "/0", "NURTURE_PREFIX": prefix, "NURTURE_CADENCES": "../../examples",
+		"NURTURE_TOKEN_KEY": strings.Repeat("s", 32), "NURTURE_OUTBOX_DIR": t.TempDir(), "NURTURE_PUBLIC_URL": "http://" + addr,
+		"NURTURE_API_TOKENS": "ops:admin:ops-secret-0123456789,sam:sales:sam-secret-0123456789",
+		"NURTURE_API_URL":    "http://" + addr, "NURTURE_API_TOKEN": "ops-secret-0123456789",
+	}
+	getenv := func(k string) string { return env[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var serveOut, serveErr bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve", "--addr", addr}, getenv, &serveOut, &serveErr) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not come up: %v\n%s", err, serveErr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cli := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, getenv, &out, &errOut)
+		return out.String() + errOut.String(), err
+	}
+	out, err := cli("enroll", "--cadence", "saas-trial", "--email", "ada@example.com", "--first-name", "Ada", "--owner", "sam", "--timezone", "America/Chicago")
+	if err != nil || !strings.Contains(out, "ada@example.com~saas-trial: active at stage awareness") {
+		t.Fatalf("enroll: %v\n%s", err, out)
+	}
+	csvPath := filepath.Join(t.TempDir(), "prospects.csv")
+	var b strings.Builder
+	b.WriteString("email,first_name,phone,owner,plan\n")
+	for i := 0; i < 2500; i++ {
+		fmt.Fprintf(&b, "p%d@example.com,P%d,,sam,team\n", i, i)
+	}
+	b.WriteString("broken-address,X,,sam,\n")
+	b.WriteString("q@example.com,Q,555,sam,\n")
+	os.WriteFile(csvPath, []byte(b.String()), 0o644)
+	out, err = cli("import", csvPath, "--cadence", "saas-trial")
+	var ec exitCode
+	if !errors.As(err, &ec) || ec != 1 || !strings.Contains(out, "2502 rows, 2500 enrolled in saas-trial, 2 rejected") ||
+		!strings.Contains(out, "prospects.csv:2502: email:") || !strings.Contains(out, "prospects.csv:2503: phone:") || !strings.Contains(out, "2502/2502 rows") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	env["NURTURE_API_TOKEN"] = "sam-secret-0123456789" // a sales rep from here on
+	out, err = cli("pause", "--email", "ada@example.com", "--reason", "call booked", "--until", "3d")
+	if err != nil || !strings.Contains(out, "paused at stage awareness") || !strings.Contains(out, "(call booked)") {
+		t.Fatalf("pause: %v\n%s", err, out)
+	}
+	out, err = cli("timeline", "--email", "ada@example.com")
+	if err != nil || !strings.Contains(out, "enrolled at stage awareness") || !strings.Contains(out, "paused: active -> paused by sales:sam: call booked") {
+		t.Fatalf("timeline: %v\n%s", err, out)
+	}
+	out, err = cli("resume", "--email", "ada@example.com")
+	if err != nil || !strings.Contains(out, "active at stage awareness") {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	out, err = cli("warm", "--owner", "sam")
+	if err != nil || !strings.Contains(out, "no warm leads") {
+		t.Fatalf("warm: %v\n%s", err, out)
+	}
+	if out, err := cli("enroll", "--cadence", "saas-trial", "--email", "z@example.com"); err == nil || !strings.Contains(out+err.Error(), "forbidden") {
+		t.Fatalf("a sales token enrolled: %v %s", err, out)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+}
