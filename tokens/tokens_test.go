@@ -21,13 +21,15 @@ func TestTokens(t *testing.T) {
 	flipped := []byte(tok)
 	flipped[2] ^= 1
 	for name, bad := range map[string]func() (string, error){
-		"other kind":  func() (string, error) { return s.Verify("c", tok) },
-		"other key":   func() (string, error) { return other.Verify("u", tok) },
-		"altered":     func() (string, error) { return s.Verify("u", string(flipped)) },
-		"no mac":      func() (string, error) { return s.Verify("u", strings.Split(tok, ".")[0]) },
-		"garbage":     func() (string, error) { return s.Verify("u", "%%%.###") },
-		"huge":        func() (string, error) { return s.Verify("u", strings.Repeat("a", 5000)+".b") },
-		"swapped mac": func() (string, error) { return s.Verify("u", strings.Split(s.Sign("u", "bob~saas"), ".")[0]+"."+strings.Split(tok, ".")[1]) },
+		"other kind": func() (string, error) { return s.Verify("c", tok) },
+		"other key":  func() (string, error) { return other.Verify("u", tok) },
+		"altered":    func() (string, error) { return s.Verify("u", string(flipped)) },
+		"no mac":     func() (string, error) { return s.Verify("u", strings.Split(tok, ".")[0]) },
+		"garbage":    func() (string, error) { return s.Verify("u", "%%%.###") },
+		"huge":       func() (string, error) { return s.Verify("u", strings.Repeat("a", 5000)+".b") },
+		"swapped mac": func() (string, error) {
+			return s.Verify("u", strings.Split(s.Sign("u", "bob~saas"), ".")[0]+"."+strings.Split(tok, ".")[1])
+		},
 	} {
 		if _, err := bad(); !errors.Is(err, tokens.ErrInvalid) {
 			t.Errorf("%s: %v", name, err)
