@@ -47,7 +47,7 @@ func (s *Signer) Verify(kind, token string) (string, error) {
 	// Strict: one token has exactly one spelling.
 	enc := base64.RawURLEncoding.Strict()
 	p, m, ok := strings.Cut(token, ".")
-	if !ok || len(token) > 4096 {
+	if !ok || len(token) > 4096 || !urlSafe(p) || !urlSafe(m) {
 		return "", ErrInvalid
 	}
 	payload, err1 := enc.DecodeString(p)
@@ -56,4 +56,16 @@ func (s *Signer) Verify(kind, token string) (string, error) {
 		return "", ErrInvalid
 	}
 	return string(payload), nil
+}
+
+// urlSafe reports whether s uses only the base64url alphabet: the decoder
+// would otherwise skip CR and LF, giving one token many spellings.
+func urlSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
