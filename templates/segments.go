@@ -70,7 +70,7 @@ func CountSegments(body string) SegmentInfo {
 		if info.Encoding == GSM7 {
 			return gsmCost[r]
 		}
-		return len(utf16.Encode([]rune{r}))
+		return utf16.RuneLen(r)
 	}
 	for _, r := range body {
 		info.Units += cost(r)
