@@ -57,6 +57,8 @@ const (
 	KindReply     Kind = "reply"
 	KindAutoReply Kind = "auto_reply"
 	KindBounce    Kind = "bounce"
+	// KindComplaint is a feedback-loop spam report (RFC 5965 ARF).
+	KindComplaint Kind = "complaint"
 )
 
 // Email is a parsed inbound message.
@@ -108,6 +110,12 @@ func ParseEmail(raw []byte, now time.Time) (*Email, error) {
 	mt, params, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	if mt == "multipart/report" && strings.EqualFold(params["report-type"], "delivery-status") {
 		if err := e.parseDSN(m.Body, params["boundary"]); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+	if mt == "multipart/report" && strings.EqualFold(params["report-type"], "feedback-report") {
+		if err := e.parseARF(m.Body, params["boundary"]); err != nil {
 			return nil, err
 		}
 		return e, nil
@@ -281,4 +289,45 @@ func (e *Email) readStatus(s string) {
 	// Other permanent failures are recorded as soft: a 5.7.x policy block
 	// is the sender's problem (COMPLIANCE.md 14).
 	e.Hard = strings.HasPrefix(e.BounceStatus, "5.1.") || strings.HasPrefix(e.BounceStatus, "5.2.1")
+}
+
+// parseARF reads a feedback-loop complaint (RFC 5965): who complained is
+// the original message's recipient.
+func (e *Email) parseARF(body io.Reader, boundary string) error {
+	e.Kind = KindComplaint
+	mr := multipart.NewReader(body, boundary)
+	for i := 0; i < 20; i++ {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("feedback report: %w", err)
+		}
+		mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		b, _ := io.ReadAll(io.LimitReader(p, 1<<20))
+		switch mt {
+		case "message/feedback-report":
+			for _, line := range strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n") {
+				if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Original-Rcpt-To") {
+					e.BounceRecipient = strings.ToLower(strings.Trim(strings.TrimSpace(v), "<>"))
+				}
+			}
+		case "message/rfc822", "text/rfc822-headers":
+			if orig, err := mail.ReadMessage(bytes.NewReader(append(b, '\n', '\n'))); err == nil {
+				if id := strings.Trim(orig.Header.Get("Message-Id"), "<> "); id != "" {
+					e.References = append(e.References, id)
+				}
+				if e.BounceRecipient == "" {
+					if to, err := mail.ParseAddress(orig.Header.Get("To")); err == nil {
+						e.BounceRecipient = strings.ToLower(to.Address)
+					}
+				}
+			}
+		}
+	}
+	if e.BounceRecipient == "" {
+		return errors.New("feedback report without the complaining recipient")
+	}
+	return nil
 }

@@ -84,6 +84,13 @@ func TestDSN(t *testing.T) {
 	}
 }
 
+func TestFeedbackReport(t *testing.T) {
+	e := parse(t, "From: fbl@isp\nContent-Type: multipart/report; report-type=feedback-report; boundary=A\n\n--A\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n\n--A\nContent-Type: message/rfc822\n\nTo: Ed <Ed@Example.com>\nMessage-ID: <o@n.example>\n\nhi\n--A--\n")
+	if e.Kind != inbound.KindComplaint || e.BounceRecipient != "ed@example.com" || e.References[0] != "o@n.example" {
+		t.Fatalf("%+v", e)
+	}
+}
+
 func FuzzParseEmail(f *testing.F) {
 	f.Add([]byte("From: a@b.co\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nBack on March 9\r\n"))
 	f.Add([]byte("Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; a@b.co\r\nStatus: 5.1.1\r\n--B--\r\n"))

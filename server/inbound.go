@@ -214,6 +214,14 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 		now := s.e.Clock()
 		switch kw {
 		case inbound.Stop:
+			p, err := s.st.Prospect(ctx, pid)
+			if err != nil {
+				return err
+			}
+			if p.SMSBlocked != "" {
+				// At most one confirmation follows an opt-out (COMPLIANCE.md 2).
+				return nil
+			}
 			reply = s.stopText()
 			return s.e.ProspectEvent(ctx, pid, cadence.Event{Kind: cadence.EvSMSOptOut, At: now, Channel: cadence.SMS, By: "sms " + from, Reason: strings.TrimSpace(body)})
 		case inbound.Start:
@@ -317,6 +325,22 @@ func (s *Server) inboundEmail(w http.ResponseWriter, r *http.Request, _ Token) {
 	err = s.once(ctx, "mail:"+msg.Key(), func() error {
 		now := s.e.Clock()
 		switch msg.Kind {
+		case inbound.KindComplaint:
+			pid, err := s.st.ProspectIDByEmail(ctx, msg.BounceRecipient)
+			if err != nil {
+				result["matched"] = false
+				return nil
+			}
+			ids, err := s.e.ProspectEnrollments(ctx, pid)
+			if err != nil {
+				return err
+			}
+			result["matched"] = true
+			if len(ids) == 0 {
+				_, err := s.st.SetConsent(ctx, pid, store.ConsentChange{At: now, Channel: cadence.Email, Blocked: "spam complaint", Source: "feedback loop"})
+				return err
+			}
+			return s.applyQuiet(ctx, ids[0], cadence.Event{Kind: cadence.EvComplained, At: now, Channel: cadence.Email, By: "feedback loop", Reason: msg.Subject})
 		case inbound.KindBounce:
 			pid, err := s.st.ProspectIDByEmail(ctx, msg.BounceRecipient)
 			if err != nil {

@@ -505,6 +505,10 @@ func TestTwilioInboundSMS(t *testing.T) {
 			t.Fatal("an SMS went to an opted-out number")
 		}
 	}
+	// A second STOP (a new message) gets no second confirmation.
+	if code, body := h.twilio("/webhooks/twilio/sms", sms("SM1b", "+13125550100", "stop"), true); code != 200 || strings.Contains(body, "<Message>") {
+		t.Fatalf("second STOP: %d %s", code, body)
+	}
 	code, body = h.twilio("/webhooks/twilio/sms", sms("SM2", "+13125550100", "HELP"), true)
 	if code != 200 || !strings.Contains(body, "Msg&amp;data rates may apply") || !strings.Contains(body, "help@acme.example") {
 		t.Fatalf("HELP: %s", body)
@@ -573,6 +577,17 @@ func TestInboundEmail(t *testing.T) {
 	}
 	if p := h.prospect("dee"); p.EmailBlocked != "hard bounce" {
 		t.Fatalf("DSN 5.1.1 did not suppress: %+v", p)
+	}
+	arf := "From: fbl@isp.example\nTo: abuse@acme.example\nSubject: FW: Hi Cy\nMessage-ID: <c1@isp.example>\n" +
+		"MIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"ARF\"\n\n" +
+		"--ARF\nContent-Type: text/plain\n\nThis is a spam report.\n\n" +
+		"--ARF\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nUser-Agent: ISP-FBL/1.0\nVersion: 1\nOriginal-Rcpt-To: <cy@example.com>\n\n" +
+		"--ARF\nContent-Type: message/rfc822\n\nFrom: hello@acme.example\nTo: cy@example.com\nMessage-ID: <x2@n.example>\nSubject: Hi Cy\n\nHello\n--ARF--\n"
+	if code, text := post(arf); code != 200 || !strings.Contains(text, `"kind": "complaint"`) {
+		t.Fatalf("arf: %d %s", code, text)
+	}
+	if p, e := h.prospect("cy"), h.enrollment("cy~trial"); p.EmailBlocked != "spam complaint" || e.State != cadence.Exited {
+		t.Fatalf("complaint: blocked %q state %s", p.EmailBlocked, e.State)
 	}
 	if code, _ := post("this is not an email"); code != 400 {
 		t.Fatalf("garbage: %d", code)

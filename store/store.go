@@ -854,3 +854,14 @@ func (s *Store) SetWarm(ctx context.Context, eid string, warm bool, since time.T
 func (s *Store) WarmEnrollments(ctx context.Context, limit int) ([]string, error) {
 	return s.rdb.ZRevRange(ctx, s.keys.WarmIndex(), 0, int64(limit)-1).Result()
 }
+
+// CountSoftBounce counts a soft bounce of a prospect's address and returns
+// the count of consecutive ones.
+func (s *Store) CountSoftBounce(ctx context.Context, pid string) (int64, error) {
+	return s.rdb.HIncrBy(ctx, s.keys.ProspectMeta(pid), "sbc", 1).Result()
+}
+
+// ResetSoftBounces clears the count when the address proves to work.
+func (s *Store) ResetSoftBounces(ctx context.Context, pid string) error {
+	return s.rdb.HDel(ctx, s.keys.ProspectMeta(pid), "sbc").Err()
+}

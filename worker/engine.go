@@ -53,6 +53,9 @@ type Config struct {
 	Notify                            Enqueuer
 	// HTTPClient sends webhooks (default: 20 s timeout).
 	HTTPClient *http.Client
+	// SoftBounceLimit is how many soft bounces in a row suppress an
+	// address (default 3); a human open, click or reply resets the count.
+	SoftBounceLimit int
 }
 
 func (c Config) withDefaults() Config {
@@ -82,6 +85,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DefaultRegion == "" {
 		c.DefaultRegion = "US"
+	}
+	if c.SoftBounceLimit == 0 {
+		c.SoftBounceLimit = 3
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c
@@ -230,6 +236,12 @@ func (e *Engine) Apply(ctx context.Context, eid string, ev cadence.Event) (caden
 	if err != nil {
 		return o, err
 	}
+	if !ev.Machine && ev.Channel == cadence.Email && (ev.Kind == cadence.EvOpened || ev.Kind == cadence.EvClicked || ev.Kind == cadence.EvReplied) {
+		// The address works: soft bounces are no longer consecutive.
+		if err := e.st.ResetSoftBounces(ctx, o.Enrollment.ProspectID); err != nil {
+			return o, err
+		}
+	}
 	if err := e.carryOut(ctx, o.Enrollment, ev, o.Actions); err != nil {
 		return o, err
 	}
@@ -290,6 +302,16 @@ func (e *Engine) carryOut(ctx context.Context, en cadence.Enrollment, ev cadence
 			ch = store.ConsentChange{Channel: cadence.SMS, Blocked: "opted out: " + orDefault(ev.Reason, "STOP")}
 		case cadence.ActOptInSMS:
 			ch = store.ConsentChange{Channel: cadence.SMS}
+		case cadence.ActSoftBounce:
+			n, err := e.st.CountSoftBounce(ctx, pid)
+			if err != nil {
+				return err
+			}
+			if n < int64(e.cfg.SoftBounceLimit) {
+				continue
+			}
+			ch = store.ConsentChange{Channel: cadence.Email, Blocked: fmt.Sprintf("%d soft bounces in a row", n)}
+			fanout = cadence.EvBounced
 		case cadence.ActNotifyWarm:
 			e.log.Info("lead turned warm", "enrollment", en.ID, "cadence", en.CadenceID)
 			if err := e.notifyWarm(ctx, en, ev); err != nil {

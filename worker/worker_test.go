@@ -593,3 +593,27 @@ func TestWarmLeadWebhookIsSignedAndRetried(t *testing.T) {
 		t.Fatalf("notice %+v", notice)
 	}
 }
+
+func TestConsecutiveSoftBouncesSuppress(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	en := r.enroll(t, ada())
+	soft := cadence.Event{Kind: cadence.EvBounced, Channel: cadence.Email, By: "dsn", Reason: "4.2.2 mailbox full"}
+	for i := 0; i < 2; i++ {
+		if _, err := r.e.Apply(ctx, en.ID, soft); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A human open proves the address works: the count starts again.
+	r.e.Apply(ctx, en.ID, cadence.Event{Kind: cadence.EvOpened, Channel: cadence.Email, Touch: "welcome"})
+	for i := 0; i < 2; i++ {
+		r.e.Apply(ctx, en.ID, soft)
+	}
+	if p, _ := r.st.Prospect(ctx, "ada"); p.EmailBlocked != "" {
+		t.Fatalf("suppressed after a reset: %q", p.EmailBlocked)
+	}
+	r.e.Apply(ctx, en.ID, soft)
+	if p, _ := r.st.Prospect(ctx, "ada"); p.EmailBlocked != "3 soft bounces in a row" {
+		t.Fatalf("three soft bounces in a row: %q", p.EmailBlocked)
+	}
+}
