@@ -35,6 +35,7 @@ func (s *Server) routesAPI() {
 	s.handle("GET /v1/cadences/{id}", s.authed(RoleSales, s.getCadence))
 	s.handle("GET /v1/cadences/{id}/stats", s.authed(RoleSales, s.cadenceStats))
 	s.handle("POST /v1/cadences/validate", s.authed(RoleAdmin, s.validateCadence))
+	s.handle("POST /v1/cadences/reload", s.authed(RoleAdmin, s.reloadCadences))
 	s.handle("PUT /v1/prospects/{id}", s.authed(RoleAdmin, s.putProspect))
 	s.handle("GET /v1/prospects/{id}", s.authed(RoleSales, s.getProspect))
 	s.handle("GET /v1/prospects", s.authed(RoleSales, s.findProspect))
@@ -215,6 +216,26 @@ func (s *Server) validateCadence(w http.ResponseWriter, r *http.Request, _ Token
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"valid": true, "id": c.ID, "version": c.Version})
+}
+
+// reloadCadences loads the cadence files again; on any problem nothing
+// changes and the problems are returned.
+func (s *Server) reloadCadences(w http.ResponseWriter, r *http.Request, _ Token) {
+	if s.cfg.Reload == nil {
+		writeErr(w, http.StatusNotImplemented, "reload_disabled", "", "this server was started without a cadence directory")
+		return
+	}
+	cads, err := s.cfg.Reload()
+	if err != nil {
+		writeErr(w, http.StatusUnprocessableEntity, "invalid_cadences", "", "%v", err)
+		return
+	}
+	s.e.SetCadences(cads)
+	versions := map[string]string{}
+	for id, c := range cads {
+		versions[id] = c.Version
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"loaded": versions})
 }
 
 // prospectInput is the JSON of a prospect in requests.

@@ -44,7 +44,10 @@ type Config struct {
 	TwilioAuthToken string
 	// Brand and HelpContact are used in SMS HELP and STOP replies.
 	Brand, HelpContact string
-	Logger             *slog.Logger
+	// Reload loads the cadence files again (POST /v1/cadences/reload);
+	// nil disables reloading.
+	Reload func() (map[string]*cadence.Cadence, error)
+	Logger *slog.Logger
 }
 
 // Server serves the API, tracking and webhooks.

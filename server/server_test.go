@@ -693,3 +693,37 @@ func TestWarmLeadsAndBulk(t *testing.T) {
 		t.Fatalf("bulk without scope: %d", code)
 	}
 }
+
+func TestReloadCadences(t *testing.T) {
+	h := newHarness(t)
+	var next map[string]*cadence.Cadence
+	var nextErr error
+	srv, err := server.New(server.Config{Engine: h.e, Tokens: []server.Token{{Name: "ops", Role: server.RoleAdmin, Secret: adminToken}},
+		Reload: func() (map[string]*cadence.Cadence, error) { return next, nextErr }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	h.url = ts.URL
+	before := h.e.Cadences()["trial"].Version
+	nextErr = fmt.Errorf("broken.yaml:1:5: id: bad")
+	if code, out := h.json("POST", "/v1/cadences/reload", adminToken, ""); code != 422 || !strings.Contains(fmt.Sprint(out), "broken.yaml:1:5") {
+		t.Fatalf("broken reload: %d %v", code, out)
+	}
+	if h.e.Cadences()["trial"].Version != before {
+		t.Fatal("a failed reload changed the cadences")
+	}
+	changed, err := cadence.Parse("trial.yaml", []byte(strings.Replace(testCadence, "name: Trial", "name: Trial v2", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, nextErr = map[string]*cadence.Cadence{"trial": changed}, nil
+	code, out := h.json("POST", "/v1/cadences/reload", adminToken, "")
+	if code != 200 || out["loaded"].(map[string]any)["trial"] != changed.Version || changed.Version == before {
+		t.Fatalf("reload: %d %v", code, out)
+	}
+	if _, out := h.json("GET", "/v1/cadences/trial", adminToken, ""); out["name"] != "Trial v2" {
+		t.Fatalf("not reloaded: %v", out)
+	}
+}

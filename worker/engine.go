@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nurture-dev/nurture/cadence"
@@ -99,6 +100,9 @@ type Engine struct {
 	st     *store.Store
 	log    *slog.Logger
 	linker tracking.Linker
+	// cads holds the loaded cadences; SetCadences swaps it whole, so a
+	// batch in flight sees one consistent set.
+	cads atomic.Pointer[map[string]*cadence.Cadence]
 }
 
 // New returns an engine.
@@ -116,7 +120,20 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.PublicURL == "" {
 		return nil, errors.New("worker: PublicURL is required for unsubscribe links")
 	}
-	return &Engine{cfg: cfg, st: cfg.Store, log: cfg.Logger, linker: tracking.Linker{Base: cfg.PublicURL, Signer: cfg.Tokens}}, nil
+	e := &Engine{cfg: cfg, st: cfg.Store, log: cfg.Logger, linker: tracking.Linker{Base: cfg.PublicURL, Signer: cfg.Tokens}}
+	e.SetCadences(cfg.Cadences)
+	return e, nil
+}
+
+// SetCadences replaces the loaded cadences (a reload). Enrollments of a
+// cadence whose definition changed continue on the new one at the same
+// stage and step; enrollments of a cadence that is no longer loaded wait.
+func (e *Engine) SetCadences(cads map[string]*cadence.Cadence) {
+	m := make(map[string]*cadence.Cadence, len(cads))
+	for k, v := range cads {
+		m[k] = v
+	}
+	e.cads.Store(&m)
 }
 
 // Store returns the engine's store.
@@ -124,7 +141,7 @@ func (e *Engine) Store() *store.Store { return e.st }
 
 // Cadence returns a loaded cadence.
 func (e *Engine) Cadence(id string) (*cadence.Cadence, error) {
-	c, ok := e.cfg.Cadences[id]
+	c, ok := (*e.cads.Load())[id]
 	if !ok {
 		return nil, fmt.Errorf("cadence %q: %w", id, store.ErrNotFound)
 	}
@@ -153,7 +170,7 @@ func (e *Engine) Enroll(ctx context.Context, p *store.Prospect, cadenceID string
 // bad row gets its own error; the good rows are enrolled.
 func (e *Engine) EnrollBatch(ctx context.Context, ps []*store.Prospect, cadenceID string) []EnrollResult {
 	out := make([]EnrollResult, len(ps))
-	c, ok := e.cfg.Cadences[cadenceID]
+	c, ok := (*e.cads.Load())[cadenceID]
 	if !ok {
 		for i := range out {
 			out[i].Err = fmt.Errorf("%w %q", ErrUnknownCadence, cadenceID)
@@ -485,8 +502,9 @@ func laneFor(c *cadence.Cadence, e *cadence.Enrollment) store.Lane {
 // prospectEnrollments lists a prospect's enrollments in the loaded
 // cadences (enrollment ids are prospect~cadence).
 func (e *Engine) prospectEnrollments(ctx context.Context, pid string) ([]string, error) {
-	ids := make([]string, 0, len(e.cfg.Cadences))
-	for id := range e.cfg.Cadences {
+	cads := *e.cads.Load()
+	ids := make([]string, 0, len(cads))
+	for id := range cads {
 		ids = append(ids, store.EnrollmentID(pid, id))
 	}
 	sort.Strings(ids)
@@ -502,7 +520,7 @@ func (e *Engine) ProspectEnrollments(ctx context.Context, pid string) ([]string,
 func (e *Engine) Clock() time.Time { return e.cfg.Clock() }
 
 // Cadences returns the loaded cadences by id.
-func (e *Engine) Cadences() map[string]*cadence.Cadence { return e.cfg.Cadences }
+func (e *Engine) Cadences() map[string]*cadence.Cadence { return *e.cads.Load() }
 
 // Tokens returns the link signer.
 func (e *Engine) Tokens() *tokens.Signer { return e.cfg.Tokens }

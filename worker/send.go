@@ -111,6 +111,7 @@ func (e *Engine) load(ctx context.Context, ids []string) ([]*item, error) {
 	if err != nil {
 		return nil, err
 	}
+	cads := e.Cadences()
 	items := make([]*item, 0, len(ids))
 	pids := make([]string, 0, len(ids))
 	for i, l := range loaded {
@@ -120,7 +121,7 @@ func (e *Engine) load(ctx context.Context, ids []string) ([]*item, error) {
 			}
 			continue
 		}
-		c, ok := e.cfg.Cadences[l.Enrollment.CadenceID]
+		c, ok := cads[l.Enrollment.CadenceID]
 		if !ok {
 			e.log.Error("claimed enrollment of an unloaded cadence; leaving it leased", "enrollment", ids[i], "cadence", l.Enrollment.CadenceID)
 			continue

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -76,6 +77,21 @@ func TestServeAndCLI(t *testing.T) {
 	if !errors.As(err, &ec) || ec != 1 || !strings.Contains(out, "2502 rows, 2500 enrolled in saas-trial, 2 rejected") ||
 		!strings.Contains(out, "prospects.csv:2502: email:") || !strings.Contains(out, "prospects.csv:2503: phone:") || !strings.Contains(out, "2502/2502 rows") {
 		t.Fatalf("import: %v\n%s", err, out)
+	}
+	// The reload endpoint is wired to the cadence directory.
+	reload := func() (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/cadences/reload", nil)
+		req.Header.Set("Authorization", "Bearer ops-secret-0123456789")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	if code, body := reload(); code != 200 || !strings.Contains(body, `"saas-trial"`) || !strings.Contains(body, `"shop-welcome"`) {
+		t.Fatalf("reload: %d %s", code, body)
 	}
 	env["NURTURE_API_TOKEN"] = "sam-secret-0123456789" // a sales rep from here on
 	out, err = cli("pause", "--email", "ada@example.com", "--reason", "call booked", "--until", "3d")
