@@ -307,55 +307,76 @@ func (s *Server) twilioStatus(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// inboundEmail accepts a raw RFC 5322 message from an inbound relay:
-// replies warm the lead, auto-replies snooze it, DSN reports bounce.
+// inboundEmail accepts a raw RFC 5322 message from an inbound relay.
 func (s *Server) inboundEmail(w http.ResponseWriter, r *http.Request, _ Token) {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, 25<<20))
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, "bad_body", "", "reading body: %v", err)
 		return
 	}
+	res, err := s.ProcessEmail(r.Context(), raw)
+	var bad *BadMessageError
+	switch {
+	case errors.As(err, &bad):
+		writeErr(w, http.StatusBadRequest, "bad_message", "", "%v", bad.Err)
+	case err != nil:
+		s.fail(w, err)
+	default:
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+// BadMessageError is returned for input that is not a usable email.
+type BadMessageError struct{ Err error }
+
+func (e *BadMessageError) Error() string { return "bad message: " + e.Err.Error() }
+func (e *BadMessageError) Unwrap() error { return e.Err }
+
+// EmailResult says what an inbound email was and whether it matched.
+type EmailResult struct {
+	Kind    inbound.Kind `json:"kind"`
+	Matched bool         `json:"matched"`
+}
+
+// ProcessEmail classifies a raw inbound email and applies it: replies warm
+// the lead, auto-replies snooze it, DSN reports bounce it, feedback-loop
+// reports are complaints. A message seen before (by Message-ID) changes
+// nothing. The webhook and the IMAP poller both use it.
+func (s *Server) ProcessEmail(ctx context.Context, raw []byte) (EmailResult, error) {
 	msg, err := inbound.ParseEmail(raw, s.e.Clock())
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, "bad_message", "", "%v", err)
-		return
+		return EmailResult{}, &BadMessageError{Err: err}
 	}
-	ctx := r.Context()
-	result := map[string]any{"kind": msg.Kind}
+	result := EmailResult{Kind: msg.Kind}
 	err = s.once(ctx, "mail:"+msg.Key(), func() error {
 		now := s.e.Clock()
 		switch msg.Kind {
-		case inbound.KindComplaint:
+		case inbound.KindComplaint, inbound.KindBounce:
 			pid, err := s.st.ProspectIDByEmail(ctx, msg.BounceRecipient)
 			if err != nil {
-				result["matched"] = false
 				return nil
 			}
 			ids, err := s.e.ProspectEnrollments(ctx, pid)
 			if err != nil {
 				return err
 			}
-			result["matched"] = true
+			result.Matched = true
+			ev := cadence.Event{Kind: cadence.EvBounced, Hard: msg.Hard, At: now, Channel: cadence.Email, By: "dsn", Reason: msg.BounceStatus + " " + msg.BounceDiagnostic}
+			if msg.Kind == inbound.KindComplaint {
+				ev = cadence.Event{Kind: cadence.EvComplained, At: now, Channel: cadence.Email, By: "feedback loop", Reason: msg.Subject}
+			}
 			if len(ids) == 0 {
-				_, err := s.st.SetConsent(ctx, pid, store.ConsentChange{At: now, Channel: cadence.Email, Blocked: "spam complaint", Source: "feedback loop"})
-				return err
-			}
-			return s.applyQuiet(ctx, ids[0], cadence.Event{Kind: cadence.EvComplained, At: now, Channel: cadence.Email, By: "feedback loop", Reason: msg.Subject})
-		case inbound.KindBounce:
-			pid, err := s.st.ProspectIDByEmail(ctx, msg.BounceRecipient)
-			if err != nil {
-				result["matched"] = false
+				if msg.Kind == inbound.KindComplaint || msg.Hard {
+					reason := map[bool]string{true: "spam complaint", false: "hard bounce"}[msg.Kind == inbound.KindComplaint]
+					_, err := s.st.SetConsent(ctx, pid, store.ConsentChange{At: now, Channel: cadence.Email, Blocked: reason, Source: ev.By})
+					return err
+				}
 				return nil
 			}
-			ids, err := s.e.ProspectEnrollments(ctx, pid)
-			if err != nil || len(ids) == 0 {
-				return err
-			}
-			result["matched"] = true
-			return s.applyQuiet(ctx, ids[0], cadence.Event{Kind: cadence.EvBounced, Hard: msg.Hard, At: now, Channel: cadence.Email, By: "dsn", Reason: msg.BounceStatus + " " + msg.BounceDiagnostic})
+			return s.applyQuiet(ctx, ids[0], ev)
 		}
 		eids := s.matchReply(ctx, msg)
-		result["matched"] = len(eids) > 0
+		result.Matched = len(eids) > 0
 		for _, eid := range eids {
 			ev := cadence.Event{Kind: cadence.EvReplied, At: now, Channel: cadence.Email, By: "email", Reason: excerpt(msg.Excerpt)}
 			if msg.Kind == inbound.KindAutoReply {
@@ -367,11 +388,7 @@ func (s *Server) inboundEmail(w http.ResponseWriter, r *http.Request, _ Token) {
 		}
 		return nil
 	})
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, result)
+	return result, err
 }
 
 // matchReply finds the enrollments a reply belongs to: by our Message-IDs

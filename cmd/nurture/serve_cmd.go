@@ -81,6 +81,20 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if imapAddr := env("NURTURE_IMAP_ADDR"); imapAddr != "" {
+		get := func(k, def string) string {
+			if v := env(k); v != "" {
+				return v
+			}
+			return def
+		}
+		poller, err := srv.NewIMAPPoller(server.IMAPConfig{Addr: imapAddr, Username: env("NURTURE_IMAP_USER"), Password: env("NURTURE_IMAP_PASSWORD"),
+			Mailbox: get("NURTURE_IMAP_MAILBOX", "INBOX"), TLS: get("NURTURE_IMAP_TLS", "tls")})
+		if err != nil {
+			return err
+		}
+		go poller.Run(ctx)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
