@@ -93,6 +93,9 @@ func (k Keys) CadenceIndex(cadenceID string) string { return k.Prefix + ":{idx}:
 // WarmIndex orders warm enrollments by when they turned warm.
 func (k Keys) WarmIndex() string { return k.Prefix + ":{idx}:warm" }
 
+// DomainPause marks a sending domain paused after a sender-side refusal.
+func (k Keys) DomainPause(domain string) string { return k.Prefix + ":{idx}:domain-paused:" + domain }
+
 // EnrollmentID is deterministic: one enrollment per prospect and cadence.
 func EnrollmentID(prospectID, cadenceID string) string { return prospectID + "~" + cadenceID }
 

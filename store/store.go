@@ -865,3 +865,32 @@ func (s *Store) CountSoftBounce(ctx context.Context, pid string) (int64, error) 
 func (s *Store) ResetSoftBounces(ctx context.Context, pid string) error {
 	return s.rdb.HDel(ctx, s.keys.ProspectMeta(pid), "sbc").Err()
 }
+
+// PauseDomain pauses sending from a domain until a time, with a reason.
+func (s *Store) PauseDomain(ctx context.Context, domain, reason string, until time.Time, now time.Time) error {
+	return s.rdb.Set(ctx, s.keys.DomainPause(domain), strconv.FormatInt(ms(until), 10)+"|"+reason, until.Sub(now)).Err()
+}
+
+// DomainPaused returns until when and why a sending domain is paused; a
+// zero time means it is not.
+func (s *Store) DomainPaused(ctx context.Context, domain string, now time.Time) (time.Time, string, error) {
+	v, err := s.rdb.Get(ctx, s.keys.DomainPause(domain)).Result()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, "", nil
+	}
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	untilText, reason, _ := strings.Cut(v, "|")
+	u, _ := strconv.ParseInt(untilText, 10, 64)
+	until := fromMS(u)
+	if !until.After(now) {
+		return time.Time{}, "", nil
+	}
+	return until, reason, nil
+}
+
+// ResumeDomain lifts a domain pause.
+func (s *Store) ResumeDomain(ctx context.Context, domain string) error {
+	return s.rdb.Del(ctx, s.keys.DomainPause(domain)).Err()
+}

@@ -57,6 +57,9 @@ type Config struct {
 	// SoftBounceLimit is how many soft bounces in a row suppress an
 	// address (default 3); a human open, click or reply resets the count.
 	SoftBounceLimit int
+	// DomainPause is how long a sending domain pauses after a sender-side
+	// refusal (5.7.x) (default 1h).
+	DomainPause time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -89,6 +92,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SoftBounceLimit == 0 {
 		c.SoftBounceLimit = 3
+	}
+	if c.DomainPause == 0 {
+		c.DomainPause = time.Hour
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c

@@ -81,6 +81,9 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 			}
 		}
 	}
+	if sends, err = e.holdPausedDomains(ctx, sends, now); err != nil {
+		return err
+	}
 	if len(sends) == 0 {
 		return nil
 	}
@@ -90,6 +93,51 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 	}
 	e.deliver(ctx, ready, now)
 	return e.recordAll(ctx, ready, now)
+}
+
+// holdPausedDomains defers email touches whose sending domain is paused
+// after a sender-side refusal (5.7.x): nothing is sent from it until the
+// pause ends or an operator lifts it.
+func (e *Engine) holdPausedDomains(ctx context.Context, sends []*item, now time.Time) ([]*item, error) {
+	out := sends[:0]
+	paused := map[string]struct {
+		until  time.Time
+		reason string
+	}{}
+	for _, it := range sends {
+		if it.dec.Touch.Channel != cadence.Email {
+			out = append(out, it)
+			continue
+		}
+		d := senderDomain(it.c.From.Email)
+		p, seen := paused[d]
+		if !seen {
+			u, r, err := e.st.DomainPaused(ctx, d, now)
+			if err != nil {
+				return nil, err
+			}
+			p.until, p.reason = u, r
+			paused[d] = p
+		}
+		if p.until.IsZero() {
+			out = append(out, it)
+			continue
+		}
+		t := it.dec.Touch
+		if err := e.reschedule(ctx, it, p.until, cadence.Entry{At: now, Kind: "deferred", Touch: t.ID, Channel: t.Channel,
+			Reason: "sending domain " + d + " paused: " + p.reason, Until: p.until}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// senderDomain is the domain of a From address ("Acme <a@acme.example>").
+func senderDomain(from string) string {
+	if i := strings.LastIndexByte(from, '@'); i >= 0 {
+		return strings.ToLower(strings.TrimRight(from[i+1:], "> "))
+	}
+	return ""
 }
 
 // needsHistory reports whether the gate needs recent sends for a touch:
@@ -468,6 +516,17 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 		sent.Reason = "uncertain: " + ce.Error()
 		e.bump(ctx, it, "uncertain")
 		return e.commitEvent(ctx, it, sent, it.ledger, store.LedgerUncertain)
+	}
+	if ce.Class == channels.SenderPolicy {
+		// The provider refuses our sender (5.7.x): the recipient is not at
+		// fault, and every message from this domain would fail the same
+		// way. Alert and pause the domain.
+		d := senderDomain(it.c.From.Email)
+		until := now.Add(e.cfg.DomainPause)
+		e.log.Error("ALERT: sending domain paused after a sender-side refusal", "domain", d, "until", until, "code", ce.Code, "enhanced", ce.Enhanced, "err", it.sendErr)
+		if err := e.st.PauseDomain(ctx, d, ce.Error(), until, now); err != nil {
+			return err
+		}
 	}
 	// Retry, Transport, SenderPolicy, Halt: nothing was delivered; try later.
 	if err := e.st.ClearLedger(ctx, it.eid, it.ledger); err != nil {

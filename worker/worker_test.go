@@ -346,7 +346,6 @@ func TestSMTPFaults(t *testing.T) {
 	people := map[string]smtptest.Fault{
 		"soft@example.com":    {Code: 451, Enhanced: smtp.EnhancedCode{4, 3, 0}, Msg: "try later", Times: 1},
 		"gone@example.com":    {Code: 550, Enhanced: smtp.EnhancedCode{5, 1, 1}, Msg: "no such user"},
-		"policy@example.com":  {Code: 554, Enhanced: smtp.EnhancedCode{5, 7, 1}, Msg: "sender blocked"},
 		"dropped@example.com": {DropConn: true, Times: 1},
 	}
 	for addr, f := range people {
@@ -379,11 +378,6 @@ func TestSMTPFaults(t *testing.T) {
 	p, _ := r.st.Prospect(ctx, "gone")
 	if gone.State != cadence.Exited || p.EmailBlocked != "hard bounce" {
 		t.Errorf("5.1.1: state %s blocked %q", gone.State, p.EmailBlocked)
-	}
-	// 5.7.1: sender-side; the recipient is not suppressed and it waits.
-	pol, _ := r.st.Prospect(ctx, "policy")
-	if pol.EmailBlocked != "" || r.state(t, "policy~e2e").State != cadence.Active || !strings.Contains(r.timeline(t, "policy~e2e"), "sender_policy 554 5.7.1") {
-		t.Errorf("5.7.1: blocked %q\n%s", pol.EmailBlocked, r.timeline(t, "policy~e2e"))
 	}
 	log, _ := r.st.ConsentLog(ctx, "gone")
 	if len(log) != 1 || log[0].Blocked != "hard bounce" || log[0].Source != "smtp" {
@@ -615,5 +609,33 @@ func TestConsecutiveSoftBouncesSuppress(t *testing.T) {
 	r.e.Apply(ctx, en.ID, soft)
 	if p, _ := r.st.Prospect(ctx, "ada"); p.EmailBlocked != "3 soft bounces in a row" {
 		t.Fatalf("three soft bounces in a row: %q", p.EmailBlocked)
+	}
+}
+
+func TestSenderPolicyPausesTheDomain(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.smtp.Fail("policy@example.com", smtptest.Fault{Code: 554, Enhanced: smtp.EnhancedCode{5, 7, 1}, Msg: "sender blocked", Times: 1})
+	r.enroll(t, &store.Prospect{ID: "policy", Email: "policy@example.com", TimeZone: "America/Chicago", Company: "X"})
+	r.dispatch(t)
+	// 5.7.1: sender-side; the recipient is not suppressed and it waits.
+	pol, _ := r.st.Prospect(ctx, "policy")
+	if pol.EmailBlocked != "" || r.state(t, "policy~e2e").State != cadence.Active || !strings.Contains(r.timeline(t, "policy~e2e"), "sender_policy 554 5.7.1") {
+		t.Errorf("5.7.1: blocked %q\n%s", pol.EmailBlocked, r.timeline(t, "policy~e2e"))
+	}
+	// ...and the whole sending domain pauses: a new prospect's email waits.
+	if until, _, _ := r.st.DomainPaused(ctx, "acme.example", r.clk.Now()); until.IsZero() {
+		t.Fatal("sending domain not paused after 5.7.1")
+	}
+	before := r.smtp.Count()
+	r.enroll(t, &store.Prospect{ID: "late", Email: "late@example.com", TimeZone: "America/Chicago"})
+	r.dispatch(t)
+	if r.smtp.Count() != before || !strings.Contains(r.timeline(t, "late~e2e"), "sending domain acme.example paused") {
+		t.Errorf("sent from a paused domain:\n%s", r.timeline(t, "late~e2e"))
+	}
+	r.clk.Add(time.Hour + time.Minute)
+	r.dispatch(t)
+	if !strings.Contains(r.timeline(t, "late~e2e"), "sent welcome") {
+		t.Errorf("not sent after the pause ended:\n%s", r.timeline(t, "late~e2e"))
 	}
 }
