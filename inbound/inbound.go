@@ -231,31 +231,51 @@ func returnDate(text string, now time.Time) time.Time {
 	return time.Time{}
 }
 
-// parseDSN reads a delivery-status report (RFC 3464).
-func (e *Email) parseDSN(body io.Reader, boundary string) error {
-	e.Kind = KindBounce
+// eachPart calls fn with the media type and (bounded) content of each part
+// of a multipart report.
+func eachPart(body io.Reader, boundary string, fn func(mediaType string, b []byte)) error {
 	mr := multipart.NewReader(body, boundary)
 	for i := 0; i < 20; i++ {
 		p, err := mr.NextPart()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("delivery report: %w", err)
+			return err
 		}
 		mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		b, _ := io.ReadAll(io.LimitReader(p, 1<<20))
+		fn(mt, b)
+	}
+	return nil
+}
+
+// originalHeaders reads the returned original message's headers.
+func originalHeaders(b []byte) (mail.Header, bool) {
+	orig, err := mail.ReadMessage(bytes.NewReader(append(b, '\n', '\n')))
+	if err != nil {
+		return nil, false
+	}
+	return orig.Header, true
+}
+
+// parseDSN reads a delivery-status report (RFC 3464).
+func (e *Email) parseDSN(body io.Reader, boundary string) error {
+	e.Kind = KindBounce
+	err := eachPart(body, boundary, func(mt string, b []byte) {
 		switch mt {
 		case "message/delivery-status", "message/global-delivery-status":
-			b, _ := io.ReadAll(io.LimitReader(p, 64<<10))
 			e.readStatus(string(b))
 		case "message/rfc822", "text/rfc822-headers", "message/rfc822-headers":
-			b, _ := io.ReadAll(io.LimitReader(p, 1<<20))
-			if orig, err := mail.ReadMessage(bytes.NewReader(append(b, '\n', '\n'))); err == nil {
-				if id := strings.Trim(orig.Header.Get("Message-Id"), "<> "); id != "" {
+			if h, ok := originalHeaders(b); ok {
+				if id := strings.Trim(h.Get("Message-Id"), "<> "); id != "" {
 					e.References = append(e.References, id)
 				}
 			}
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("delivery report: %w", err)
 	}
 	if e.BounceRecipient == "" {
 		return errors.New("delivery report without a Final-Recipient")
@@ -295,17 +315,7 @@ func (e *Email) readStatus(s string) {
 // the original message's recipient.
 func (e *Email) parseARF(body io.Reader, boundary string) error {
 	e.Kind = KindComplaint
-	mr := multipart.NewReader(body, boundary)
-	for i := 0; i < 20; i++ {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("feedback report: %w", err)
-		}
-		mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		b, _ := io.ReadAll(io.LimitReader(p, 1<<20))
+	err := eachPart(body, boundary, func(mt string, b []byte) {
 		switch mt {
 		case "message/feedback-report":
 			for _, line := range strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n") {
@@ -314,17 +324,18 @@ func (e *Email) parseARF(body io.Reader, boundary string) error {
 				}
 			}
 		case "message/rfc822", "text/rfc822-headers":
-			if orig, err := mail.ReadMessage(bytes.NewReader(append(b, '\n', '\n'))); err == nil {
-				if id := strings.Trim(orig.Header.Get("Message-Id"), "<> "); id != "" {
+			if h, ok := originalHeaders(b); ok {
+				if id := strings.Trim(h.Get("Message-Id"), "<> "); id != "" {
 					e.References = append(e.References, id)
 				}
-				if e.BounceRecipient == "" {
-					if to, err := mail.ParseAddress(orig.Header.Get("To")); err == nil {
-						e.BounceRecipient = strings.ToLower(to.Address)
-					}
+				if to, err := mail.ParseAddress(h.Get("To")); err == nil && e.BounceRecipient == "" {
+					e.BounceRecipient = strings.ToLower(to.Address)
 				}
 			}
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("feedback report: %w", err)
 	}
 	if e.BounceRecipient == "" {
 		return errors.New("feedback report without the complaining recipient")

@@ -15,12 +15,12 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/internal/enginetest"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/server"
 	"github.com/nurture-dev/nurture/store"
@@ -59,24 +59,12 @@ const (
 	twilioToken = "twilio-auth-token"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type harness struct {
 	t      *testing.T
 	url    string
 	e      *worker.Engine
 	st     *store.Store
-	clk    *clock
+	clk    *enginetest.Clock
 	outbox *channels.Outbox
 	signer *tokens.Signer
 }
@@ -88,7 +76,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Date(2026, 3, 2, 16, 0, 0, 0, time.UTC)}
+	clk := enginetest.NewClock(time.Date(2026, 3, 2, 16, 0, 0, 0, time.UTC))
 	ob, _ := channels.NewOutbox("", 100, clk.Now)
 	signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
 	st := store.New(rdb, prefix)
@@ -156,7 +144,7 @@ func (h *harness) enroll(id, email, phone string) string {
 
 func (h *harness) send() {
 	h.t.Helper()
-	if _, err := h.e.DispatchOnce(context.Background(), syncQueue{h.e}); err != nil {
+	if _, err := h.e.DispatchOnce(context.Background(), enginetest.SyncQueue{E: h.e}); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/internal/enginetest"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/internal/smtptest"
 	"github.com/nurture-dev/nurture/store"
@@ -55,19 +56,6 @@ templates:
   plain: {subject: "News for {{ .Company }}", text: "Hello"}
   nudge: {sms: "Hi {{ .FirstName | default \"there\" }}, reply STOP to opt out"}
 `
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // twilioFake speaks Twilio's Messages API JSON, with error codes per number.
 type twilioFake struct {
@@ -120,17 +108,10 @@ func (rt rewriteHost) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// syncQueue runs enqueued send tasks at once through the real handler.
-type syncQueue struct{ e *worker.Engine }
-
-func (q syncQueue) EnqueueContext(ctx context.Context, t *asynq.Task, _ ...asynq.Option) (*asynq.TaskInfo, error) {
-	return &asynq.TaskInfo{}, q.e.HandleSend(ctx, t)
-}
-
 type rig struct {
 	e      *worker.Engine
 	st     *store.Store
-	clk    *clock
+	clk    *enginetest.Clock
 	smtp   *smtptest.Server
 	twilio *twilioFake
 	c      *cadence.Cadence
@@ -159,7 +140,7 @@ func newRig(t *testing.T) *rig {
 	}
 	signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
 	// Monday 2026-03-02 10:00 in Chicago.
-	clk := &clock{t: time.Date(2026, 3, 2, 16, 0, 0, 0, time.UTC)}
+	clk := enginetest.NewClock(time.Date(2026, 3, 2, 16, 0, 0, 0, time.UTC))
 	st := store.New(rdb, prefix)
 	e, err := worker.New(worker.Config{Store: st, Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: mailer, SMS: tw,
 		Tokens: signer, Clock: clk.Now, PublicURL: "https://n.example", MessageIDDomain: "n.example"})
@@ -171,7 +152,7 @@ func newRig(t *testing.T) *rig {
 
 func (r *rig) dispatch(t *testing.T) int {
 	t.Helper()
-	n, err := r.e.DispatchOnce(context.Background(), syncQueue{r.e})
+	n, err := r.e.DispatchOnce(context.Background(), enginetest.SyncQueue{E: r.e})
 	if err != nil {
 		t.Fatal(err)
 	}

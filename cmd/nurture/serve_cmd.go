@@ -12,9 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/server"
 	"github.com/nurture-dev/nurture/worker"
@@ -51,9 +48,6 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	if cfg.RedisURL == "" {
-		return errors.New("REDIS_URL is required for nurture serve")
-	}
 	tokens, err := parseAPITokens(env("NURTURE_API_TOKENS"))
 	if err != nil {
 		return err
@@ -61,20 +55,12 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	if len(tokens) == 0 {
 		return errors.New("NURTURE_API_TOKENS must name at least one token, e.g. ops:admin:<secret>")
 	}
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis %s: %w", opt.Addr, err)
-	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	e, err := buildEngine(cfg, rdb, log)
+	e, conn, closeRedis, err := startEngine(ctx, "serve", cfg, log)
 	if err != nil {
 		return err
 	}
+	defer closeRedis()
 	srv, err := server.New(server.Config{Engine: e, Tokens: tokens, PublicURL: cfg.PublicURL, TwilioAuthToken: env("TWILIO_AUTH_TOKEN"),
 		Brand: env("NURTURE_BRAND"), HelpContact: env("NURTURE_HELP_CONTACT"), Logger: log,
 		Reload: func() (map[string]*cadence.Cadence, error) { return loadCadences(cfg.CadenceDir) }})
@@ -104,7 +90,6 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "nurture: serving on http://%s (public URL %s)\n", ln.Addr(), cfg.PublicURL)
 	if !*noWorker {
-		conn := asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig}
 		go func() { errc <- e.Run(ctx, conn, worker.RunOptions{Concurrency: *concurrency}) }()
 	}
 	select {

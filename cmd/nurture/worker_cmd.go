@@ -196,24 +196,37 @@ func cmdWorker(ctx context.Context, args []string, env func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	if cfg.RedisURL == "" {
-		return errors.New("REDIS_URL is required for nurture worker")
-	}
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return fmt.Errorf("REDIS_URL: %w", err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis %s: %w", opt.Addr, err)
-	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	e, err := buildEngine(cfg, rdb, log)
+	e, conn, closeRedis, err := startEngine(ctx, "worker", cfg, log)
 	if err != nil {
 		return err
 	}
-	log.Info("worker started", "redis", opt.Addr, "concurrency", *concurrency)
-	conn := asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig}
+	defer closeRedis()
+	log.Info("worker started", "redis", conn.Addr, "concurrency", *concurrency)
 	return e.Run(ctx, conn, worker.RunOptions{Concurrency: *concurrency, Tick: *tick, NoDispatcher: *noDispatch})
+}
+
+// startEngine connects to REDIS_URL and builds the engine; the returned
+// connection options let asynq share the same Redis.
+func startEngine(ctx context.Context, command string, cfg engineConfig, log *slog.Logger) (*worker.Engine, asynq.RedisClientOpt, func(), error) {
+	var conn asynq.RedisClientOpt
+	if cfg.RedisURL == "" {
+		return nil, conn, nil, fmt.Errorf("REDIS_URL is required for nurture %s", command)
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, conn, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, conn, nil, fmt.Errorf("redis %s: %w", opt.Addr, err)
+	}
+	e, err := buildEngine(cfg, rdb, log)
+	if err != nil {
+		rdb.Close()
+		return nil, conn, nil, err
+	}
+	conn = asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig}
+	return e, conn, func() { rdb.Close() }, nil
 }
