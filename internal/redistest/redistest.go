@@ -10,9 +10,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,7 +64,17 @@ func start() (string, error) {
 		return "", err
 	}
 	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := cmd.Start(); err != nil {
+	// The server must not outlive the test binary. Pdeathsig fires when
+	// the OS thread that started the child exits, so start it from a
+	// goroutine that keeps its thread locked for the life of the process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		started <- cmd.Start()
+		select {}
+	}()
+	if err := <-started; err != nil {
 		return "", err
 	}
 	a := fmt.Sprintf("127.0.0.1:%d", port)
