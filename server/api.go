@@ -169,17 +169,14 @@ func (s *Server) getCadence(w http.ResponseWriter, r *http.Request, _ Token) {
 	writeJSON(w, http.StatusOK, viewCadence(c))
 }
 
+// cadenceStats answers the funnel, per-touch rates and raw counters.
 func (s *Server) cadenceStats(w http.ResponseWriter, r *http.Request, _ Token) {
-	if _, err := s.e.Cadence(r.PathValue("id")); err != nil {
-		s.fail(w, err)
-		return
-	}
-	stats, err := s.e.Stats(r.Context(), r.PathValue("id"))
+	rep, err := s.e.Report(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"cadence": r.PathValue("id"), "counters": stats})
+	writeJSON(w, http.StatusOK, rep)
 }
 
 // validateCadence checks a posted cadence: the same errors as `nurture

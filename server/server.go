@@ -168,3 +168,22 @@ var openAPI []byte
 
 // OpenAPI returns the API description served at /v1/openapi.json.
 func OpenAPI() []byte { return openAPI }
+
+// Site serves the API and inbound endpoints, /metrics (when given) and the
+// dashboard (everything else) on one handler.
+func Site(api *Server, ui http.Handler, metrics http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case p == "/metrics" && metrics != nil:
+			metrics.ServeHTTP(w, r)
+		case strings.HasPrefix(p, "/v1/"), strings.HasPrefix(p, "/o/"), strings.HasPrefix(p, "/c/"), strings.HasPrefix(p, "/u/"),
+			strings.HasPrefix(p, "/webhooks/"), p == "/healthz", p == "/readyz":
+			api.ServeHTTP(w, r)
+		case ui != nil:
+			ui.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}

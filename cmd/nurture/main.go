@@ -40,6 +40,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "run everything on an embedded in-memory Redis with sample prospects and the dashboard", cmdDemo},
 		{"validate", "check cadence files; every problem with file:line:column", cmdValidate},
 		{"simulate", "dry-run a cadence over a synthetic population on a virtual clock", cmdSimulate},
 		{"schema", "print the JSON Schema of the cadence format", cmdSchema},

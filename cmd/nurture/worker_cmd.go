@@ -16,6 +16,7 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/demo"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/tokens"
 	"github.com/nurture-dev/nurture/worker"
@@ -210,8 +211,17 @@ func cmdWorker(ctx context.Context, args []string, env func(string) string, stdo
 // connection options let asynq share the same Redis.
 func startEngine(ctx context.Context, command string, cfg engineConfig, log *slog.Logger) (*worker.Engine, asynq.RedisClientOpt, func(), error) {
 	var conn asynq.RedisClientOpt
+	var embedded func()
 	if cfg.RedisURL == "" {
-		return nil, conn, nil, fmt.Errorf("REDIS_URL is required for nurture %s", command)
+		if command != "serve" {
+			return nil, conn, nil, fmt.Errorf("REDIS_URL is required for nurture %s", command)
+		}
+		m, err := demo.EmbeddedRedis()
+		if err != nil {
+			return nil, conn, nil, err
+		}
+		log.Warn("REDIS_URL is not set: using an EMBEDDED IN-MEMORY Redis; all state is lost when the process stops. Set REDIS_URL=redis://host:6379/0 for production.")
+		cfg.RedisURL, embedded = "redis://"+m.Addr()+"/0", m.Close
 	}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
@@ -228,5 +238,10 @@ func startEngine(ctx context.Context, command string, cfg engineConfig, log *slo
 		return nil, conn, nil, err
 	}
 	conn = asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig}
-	return e, conn, func() { rdb.Close() }, nil
+	return e, conn, func() {
+		rdb.Close()
+		if embedded != nil {
+			embedded()
+		}
+	}, nil
 }

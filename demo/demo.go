@@ -1,0 +1,270 @@
+// Package demo runs Nurture end to end on one machine with nothing
+// installed: an embedded in-memory Redis (miniredis), the example
+// cadences, a few hundred sample prospects across time zones, the real
+// dispatcher and workers on an accelerated clock, simulated opens, clicks
+// and replies, the dev outbox, and the dashboard.
+package demo
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/dashboard"
+	"github.com/nurture-dev/nurture/examples"
+	"github.com/nurture-dev/nurture/server"
+	"github.com/nurture-dev/nurture/store"
+	"github.com/nurture-dev/nurture/tokens"
+	"github.com/nurture-dev/nurture/worker"
+)
+
+// Options configures the demo.
+type Options struct {
+	Addr      string
+	Prospects int
+	// DaySeconds is how many real seconds one cadence day lasts.
+	DaySeconds float64
+	Seed       uint64
+	Out        io.Writer
+	Logger     *slog.Logger
+	// Ready is called once the dashboard answers (tests use it).
+	Ready func(Info)
+}
+
+// Info is what the demo prints: where to go and how to log in.
+type Info struct {
+	URL, AdminToken, SalesToken string
+	Engine                      *worker.Engine
+	Clock                       func() time.Time
+}
+
+// EmbeddedRedis starts an in-memory Redis. It is for demos and trying
+// things out: nothing survives the process.
+func EmbeddedRedis() (*miniredis.Miniredis, error) {
+	m := miniredis.NewMiniRedis()
+	if err := m.Start(); err != nil {
+		return nil, fmt.Errorf("embedded redis: %w", err)
+	}
+	return m, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	crand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Run runs the demo until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:8080"
+	}
+	if o.Prospects == 0 {
+		o.Prospects = 300
+	}
+	if o.DaySeconds <= 0 {
+		o.DaySeconds = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	m, err := EmbeddedRedis()
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	cads, err := examples.Load()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return err
+	}
+	url := "http://" + ln.Addr().String()
+
+	// One cadence day lasts DaySeconds of real time.
+	speed := 86400 / o.DaySeconds
+	realStart, virtualStart := time.Now(), time.Now().UTC()
+	clock := func() time.Time {
+		return virtualStart.Add(time.Duration(float64(time.Since(realStart)) * speed))
+	}
+	outbox, _ := channels.NewOutbox("", 2000, clock)
+	signer, _ := tokens.NewSigner([]byte(randomHex(32)))
+	queue := asynq.NewClientFromRedisClient(rdb)
+	e, err := worker.New(worker.Config{Store: store.New(rdb, "nurture"), Cadences: cads, Email: outbox, SMS: outbox, Tokens: signer,
+		Clock: clock, Logger: o.Logger, PublicURL: url, MessageIDDomain: "demo.nurture.local",
+		// Leases are in engine (virtual) time: keep them two real minutes.
+		Lease: time.Duration(float64(2*time.Minute) * speed), Notify: queue})
+	if err != nil {
+		return err
+	}
+	admin, sales := randomHex(12), randomHex(12)
+	creds := []server.Token{{Name: "demo-admin", Role: server.RoleAdmin, Secret: admin}, {Name: "sam", Role: server.RoleSales, Secret: sales}}
+	api, err := server.New(server.Config{Engine: e, Tokens: creds, PublicURL: url, Brand: "Acme (demo)", Logger: o.Logger})
+	if err != nil {
+		return err
+	}
+	banner := "Demo: all state is IN MEMORY (embedded Redis) and is lost when it stops; set REDIS_URL and run `nurture serve` for a real Redis. One cadence day lasts " + fmt.Sprint(o.DaySeconds) + " s."
+	ui, err := dashboard.New(dashboard.Config{Engine: e, Tokens: creds, Outbox: outbox, Banner: banner, Logger: o.Logger})
+	if err != nil {
+		return err
+	}
+	if err := enrollSamples(ctx, e, o); err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: server.Site(api, ui, nil), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}()
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := e.Run(runCtx, asynq.RedisClientOpt{Addr: m.Addr()}, worker.RunOptions{Concurrency: 4, Tick: 100 * time.Millisecond}); err != nil {
+			o.Logger.Error("demo workers", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		engage(runCtx, e, outbox, clock, o.Seed)
+	}()
+	if o.Out != nil {
+		fmt.Fprintf(o.Out, "\nNurture demo\n  %s\n\n  dashboard:  %s/\n  log in with the admin token %s (or the sales token %s for rep \"sam\")\n  API:        curl -H 'Authorization: Bearer %s' %s/v1/cadences\n\n  %d sample prospects enrolled in %d example cadences; Ctrl-C stops.\n\n",
+			banner, url, admin, sales, admin, url, o.Prospects, len(cads))
+	}
+	if o.Ready != nil {
+		o.Ready(Info{URL: url, AdminToken: admin, SalesToken: sales, Engine: e, Clock: clock})
+	}
+	<-ctx.Done()
+	stop()
+	wg.Wait()
+	return nil
+}
+
+// samplePlaces spreads prospects over time zones (with matching numbers).
+var samplePlaces = []struct{ zone, phone string }{
+	{"America/New_York", "+1212555"}, {"America/Chicago", "+1312555"}, {"America/Denver", "+1303555"},
+	{"America/Phoenix", "+1602555"}, {"America/Los_Angeles", "+1415555"}, {"America/New_York", "+1305555"},
+	{"Europe/London", "+4479111"}, {"Europe/Berlin", "+4915123"}, {"Asia/Tokyo", "+8190123"}, {"Australia/Sydney", "+6141234"},
+}
+
+var firstNames = []string{"Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus", "Frances", "Donald", "Radia", "Guido"}
+var companies = []string{"Analytical", "Northwind", "Initech", "Globex", "Umbrella", "Hooli", "Vandelay", "Stark", ""}
+var owners = []string{"sam", "kim", "lee"}
+
+func enrollSamples(ctx context.Context, e *worker.Engine, o Options) error {
+	r := rand.New(rand.NewPCG(o.Seed, 7))
+	var b2b, b2c []*store.Prospect
+	for i := 0; i < o.Prospects; i++ {
+		place := samplePlaces[r.IntN(len(samplePlaces))]
+		p := &store.Prospect{ID: fmt.Sprintf("demo-%04d", i), Email: fmt.Sprintf("prospect%04d@example.com", i),
+			FirstName: firstNames[r.IntN(len(firstNames))], Company: companies[r.IntN(len(companies))],
+			TimeZone: place.zone, Owner: owners[r.IntN(len(owners))], Attr: map[string]string{"plan": []string{"team", "solo"}[r.IntN(2)]}}
+		if r.Float64() < 0.6 && strings.HasPrefix(place.phone, "+1") {
+			p.Phone = fmt.Sprintf("%s%04d", place.phone, 100+i%9000)
+		}
+		if i%10 < 7 {
+			b2b = append(b2b, p)
+		} else {
+			b2c = append(b2c, p)
+		}
+	}
+	for id, batch := range map[string][]*store.Prospect{"saas-trial": b2b, "shop-welcome": b2c} {
+		for _, res := range e.EnrollBatch(ctx, batch, id) {
+			if res.Err != nil && !errors.Is(res.Err, store.ErrAlreadyEnrolled) {
+				return fmt.Errorf("demo enroll: %w", res.Err)
+			}
+		}
+	}
+	return nil
+}
+
+var msgIDRe = regexp.MustCompile(`(?m)^Message-ID: <([^>]+)>`)
+
+var replies = []string{"Sounds interesting - can we talk on Tuesday?", "Please call me, we are evaluating options.", "Who is the right person to talk to about pricing?", "Yes, send me a quote for 20 seats."}
+
+// engage plays recipients: it watches the outbox and opens, clicks,
+// replies, unsubscribes and converts at plausible rates, through the same
+// engine calls the tracking and webhook endpoints make.
+func engage(ctx context.Context, e *worker.Engine, outbox *channels.Outbox, clock func() time.Time, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 11))
+	seen := 0
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		msgs := outbox.Messages()
+		if seen > len(msgs) {
+			seen = 0 // the outbox dropped old messages
+		}
+		for _, m := range msgs[seen:] {
+			if m.Channel != "email" {
+				continue
+			}
+			id := msgIDRe.FindStringSubmatch(m.Body)
+			if id == nil {
+				continue
+			}
+			eid, touch, err := e.Store().MessageOwner(ctx, id[1])
+			if err != nil {
+				continue // not committed yet; a later pass sees it
+			}
+			now := clock()
+			apply := func(ev cadence.Event) {
+				ev.At, ev.Touch, ev.Channel = now, touch, cadence.Email
+				e.Apply(ctx, eid, ev)
+			}
+			if r.Float64() < 0.3 {
+				apply(cadence.Event{Kind: cadence.EvOpened, Machine: true, By: "pixel", Reason: "Apple Mail Privacy Protection"})
+			}
+			if r.Float64() < 0.4 {
+				apply(cadence.Event{Kind: cadence.EvOpened, By: "pixel"})
+				if r.Float64() < 0.3 {
+					apply(cadence.Event{Kind: cadence.EvClicked, By: "link"})
+					if r.Float64() < 0.25 {
+						apply(cadence.Event{Kind: cadence.EvGoal, Goal: "converted", By: "crm"})
+					}
+				}
+			}
+			switch x := r.Float64(); {
+			case x < 0.04:
+				apply(cadence.Event{Kind: cadence.EvReplied, By: "email", Reason: replies[r.IntN(len(replies))]})
+			case x < 0.05:
+				apply(cadence.Event{Kind: cadence.EvAutoReplied, By: "email", Reason: "Out of office"})
+			case x < 0.055:
+				apply(cadence.Event{Kind: cadence.EvUnsubscribed, By: "one-click"})
+			}
+		}
+		seen = len(msgs)
+	}
+}
