@@ -23,12 +23,15 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
 	"github.com/nurture-dev/nurture/dashboard"
 	"github.com/nurture-dev/nurture/examples"
+	"github.com/nurture-dev/nurture/metrics"
 	"github.com/nurture-dev/nurture/server"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/tokens"
@@ -111,7 +114,8 @@ func Run(ctx context.Context, o Options) error {
 	outbox, _ := channels.NewOutbox("", 2000, clock)
 	signer, _ := tokens.NewSigner([]byte(randomHex(32)))
 	queue := asynq.NewClientFromRedisClient(rdb)
-	e, err := worker.New(worker.Config{Store: store.New(rdb, "nurture"), Cadences: cads, Email: outbox, SMS: outbox, Tokens: signer,
+	obs := metrics.New(asynq.NewInspector(asynq.RedisClientOpt{Addr: m.Addr()}))
+	e, err := worker.New(worker.Config{Observer: obs, Store: store.New(rdb, "nurture"), Cadences: cads, Email: outbox, SMS: outbox, Tokens: signer,
 		Clock: clock, Logger: o.Logger, PublicURL: url, MessageIDDomain: "demo.nurture.local",
 		// Leases are in engine (virtual) time: keep them two real minutes.
 		Lease: time.Duration(float64(2*time.Minute) * speed), Notify: queue})
@@ -132,7 +136,10 @@ func Run(ctx context.Context, o Options) error {
 	if err := enrollSamples(ctx, e, o); err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: server.Site(api, ui, nil), ReadHeaderTimeout: 10 * time.Second}
+	obs.Attach(e)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(obs)
+	hs := &http.Server{Handler: server.Site(api, ui, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

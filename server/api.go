@@ -24,7 +24,11 @@ func (s *Server) routesAPI() {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPI)
 	})
+	// healthz: the process answers (liveness); readyz: Redis answers too.
 	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.handle("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.st.Redis().Ping(r.Context()).Err(); err != nil {
 			writeErr(w, http.StatusServiceUnavailable, "redis_unreachable", "", "redis: %v", err)
 			return

@@ -52,6 +52,7 @@ func (e *Engine) DispatchOnce(ctx context.Context, q Enqueuer) (int, error) {
 	for _, ids := range claims {
 		total += len(ids)
 	}
+	e.cfg.Observer.Claimed(total)
 	if err != nil {
 		// Whatever was claimed returns to the due sets when its lease
 		// expires; nothing is lost.

@@ -60,7 +60,25 @@ type Config struct {
 	// DomainPause is how long a sending domain pauses after a sender-side
 	// refusal (5.7.x) (default 1h).
 	DomainPause time.Duration
+	// Observer, if set, is told about sends, failures, events and claims
+	// (metrics).
+	Observer Observer
 }
+
+// Observer receives what the engine does, for metrics.
+type Observer interface {
+	Sent(ch cadence.Channel, lateness time.Duration)
+	SendFailed(ch cadence.Channel, class string)
+	Event(kind cadence.EventKind)
+	Claimed(n int)
+}
+
+type noObserver struct{}
+
+func (noObserver) Sent(cadence.Channel, time.Duration) {}
+func (noObserver) SendFailed(cadence.Channel, string)  {}
+func (noObserver) Event(cadence.EventKind)             {}
+func (noObserver) Claimed(int)                         {}
 
 func (c Config) withDefaults() Config {
 	if c.Clock == nil {
@@ -95,6 +113,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DomainPause == 0 {
 		c.DomainPause = time.Hour
+	}
+	if c.Observer == nil {
+		c.Observer = noObserver{}
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	return c
@@ -259,6 +280,7 @@ func (e *Engine) Apply(ctx context.Context, eid string, ev cadence.Event) (caden
 	if err != nil {
 		return o, err
 	}
+	e.cfg.Observer.Event(ev.Kind)
 	if !ev.Machine && ev.Channel == cadence.Email && (ev.Kind == cadence.EvOpened || ev.Kind == cadence.EvClicked || ev.Kind == cadence.EvReplied) {
 		// The address works: soft bounces are no longer consecutive.
 		if err := e.st.ResetSoftBounces(ctx, o.Enrollment.ProspectID); err != nil {

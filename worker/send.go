@@ -439,6 +439,7 @@ func (e *Engine) recordAll(ctx context.Context, ready []*item, now time.Time) er
 			}
 			continue
 		}
+		e.cfg.Observer.Sent(t.Channel, now.Sub(it.loaded.Enrollment.DueAt))
 		commits = append(commits, &store.Commit{Rev: it.loaded.Rev, Enrollment: out.Enrollment, Entries: append([]cadence.Entry(nil), out.Entries...),
 			LedgerField: it.ledger, LedgerValue: store.LedgerSent, Sent: &ev.At, Channel: t.Channel,
 			Stats: statsFor(it.loaded.Enrollment, out, ev), Lane: laneFor(it.c, &out.Enrollment), SameLane: laneFor(it.c, &it.loaded.Enrollment) == laneFor(it.c, &out.Enrollment)})
@@ -501,6 +502,7 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	}
 	ce := &channels.Error{Class: channels.ClassOf(it.sendErr), Err: it.sendErr}
 	errors.As(it.sendErr, &ce)
+	e.cfg.Observer.SendFailed(t.Channel, string(ce.Class))
 	e.log.Warn("send failed", "enrollment", it.eid, "touch", t.ID, "class", ce.Class, "code", ce.Code, "enhanced", ce.Enhanced, "err", it.sendErr)
 	switch ce.Class {
 	case channels.HardBounce:

@@ -12,7 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/dashboard"
 	"github.com/nurture-dev/nurture/server"
 	"github.com/nurture-dev/nurture/worker"
 )
@@ -56,11 +61,12 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 		return errors.New("NURTURE_API_TOKENS must name at least one token, e.g. ops:admin:<secret>")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	e, conn, closeRedis, err := startEngine(ctx, "serve", cfg, log)
+	p, err := startEngine(ctx, "serve", cfg, log)
 	if err != nil {
 		return err
 	}
-	defer closeRedis()
+	defer p.close()
+	e, conn := p.engine, p.conn
 	srv, err := server.New(server.Config{Engine: e, Tokens: tokens, PublicURL: cfg.PublicURL, TwilioAuthToken: env("TWILIO_AUTH_TOKEN"),
 		Brand: env("NURTURE_BRAND"), HelpContact: env("NURTURE_HELP_CONTACT"), Logger: log,
 		Reload: func() (map[string]*cadence.Cadence, error) { return loadCadences(cfg.CadenceDir) }})
@@ -85,7 +91,14 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	ui, err := dashboard.New(dashboard.Config{Engine: e, Tokens: tokens, Outbox: p.outbox, Logger: log, Secure: strings.HasPrefix(cfg.PublicURL, "https://")})
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(p.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	site := server.Site(srv, ui, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	hs := &http.Server{Handler: site, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "nurture: serving on http://%s (public URL %s)\n", ln.Addr(), cfg.PublicURL)

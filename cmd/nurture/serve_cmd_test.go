@@ -54,6 +54,17 @@ func TestServeAndCLI(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	for path, want := range map[string]string{"/readyz": `"ok"`, "/login": `name="token"`} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+	}
 	cli := func(args ...string) (string, error) {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), args, getenv, &out, &errOut)
@@ -113,6 +124,17 @@ func TestServeAndCLI(t *testing.T) {
 	if out, err := cli("enroll", "--cadence", "saas-trial", "--email", "z@example.com"); err == nil || !strings.Contains(out+err.Error(), "forbidden") {
 		t.Fatalf("a sales token enrolled: %v %s", err, out)
 	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"nurture_due_backlog", `nurture_enrollments{cadence="saas-trial",state="active"}`, `nurture_queue_tasks{queue="nurture-email"`, "nurture_events_total{kind=\"paused\"} 1", "go_goroutines"} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	cancel()
 	select {
 	case err := <-done:
@@ -121,5 +143,36 @@ func TestServeAndCLI(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not shut down")
+	}
+}
+
+func TestServeWithoutRedisURLUsesTheEmbeddedRedis(t *testing.T) {
+	addr := freeAddr(t)
+	env := map[string]string{"NURTURE_CADENCES": "../../examples", "NURTURE_TOKEN_KEY": strings.Repeat("s", 32),
+		"NURTURE_API_TOKENS": "ops:admin:ops-secret-0123456789"}
+	ctx, cancel := context.WithCancel(context.Background())
+	var errOut bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr}, func(k string) string { return env[k] }, io.Discard, &errOut)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not come up: %v\n%s", err, errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "EMBEDDED IN-MEMORY Redis") {
+		t.Fatalf("no warning that state is in memory:\n%s", errOut.String())
 	}
 }

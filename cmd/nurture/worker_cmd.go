@@ -17,6 +17,7 @@ import (
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
 	"github.com/nurture-dev/nurture/demo"
+	"github.com/nurture-dev/nurture/metrics"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/tokens"
 	"github.com/nurture-dev/nurture/worker"
@@ -133,19 +134,19 @@ func loadCadences(dir string) (map[string]*cadence.Cadence, error) {
 	return out, nil
 }
 
-func buildEngine(cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger) (*worker.Engine, error) {
+func buildEngine(cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger, obs worker.Observer) (*worker.Engine, *channels.Outbox, error) {
 	cads, err := loadCadences(cfg.CadenceDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	signer, err := tokens.NewSigner([]byte(cfg.TokenKey))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var outbox *channels.Outbox
 	if cfg.SMTP.Host == "" || cfg.Twilio.AccountSID == "" {
 		if outbox, err = channels.NewOutbox(cfg.OutboxDir, 1000, time.Now); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	var email channels.EmailSender = outbox
@@ -153,7 +154,7 @@ func buildEngine(cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger) 
 	if cfg.SMTP.Host != "" {
 		s, err := channels.NewSMTP(cfg.SMTP)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		email = s
 	} else {
@@ -162,7 +163,7 @@ func buildEngine(cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger) 
 	if cfg.Twilio.AccountSID != "" {
 		t, err := channels.NewTwilio(cfg.Twilio)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sms = t
 	} else {
@@ -171,9 +172,10 @@ func buildEngine(cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger) 
 	if !strings.HasPrefix(cfg.PublicURL, "https://") {
 		log.Warn("NURTURE_PUBLIC_URL is not https: emails carry List-Unsubscribe without RFC 8058 one-click", "url", cfg.PublicURL)
 	}
-	return worker.New(worker.Config{Store: store.New(rdb, cfg.Prefix), Cadences: cads, Email: email, SMS: sms, Tokens: signer,
+	e, err := worker.New(worker.Config{Store: store.New(rdb, cfg.Prefix), Cadences: cads, Email: email, SMS: sms, Tokens: signer,
 		Logger: log, PublicURL: cfg.PublicURL, MessageIDDomain: cfg.MsgIDDomain, Lease: cfg.Lease, TaskBatch: cfg.TaskBatch,
-		WarmWebhookURL: cfg.WarmURL, WarmWebhookSecret: cfg.WarmSecret, Notify: asynq.NewClientFromRedisClient(rdb)})
+		WarmWebhookURL: cfg.WarmURL, WarmWebhookSecret: cfg.WarmSecret, Notify: asynq.NewClientFromRedisClient(rdb), Observer: obs})
+	return e, outbox, err
 }
 
 func cmdWorker(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
@@ -198,50 +200,62 @@ func cmdWorker(ctx context.Context, args []string, env func(string) string, stdo
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	e, conn, closeRedis, err := startEngine(ctx, "worker", cfg, log)
+	p, err := startEngine(ctx, "worker", cfg, log)
 	if err != nil {
 		return err
 	}
-	defer closeRedis()
-	log.Info("worker started", "redis", conn.Addr, "concurrency", *concurrency)
-	return e.Run(ctx, conn, worker.RunOptions{Concurrency: *concurrency, Tick: *tick, NoDispatcher: *noDispatch})
+	defer p.close()
+	log.Info("worker started", "redis", p.conn.Addr, "concurrency", *concurrency)
+	return p.engine.Run(ctx, p.conn, worker.RunOptions{Concurrency: *concurrency, Tick: *tick, NoDispatcher: *noDispatch})
 }
 
-// startEngine connects to REDIS_URL and builds the engine; the returned
-// connection options let asynq share the same Redis.
-func startEngine(ctx context.Context, command string, cfg engineConfig, log *slog.Logger) (*worker.Engine, asynq.RedisClientOpt, func(), error) {
-	var conn asynq.RedisClientOpt
+// parts is a running engine with what surrounds it.
+type parts struct {
+	engine  *worker.Engine
+	outbox  *channels.Outbox
+	metrics *metrics.Metrics
+	conn    asynq.RedisClientOpt
+	close   func()
+}
+
+// startEngine connects to REDIS_URL (serve alone may fall back to an
+// embedded in-memory Redis) and builds the engine with metrics; asynq
+// shares the same Redis.
+func startEngine(ctx context.Context, command string, cfg engineConfig, log *slog.Logger) (*parts, error) {
 	var embedded func()
 	if cfg.RedisURL == "" {
 		if command != "serve" {
-			return nil, conn, nil, fmt.Errorf("REDIS_URL is required for nurture %s", command)
+			return nil, fmt.Errorf("REDIS_URL is required for nurture %s", command)
 		}
 		m, err := demo.EmbeddedRedis()
 		if err != nil {
-			return nil, conn, nil, err
+			return nil, err
 		}
 		log.Warn("REDIS_URL is not set: using an EMBEDDED IN-MEMORY Redis; all state is lost when the process stops. Set REDIS_URL=redis://host:6379/0 for production.")
 		cfg.RedisURL, embedded = "redis://"+m.Addr()+"/0", m.Close
 	}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, conn, nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
 	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, conn, nil, fmt.Errorf("redis %s: %w", opt.Addr, err)
-	}
-	e, err := buildEngine(cfg, rdb, log)
-	if err != nil {
-		rdb.Close()
-		return nil, conn, nil, err
-	}
-	conn = asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig}
-	return e, conn, func() {
+	closeAll := func() {
 		rdb.Close()
 		if embedded != nil {
 			embedded()
 		}
-	}, nil
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("redis %s: %w", opt.Addr, err)
+	}
+	conn := asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig}
+	m := metrics.New(asynq.NewInspector(conn))
+	e, outbox, err := buildEngine(cfg, rdb, log, m)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	m.Attach(e)
+	return &parts{engine: e, outbox: outbox, metrics: m, conn: conn, close: closeAll}, nil
 }
