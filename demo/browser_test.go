@@ -1,0 +1,182 @@
+package demo_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/demo"
+)
+
+// chromium finds a Chromium binary; under CI=true a missing one fails.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is required under CI (.ci/run installs it)")
+	}
+	t.Skip("no chromium on PATH; apt-get install chromium")
+	return ""
+}
+
+// TestBrowserSalesPausesAWarmLead drives the dashboard in headless
+// Chromium: log in, open a cadence funnel, find a warm lead, click Pause,
+// see the timeline say so, and see the engine stop sending to that
+// prospect. Screenshots are kept when the test fails (SCREENSHOTS=dir
+// keeps them always).
+func TestBrowserSalesPausesAWarmLead(t *testing.T) {
+	bin := chromium(t)
+	shots := os.Getenv("SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan demo.Info, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- demo.Run(ctx, demo.Options{Addr: "127.0.0.1:0", Prospects: 200, DaySeconds: 1, Seed: 5, Ready: func(i demo.Info) { ready <- i }})
+	}()
+	info := <-ready
+
+	// Chromium may still be writing its profile as it exits: remove it
+	// with a few retries rather than through t.TempDir.
+	profile, err := os.MkdirTemp("", "nurture-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900))
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	bctx, tcancel := context.WithTimeout(bctx, 120*time.Second)
+	defer tcancel()
+
+	n := 0
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var buf []byte
+			if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil {
+				return err
+			}
+			n++
+			return os.WriteFile(filepath.Join(shots, filepath.Base(t.Name())+"-"+string(rune('0'+n))+"-"+name+".png"), buf, 0o644)
+		})
+	}
+	failed := true
+	defer func() {
+		if failed {
+			t.Logf("screenshots in %s", shots)
+		}
+	}()
+
+	var funnel string
+	err = chromedp.Run(bctx,
+		chromedp.Navigate(info.URL+"/"),
+		chromedp.WaitVisible(`input[name="token"]`),
+		chromedp.SendKeys(`input[name="token"]`, info.SalesToken),
+		chromedp.Submit(`input[name="token"]`),
+		chromedp.WaitVisible(`a[href="/cadences/saas-trial"]`),
+		chromedp.Click(`a[href="/cadences/saas-trial"]`),
+		chromedp.WaitVisible(`#funnel`),
+		chromedp.Text(`#funnel`, &funnel),
+		shot("funnel"),
+	)
+	if err != nil {
+		t.Fatalf("login and funnel: %v", err)
+	}
+	if !strings.Contains(funnel, "awareness") || !strings.Contains(funnel, "decision") {
+		t.Fatalf("funnel: %q", funnel)
+	}
+
+	// Wait for a warm lead, reloading the page as a rep would.
+	var hasLead bool
+	deadline := time.Now().Add(60 * time.Second)
+	for !hasLead && time.Now().Before(deadline) {
+		err := chromedp.Run(bctx, chromedp.Navigate(info.URL+"/warm"), chromedp.WaitVisible(`#warm`),
+			chromedp.Evaluate(`document.querySelector('#warm button[data-action="pause"]') !== null`, &hasLead))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hasLead {
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	if !hasLead {
+		chromedp.Run(bctx, shot("no-warm-lead"))
+		t.Fatal("no warm lead appeared within 60 s")
+	}
+	var action, flash string
+	err = chromedp.Run(bctx,
+		shot("warm-leads"),
+		chromedp.AttributeValue(`#warm button[data-action="pause"]`, "formaction", &action, nil),
+		chromedp.Evaluate(`document.querySelector('#warm button[data-action="pause"]').form.getAttribute('action')`, &action),
+		chromedp.Click(`#warm button[data-action="pause"]`),
+		chromedp.WaitVisible(`#flash`),
+		chromedp.Text(`#flash`, &flash),
+	)
+	if err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	// action is /act/EID/pause
+	eid := strings.TrimSuffix(strings.TrimPrefix(action, "/act/"), "/pause")
+	if !strings.Contains(flash, "pause done") {
+		t.Fatalf("flash %q", flash)
+	}
+	pid := strings.Split(eid, "~")[0]
+	var timeline string
+	err = chromedp.Run(bctx,
+		chromedp.Navigate(info.URL+"/prospects/"+pid),
+		chromedp.WaitVisible(`.timeline`),
+		chromedp.Text(`#enrollment-`+cssEscape(eid)+` .timeline`, &timeline),
+		shot("timeline"),
+	)
+	if err != nil {
+		t.Fatalf("prospect page: %v", err)
+	}
+	if !strings.Contains(timeline, "paused: warm -> paused by sales:sam") {
+		t.Fatalf("timeline does not show the pause:\n%s", timeline)
+	}
+	l, _ := info.Engine.Store().Enrollment(ctx, eid)
+	sentBefore := strings.Count(timeline, "sent ")
+	time.Sleep(3 * time.Second) // three cadence days
+	l, _ = info.Engine.Store().Enrollment(ctx, eid)
+	tl, _ := info.Engine.Timeline(ctx, eid)
+	sentAfter := 0
+	for _, en := range tl {
+		if en.Kind == "sent" {
+			sentAfter++
+		}
+	}
+	if l.Enrollment.State != cadence.Paused || sentAfter != sentBefore {
+		t.Fatalf("after pause: state %s, sends %d -> %d", l.Enrollment.State, sentBefore, sentAfter)
+	}
+	failed = false
+	chromedp.Cancel(bctx) // close the browser before the demo stops
+	cancel()
+	<-done
+}
+
+// cssEscape escapes an id for a CSS selector.
+func cssEscape(s string) string {
+	r := strings.NewReplacer("~", `\~`, ".", `\.`, "@", `\@`, ":", `\:`)
+	return r.Replace(s)
+}
