@@ -104,6 +104,31 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.mux.ServeHTTP(w, r)
 }
 
+// RequireAdmin lets only a logged-in admin through to h (the queue
+// monitor); others are sent to log in or refused.
+func (d *Dashboard) RequireAdmin(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := d.session(r)
+		switch {
+		case s == nil:
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+		case s.Role != server.RoleAdmin:
+			http.Error(w, "the queue monitor is for admins", http.StatusForbidden)
+		case r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get("Origin") != "" && !sameOrigin(r):
+			http.Error(w, "cross-origin request refused", http.StatusForbidden)
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+// sameOrigin checks the Origin header of a state-changing request against
+// the Host (asynqmon's own forms carry no CSRF token).
+func sameOrigin(r *http.Request) bool {
+	u, err := url.Parse(r.Header.Get("Origin"))
+	return err == nil && u.Host == r.Host
+}
+
 var funcs = template.FuncMap{
 	"pct": func(a, b int64) string {
 		if b <= 0 {

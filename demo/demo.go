@@ -23,6 +23,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
@@ -139,7 +140,9 @@ func Run(ctx context.Context, o Options) error {
 	obs.Attach(e)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(obs)
-	hs := &http.Server{Handler: server.Site(api, ui, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), ReadHeaderTimeout: 10 * time.Second}
+	monitor := asynqmon.New(asynqmon.Options{RootPath: "/monitor", RedisConnOpt: asynq.RedisClientOpt{Addr: m.Addr()}})
+	site := server.Site(api, server.SiteConfig{UI: ui, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Monitor: ui.RequireAdmin(monitor)})
+	hs := &http.Server{Handler: site, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -89,6 +89,22 @@ func TestDemoMovesProspectsAndSalesCanPause(t *testing.T) {
 		t.Fatalf("cadence page:\n%s", funnel)
 	}
 
+	// The queue monitor is for admins only.
+	if resp, err := c.Get(info.URL + "/monitor/"); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("sales on /monitor: %v %d", err, resp.StatusCode)
+	}
+	adminJar, _ := cookiejar.New(nil)
+	admin := &http.Client{Jar: adminJar, Timeout: 10 * time.Second}
+	if resp, err := admin.PostForm(info.URL+"/login", url.Values{"token": {info.AdminToken}}); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("admin login: %v", err)
+	}
+	if body := get(t, admin, info.URL+"/monitor/"); !strings.Contains(strings.ToLower(body), "asynq") {
+		t.Fatalf("monitor page:\n%.300s", body)
+	}
+	if body := get(t, c, info.URL+"/metrics"); !strings.Contains(body, "nurture_sends_total") {
+		t.Fatalf("metrics:\n%.300s", body)
+	}
+
 	// A form without the CSRF token is refused.
 	resp, _ = c.PostForm(info.URL+"/act/"+m[1]+"/pause", url.Values{})
 	if resp.StatusCode != 403 {

@@ -169,19 +169,32 @@ var openAPI []byte
 // OpenAPI returns the API description served at /v1/openapi.json.
 func OpenAPI() []byte { return openAPI }
 
-// Site serves the API and inbound endpoints, /metrics (when given) and the
-// dashboard (everything else) on one handler.
-func Site(api *Server, ui http.Handler, metrics http.Handler) http.Handler {
+// SiteConfig lists what Site serves besides the API.
+type SiteConfig struct {
+	// UI serves everything not matched elsewhere (the dashboard).
+	UI http.Handler
+	// Metrics serves /metrics.
+	Metrics http.Handler
+	// Monitor serves /monitor/ (the asynq queue monitor); it must do its
+	// own authentication.
+	Monitor http.Handler
+}
+
+// Site serves the API and inbound endpoints, /metrics, /monitor/ and the
+// dashboard on one handler.
+func Site(api *Server, c SiteConfig) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
-		case p == "/metrics" && metrics != nil:
-			metrics.ServeHTTP(w, r)
+		case p == "/metrics" && c.Metrics != nil:
+			c.Metrics.ServeHTTP(w, r)
+		case (p == "/monitor" || strings.HasPrefix(p, "/monitor/")) && c.Monitor != nil:
+			c.Monitor.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/v1/"), strings.HasPrefix(p, "/o/"), strings.HasPrefix(p, "/c/"), strings.HasPrefix(p, "/u/"),
 			strings.HasPrefix(p, "/webhooks/"), p == "/healthz", p == "/readyz":
 			api.ServeHTTP(w, r)
-		case ui != nil:
-			ui.ServeHTTP(w, r)
+		case c.UI != nil:
+			c.UI.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -97,7 +98,8 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(p.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	site := server.Site(srv, ui, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	monitor := asynqmon.New(asynqmon.Options{RootPath: "/monitor", RedisConnOpt: conn})
+	site := server.Site(srv, server.SiteConfig{UI: ui, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Monitor: ui.RequireAdmin(monitor)})
 	hs := &http.Server{Handler: site, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
