@@ -52,10 +52,7 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 		concurrency = 2
 		taskBatch   = 10
 	)
-	bin := filepath.Join(t.TempDir(), "nurture")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildNurture(t)
 	rdb, prefix := redistest.Client(t)
 	sink := smtptest.Start(t)
 	sink.Delay = 3 * time.Millisecond

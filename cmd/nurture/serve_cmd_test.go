@@ -117,6 +117,17 @@ func TestServeAndCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "active at stage awareness") {
 		t.Fatalf("resume: %v\n%s", err, out)
 	}
+	out, err = cli("snooze", "--email", "ada@example.com", "--until", "2d")
+	if err != nil || !strings.Contains(out, "snoozed at stage awareness") {
+		t.Fatalf("snooze: %v\n%s", err, out)
+	}
+	if out, err := cli("snooze", "--email", "ada@example.com", "--until", "soon"); err == nil || !strings.Contains(err.Error(), "--until") {
+		t.Fatalf("bad --until accepted: %v %s", err, out)
+	}
+	out, err = cli("stop", "--email", "ada@example.com", "--reason", "bought elsewhere")
+	if err != nil || !strings.Contains(out, "exited at stage awareness") {
+		t.Fatalf("stop: %v\n%s", err, out)
+	}
 	out, err = cli("warm", "--owner", "sam")
 	if err != nil || !strings.Contains(out, "no warm leads") {
 		t.Fatalf("warm: %v\n%s", err, out)
