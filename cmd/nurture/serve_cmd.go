@@ -101,20 +101,40 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	monitor := asynqmon.New(asynqmon.Options{RootPath: "/monitor", RedisConnOpt: conn})
 	site := server.Site(srv, server.SiteConfig{UI: ui, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Monitor: ui.RequireAdmin(monitor)})
 	hs := &http.Server{Handler: site, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(ln) }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "nurture: serving on http://%s (public URL %s)\n", ln.Addr(), cfg.PublicURL)
-	if !*noWorker {
-		go func() { errc <- e.Run(ctx, conn, worker.RunOptions{Concurrency: *concurrency}) }()
+	// The workers stop with runCtx; serve returns only once they have
+	// finished their in-flight sends.
+	runCtx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	workersDone := make(chan error, 1)
+	if *noWorker {
+		close(workersDone)
+	} else {
+		go func() { workersDone <- e.Run(runCtx, conn, worker.RunOptions{Concurrency: *concurrency}) }()
 	}
+	var result error
 	select {
 	case <-ctx.Done():
-	case err := <-errc:
+	case err := <-serveErr:
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
+			result = err
 		}
+	case err := <-workersDone:
+		result = err
+		workersDone = nil
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	return hs.Shutdown(shutdown)
+	if err := hs.Shutdown(shutdown); err != nil && result == nil {
+		result = err
+	}
+	stopWorkers()
+	if workersDone != nil {
+		if err := <-workersDone; err != nil && result == nil {
+			result = err
+		}
+	}
+	return result
 }
