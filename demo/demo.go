@@ -63,6 +63,9 @@ type Info struct {
 // things out: nothing survives the process.
 func EmbeddedRedis() (*miniredis.Miniredis, error) {
 	m := miniredis.NewMiniRedis()
+	// Without ClockTTL, miniredis expires keys only when told to; Nurture's
+	// ledgers, dedupe keys and domain pauses rely on real expiry.
+	m.ClockTTL(true)
 	if err := m.Start(); err != nil {
 		return nil, fmt.Errorf("embedded redis: %w", err)
 	}

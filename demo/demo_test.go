@@ -140,3 +140,20 @@ func TestDemoMovesProspectsAndSalesCanPause(t *testing.T) {
 		t.Fatal("demo did not shut down")
 	}
 }
+
+func TestEmbeddedRedisExpiresKeysWithTheClock(t *testing.T) {
+	m, err := demo.EmbeddedRedis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.Set("k", "v")
+	m.SetTTL("k", 200*time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Exists("k") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if m.Exists("k") {
+		t.Fatal("a key with a TTL did not expire with the clock")
+	}
+}
