@@ -756,26 +756,39 @@ func (s *Store) MessageOwner(ctx context.Context, messageID string) (eid, touch 
 }
 
 // pipelineScript runs a script n times in one pipeline. EVALSHA cannot fall
-// back to EVAL inside a pipeline, so on NOSCRIPT (a restarted or new Redis)
-// the script is loaded and the pipeline re-run: a NOSCRIPT reply means that
-// command did nothing, and every command of the pipeline is the same script.
+// back to EVAL inside a pipeline by itself, so commands answered NOSCRIPT
+// are re-sent as EVAL.
 func (s *Store) pipelineScript(ctx context.Context, sc *redis.Script, n int, args func(i int) ([]string, []any)) []*redis.Cmd {
 	cmds := make([]*redis.Cmd, n)
-	for attempt := 0; attempt < 2; attempt++ {
-		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i := 0; i < n; i++ {
-				keys, a := args(i)
-				cmds[i] = sc.EvalSha(ctx, p, keys, a...)
-			}
-			return nil
-		})
-		if err := cmds[0].Err(); err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
-			return cmds
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := 0; i < n; i++ {
+			keys, a := args(i)
+			cmds[i] = sc.EvalSha(ctx, p, keys, a...)
 		}
-		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
-			return cmds
+		return nil
+	})
+	missing := false
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			missing = true
+			break
 		}
 	}
+	if !missing {
+		return cmds
+	}
+	// Some node does not have the script yet (a new or restarted Redis, a
+	// cluster node): re-send the commands that failed with the full script,
+	// which also caches it there. A NOSCRIPT reply means nothing ran.
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := 0; i < n; i++ {
+			if err := cmds[i].Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				keys, a := args(i)
+				cmds[i] = sc.Eval(ctx, p, keys, a...)
+			}
+		}
+		return nil
+	})
 	return cmds
 }
 

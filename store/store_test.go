@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,4 +202,65 @@ func TestConsentIsLogged(t *testing.T) {
 	if err := st.UpsertProspect(ctx, other); !errors.Is(err, store.ErrDuplicateAddress) {
 		t.Fatalf("two prospects share a number: %v", err)
 	}
+}
+
+// TestShardsSpreadOverClusterMasters runs only against a Redis Cluster
+// (REDIS_CLUSTER_ADDRS): enrollments of many prospects must land on more
+// than one master, and every script must have run without CROSSSLOT.
+func TestShardsSpreadOverClusterMasters(t *testing.T) {
+	if redistest.ClusterAddrs() == nil {
+		t.Skip("single Redis: set REDIS_CLUSTER_ADDRS (.ci/run does) to run against a cluster")
+	}
+	rdb, prefix := redistest.Client(t)
+	cc := rdb.(*redis.ClusterClient)
+	st := store.New(rdb, prefix)
+	ctx := context.Background()
+	now := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	var batch []store.NewEnrollment
+	for i := 0; i < 200; i++ {
+		pid := fmt.Sprintf("p%03d", i)
+		batch = append(batch, store.NewEnrollment{Enrollment: cadence.Enrollment{ID: store.EnrollmentID(pid, "c"), ProspectID: pid, CadenceID: "c", State: cadence.Active, Stage: "s", DueAt: now}})
+	}
+	for _, err := range st.CreateEnrollments(ctx, batch) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	perMaster := map[string]int{}
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		n := 0
+		iter := node.Scan(ctx, 0, prefix+":{s*}:due:*", 1000).Iterator()
+		for iter.Next(ctx) {
+			n++
+		}
+		mu.Lock()
+		perMaster[node.Options().Addr] = n
+		mu.Unlock()
+		return iter.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	masters := 0
+	for _, n := range perMaster {
+		if n > 0 {
+			masters++
+		}
+	}
+	if masters < 2 {
+		t.Fatalf("due sets on %d master(s): %v", masters, perMaster)
+	}
+	claimed, err := st.ClaimAll(ctx, now, time.Minute, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, ids := range claimed {
+		total += len(ids)
+	}
+	if total != 200 {
+		t.Fatalf("claimed %d of 200 across the cluster", total)
+	}
+	t.Logf("due sets per master: %v", perMaster)
 }

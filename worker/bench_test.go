@@ -109,7 +109,7 @@ func BenchmarkSendPath(b *testing.B) {
 		ceilWall, ceilCPU := time.Since(t0), cpuTime()-cpu0
 
 		// (b) bare asynq.
-		conn := asynq.RedisClientOpt{Addr: redistest.Addr(b)}
+		conn := redistest.Asynq(b)
 		var done atomic.Int64
 		srv := asynq.NewServer(conn, asynq.Config{Concurrency: 8, Queues: map[string]int{prefix + "-noop": 1}, Logger: quiet{}})
 		mux := asynq.NewServeMux()

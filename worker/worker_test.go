@@ -488,7 +488,7 @@ func TestRealAsynqWorker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- r.e.Run(ctx, asynq.RedisClientOpt{Addr: redistest.Addr(t)}, worker.RunOptions{Concurrency: 4, Tick: 50 * time.Millisecond})
+		done <- r.e.Run(ctx, redistest.Asynq(t), worker.RunOptions{Concurrency: 4, Tick: 50 * time.Millisecond})
 	}()
 	deadline := time.Now().Add(20 * time.Second)
 	for r.smtp.Count() < 30 && time.Now().Before(deadline) {
@@ -523,7 +523,7 @@ func TestWarmLeadWebhookIsSignedAndRetried(t *testing.T) {
 		sigOK = append(sigOK, req.Header.Get("X-Nurture-Signature") == worker.SignWebhook("hook-secret", ts, b))
 	}))
 	defer recv.Close()
-	conn := asynq.RedisClientOpt{Addr: redistest.Addr(t)}
+	conn := redistest.Asynq(t)
 	client := asynq.NewClient(conn)
 	defer client.Close()
 	signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))

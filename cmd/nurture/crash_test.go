@@ -82,7 +82,11 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 		}
 	}
 
-	env := append(os.Environ(), "REDIS_URL=redis://"+redistest.Addr(t)+"/0", "NURTURE_PREFIX="+prefix, "NURTURE_CADENCES="+dir,
+	env := os.Environ()
+	for k, v := range redistest.Env(t) {
+		env = append(env, k+"="+v)
+	}
+	env = append(env, "NURTURE_PREFIX="+prefix, "NURTURE_CADENCES="+dir,
 		"NURTURE_TOKEN_KEY="+strings.Repeat("s", 32), "NURTURE_PUBLIC_URL=https://n.example", "NURTURE_LEASE=2s",
 		fmt.Sprintf("NURTURE_TASK_BATCH=%d", taskBatch), "SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", "SMTP_CONNECTIONS=2")
 	start := func() *exec.Cmd {

@@ -32,10 +32,13 @@ func TestServeAndCLI(t *testing.T) {
 	_, prefix := redistest.Client(t)
 	addr := freeAddr(t)
 	env := map[string]string{
-		"REDIS_URL": "redis://" + redistest.Addr(t) + "/0", "NURTURE_PREFIX": prefix, "NURTURE_CADENCES": "../../examples",
+		"NURTURE_PREFIX": prefix, "NURTURE_CADENCES": "../../examples",
 		"NURTURE_TOKEN_KEY": strings.Repeat("s", 32), "NURTURE_OUTBOX_DIR": t.TempDir(), "NURTURE_PUBLIC_URL": "http://" + addr,
 		"NURTURE_API_TOKENS": "ops:admin:ops-secret-0123456789,sam:sales:sam-secret-0123456789",
 		"NURTURE_API_URL":    "http://" + addr, "NURTURE_API_TOKEN": "ops-secret-0123456789",
+	}
+	for k, v := range redistest.Env(t) {
+		env[k] = v
 	}
 	getenv := func(k string) string { return env[k] }
 	ctx, cancel := context.WithCancel(context.Background())

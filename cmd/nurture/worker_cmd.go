@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,8 @@ import (
 // engineConfig is the typed configuration read from the environment.
 type engineConfig struct {
 	RedisURL    string
+	ClusterAddr []string
+	RedisPass   string
 	Prefix      string
 	CadenceDir  string
 	PublicURL   string
@@ -42,7 +45,9 @@ type engineConfig struct {
 
 // envTable documents every variable; the README's table is this one.
 var envTable = [][3]string{
-	{"REDIS_URL", "", "Redis to use, e.g. redis://127.0.0.1:6379/0 (required for worker)"},
+	{"REDIS_URL", "", "Redis to use, e.g. redis://127.0.0.1:6379/0 (required for worker unless REDIS_CLUSTER_ADDRS is set)"},
+	{"REDIS_CLUSTER_ADDRS", "", "Redis Cluster seed nodes, host:port comma separated (instead of REDIS_URL)"},
+	{"REDIS_PASSWORD", "", "password for REDIS_CLUSTER_ADDRS nodes (never logged)"},
 	{"NURTURE_PREFIX", "nurture", "key prefix in Redis"},
 	{"NURTURE_CADENCES", "examples", "directory of cadence files to load"},
 	{"NURTURE_PUBLIC_URL", "http://localhost:8080", "base URL of tracking and unsubscribe links"},
@@ -83,7 +88,7 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 		}
 		return ""
 	}
-	c := engineConfig{RedisURL: get("REDIS_URL"), Prefix: get("NURTURE_PREFIX"), CadenceDir: get("NURTURE_CADENCES"),
+	c := engineConfig{RedisURL: get("REDIS_URL"), RedisPass: get("REDIS_PASSWORD"), Prefix: get("NURTURE_PREFIX"), CadenceDir: get("NURTURE_CADENCES"),
 		PublicURL: get("NURTURE_PUBLIC_URL"), TokenKey: get("NURTURE_TOKEN_KEY"), MsgIDDomain: get("NURTURE_MESSAGE_ID_DOMAIN"),
 		OutboxDir: get("NURTURE_OUTBOX_DIR"), WarmURL: get("NURTURE_WARM_WEBHOOK_URL"), WarmSecret: get("NURTURE_WARM_WEBHOOK_SECRET")}
 	if c.WarmURL != "" && len(c.WarmSecret) < 16 {
@@ -105,6 +110,14 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 	}
 	c.SMTP = channels.SMTPConfig{Host: get("SMTP_HOST"), Port: port, TLS: get("SMTP_TLS"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), Connections: conns}
 	c.Twilio = channels.TwilioConfig{AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: get("TWILIO_AUTH_TOKEN")}
+	if v := get("REDIS_CLUSTER_ADDRS"); v != "" {
+		for _, a := range strings.Split(v, ",") {
+			if _, _, err := net.SplitHostPort(strings.TrimSpace(a)); err != nil {
+				return c, fmt.Errorf("REDIS_CLUSTER_ADDRS entry %q: expected host:port", a)
+			}
+			c.ClusterAddr = append(c.ClusterAddr, strings.TrimSpace(a))
+		}
+	}
 	if len(c.TokenKey) < 32 {
 		return c, errors.New("NURTURE_TOKEN_KEY must be set to a secret of at least 32 bytes")
 	}
@@ -205,7 +218,7 @@ func cmdWorker(ctx context.Context, args []string, env func(string) string, stdo
 		return err
 	}
 	defer p.close()
-	log.Info("worker started", "redis", p.conn.Addr, "concurrency", *concurrency)
+	log.Info("worker started", "concurrency", *concurrency)
 	return p.engine.Run(ctx, p.conn, worker.RunOptions{Concurrency: *concurrency, Tick: *tick, NoDispatcher: *noDispatch})
 }
 
@@ -214,7 +227,7 @@ type parts struct {
 	engine  *worker.Engine
 	outbox  *channels.Outbox
 	metrics *metrics.Metrics
-	conn    asynq.RedisClientOpt
+	conn    asynq.RedisConnOpt
 	close   func()
 }
 
@@ -223,6 +236,24 @@ type parts struct {
 // shares the same Redis.
 func startEngine(ctx context.Context, command string, cfg engineConfig, log *slog.Logger) (*parts, error) {
 	var embedded func()
+	if cfg.RedisURL == "" && cfg.ClusterAddr != nil {
+		// Redis Cluster: every key carries a hash tag and every script one
+		// slot, so the engine runs unchanged on a ClusterClient.
+		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.ClusterAddr, Password: cfg.RedisPass})
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			rdb.Close()
+			return nil, fmt.Errorf("redis cluster %v: %w", cfg.ClusterAddr, err)
+		}
+		conn := asynq.RedisClusterClientOpt{Addrs: cfg.ClusterAddr, Password: cfg.RedisPass}
+		m := metrics.New(asynq.NewInspector(conn))
+		e, outbox, err := buildEngine(cfg, rdb, log, m)
+		if err != nil {
+			rdb.Close()
+			return nil, err
+		}
+		m.Attach(e)
+		return &parts{engine: e, outbox: outbox, metrics: m, conn: conn, close: func() { rdb.Close() }}, nil
+	}
 	if cfg.RedisURL == "" {
 		if command != "serve" {
 			return nil, fmt.Errorf("REDIS_URL is required for nurture %s", command)

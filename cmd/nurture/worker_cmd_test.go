@@ -21,8 +21,11 @@ func TestWorkerCommandSendsToOutbox(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
 	outDir := t.TempDir()
 	env := map[string]string{
-		"REDIS_URL": "redis://" + redistest.Addr(t) + "/0", "NURTURE_PREFIX": prefix, "NURTURE_CADENCES": "../../examples",
+		"NURTURE_PREFIX": prefix, "NURTURE_CADENCES": "../../examples",
 		"NURTURE_TOKEN_KEY": strings.Repeat("s", 32), "NURTURE_OUTBOX_DIR": outDir, "NURTURE_PUBLIC_URL": "https://n.example",
+	}
+	for k, v := range redistest.Env(t) {
+		env[k] = v
 	}
 	// Enroll through the library, as the API will.
 	cfg, err := readEngineConfig(func(k string) string { return env[k] })

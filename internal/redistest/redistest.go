@@ -1,7 +1,9 @@
-// Package redistest gives tests a real Redis: REDIS_URL if set, else a
-// throwaway redis-server started from PATH on a free loopback port. Each
-// caller gets its own key prefix, so tests never see each other's data.
-// Under CI=true a missing redis-server fails the test instead of skipping.
+// Package redistest gives tests a real Redis: a Redis Cluster when
+// REDIS_CLUSTER_ADDRS is set (comma-separated seed addresses), else
+// REDIS_URL if set, else a throwaway redis-server started from PATH on a
+// free loopback port. Each caller gets its own key prefix, so tests never
+// see each other's data. Under CI=true a missing redis-server fails the
+// test instead of skipping.
 package redistest
 
 import (
@@ -18,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -91,24 +94,63 @@ func start() (string, error) {
 	return "", fmt.Errorf("redis-server on %s did not answer", a)
 }
 
-// Client returns a client on the test server and a unique key prefix; keys
-// under the prefix are deleted when the test ends.
-func Client(t testing.TB) (*redis.Client, string) {
+// ClusterAddrs returns the cluster seed addresses, or nil when the tests
+// run against a single Redis.
+func ClusterAddrs() []string {
+	v := os.Getenv("REDIS_CLUSTER_ADDRS")
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// Asynq returns asynq's connection to the same Redis the tests use.
+func Asynq(t testing.TB) asynq.RedisConnOpt {
+	if addrs := ClusterAddrs(); addrs != nil {
+		return asynq.RedisClusterClientOpt{Addrs: addrs}
+	}
+	return asynq.RedisClientOpt{Addr: Addr(t)}
+}
+
+// Env returns the settings that point a nurture process at the same Redis.
+func Env(t testing.TB) map[string]string {
+	if addrs := ClusterAddrs(); addrs != nil {
+		return map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(addrs, ",")}
+	}
+	return map[string]string{"REDIS_URL": "redis://" + Addr(t) + "/0"}
+}
+
+// Client returns a client on the test Redis (a cluster client when
+// REDIS_CLUSTER_ADDRS is set) and a unique key prefix; keys under the
+// prefix are deleted when the test ends.
+func Client(t testing.TB) (redis.UniversalClient, string) {
 	t.Helper()
 	return ClientPrefix(t, fmt.Sprintf("t%d-%d-%s", os.Getpid(), seq.Add(1), strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())))
 }
 
 // ClientPrefix is Client with a chosen prefix, for measurements that depend
 // on key length (production uses "nurture"). It must be unique on the server.
-func ClientPrefix(t testing.TB, prefix string) (*redis.Client, string) {
+func ClientPrefix(t testing.TB, prefix string) (redis.UniversalClient, string) {
 	t.Helper()
-	a := Addr(t)
-	c := redis.NewClient(&redis.Options{Addr: a, PoolSize: 32})
+	var c redis.UniversalClient
+	if addrs := ClusterAddrs(); addrs != nil {
+		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: 32})
+	} else {
+		c = redis.NewClient(&redis.Options{Addr: Addr(t), PoolSize: 32})
+	}
 	t.Cleanup(func() {
 		ctx := context.Background()
-		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
+		clean := func(ctx context.Context, node *redis.Client) error {
+			iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+			for iter.Next(ctx) {
+				node.Del(ctx, iter.Val())
+			}
+			return iter.Err()
+		}
+		if cc, ok := c.(*redis.ClusterClient); ok {
+			cc.ForEachMaster(ctx, clean)
+		} else {
+			clean(ctx, c.(*redis.Client))
 		}
 		c.Close()
 	})
