@@ -67,6 +67,96 @@ func (s *Store) UpsertProspect(ctx context.Context, p *Prospect) error {
 	return s.rdb.Set(ctx, s.keys.Prospect(p.ID), encodeProspect(p), 0).Err()
 }
 
+// UpsertProspects is UpsertProspect for a batch in two round trips: claim
+// the address indexes and read the previous profiles, then write the
+// profiles. It returns one error per prospect and, for updates, the
+// previous profile (nil for new prospects).
+func (s *Store) UpsertProspects(ctx context.Context, ps []*Prospect) ([]error, []*Prospect) {
+	errs := make([]error, len(ps))
+	olds := make([]*Prospect, len(ps))
+	type check struct {
+		key, val string
+		set      *redis.BoolCmd
+	}
+	checks := make([][]check, len(ps))
+	prev := make([]*redis.StringCmd, len(ps))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, pr := range ps {
+			for _, idx := range []struct{ key, val string }{{s.keys.EmailIndex(), pr.Email}, {s.keys.PhoneIndex(), pr.Phone}} {
+				if idx.val == "" {
+					continue
+				}
+				checks[i] = append(checks[i], check{idx.key, idx.val, p.HSetNX(ctx, idx.key, idx.val, pr.ID)})
+			}
+			prev[i] = p.Get(ctx, s.keys.Prospect(pr.ID))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs, olds
+	}
+	// Addresses already indexed: an update of the same prospect, or a
+	// clash with another one. Read their owners in one more round trip.
+	owners := make([][]*redis.StringCmd, len(ps))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range ps {
+			for _, c := range checks[i] {
+				if set, err := c.set.Result(); err == nil && !set {
+					owners[i] = append(owners[i], p.HGet(ctx, c.key, c.val))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs, olds
+	}
+	var write []int
+	for i, pr := range ps {
+		for _, c := range checks[i] {
+			if err := c.set.Err(); err != nil {
+				errs[i] = err
+			}
+		}
+		for _, o := range owners[i] {
+			if owner, err := o.Result(); err != nil {
+				errs[i] = err
+			} else if owner != pr.ID {
+				errs[i] = fmt.Errorf("%w: %s is prospect %s", ErrDuplicateAddress, o.Args()[2], owner)
+			}
+		}
+		if errs[i] != nil {
+			continue
+		}
+		if b, err := prev[i].Result(); err == nil {
+			var old Prospect
+			if json.Unmarshal([]byte(b), &old) == nil {
+				olds[i] = &old
+			}
+		}
+		write = append(write, i)
+	}
+	cmds := make([]*redis.StatusCmd, len(ps))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, i := range write {
+			cmds[i] = p.Set(ctx, s.keys.Prospect(ps[i].ID), encodeProspect(ps[i]), 0)
+		}
+		return nil
+	})
+	for _, i := range write {
+		if err := cmds[i].Err(); err != nil {
+			errs[i] = err
+		}
+	}
+	return errs, olds
+}
+
 func encodeProspect(p *Prospect) string {
 	profile := *p
 	profile.EmailBlocked, profile.SMSBlocked = "", ""
@@ -266,17 +356,16 @@ func dueScore(e *cadence.Enrollment) string {
 }
 
 // createEnrollment creates an enrollment unless it exists.
-// KEYS[1] enrollment, KEYS[2] due set, KEYS[3] timeline, KEYS[4] stats.
-// ARGV[1] blob, ARGV[2] due score or "", ARGV[3] eid, ARGV[4] n entries,
-// entries..., stat field/incr pairs. The first timeline line ("enrolled")
-// is not stored: Timeline derives it from the enrollment.
+// KEYS[1] enrollment, KEYS[2] due set, KEYS[3] timeline. ARGV[1] blob,
+// ARGV[2] due score or "", ARGV[3] eid, ARGV[4] n entries, entries...
+// The first timeline line ("enrolled") is not stored: Timeline derives it
+// from the enrollment. Counters are added per batch by CreateEnrollments.
 var createEnrollment = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], '1\n' .. ARGV[1])
 if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3]) end
 local n = tonumber(ARGV[4])
 for i = 1, n do redis.call('RPUSH', KEYS[3], ARGV[4 + i]) end
-for i = 5 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1]) end
 return 1
 `)
 
@@ -290,8 +379,7 @@ type NewEnrollment struct {
 
 func (s *Store) createArgs(n *NewEnrollment) ([]string, []any) {
 	e := &n.Enrollment
-	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(Shard(e.ProspectID), laneOr(n.Lane)), s.keys.Timeline(e.ID),
-		s.keys.Stats(Shard(e.ProspectID), e.CadenceID)}
+	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(Shard(e.ProspectID), laneOr(n.Lane)), s.keys.Timeline(e.ID)}
 	entries := n.Entries
 	if len(entries) > 0 && entries[0].Kind == "enrolled" {
 		entries = entries[1:]
@@ -300,20 +388,25 @@ func (s *Store) createArgs(n *NewEnrollment) ([]string, []any) {
 	for i := range entries {
 		args = append(args, encodeEntry(&entries[i]))
 	}
-	for k, v := range n.Stats {
-		args = append(args, k, v)
-	}
 	return keys, args
 }
 
-// CreateEnrollments creates enrollments in one pipeline. The result has
-// one error per input: nil, ErrAlreadyEnrolled, or a Redis error.
-func (s *Store) CreateEnrollments(ctx context.Context, batch []NewEnrollment) []error {
+// CreateEnrollments creates enrollments in one pipeline. The first result
+// has one error per input: nil, ErrAlreadyEnrolled, or a Redis error; the
+// second reports a failure to add the batch's counters (the enrollments
+// exist, their stats are short).
+func (s *Store) CreateEnrollments(ctx context.Context, batch []NewEnrollment) ([]error, error) {
 	errs := make([]error, len(batch))
 	if len(batch) == 0 {
-		return errs
+		return errs, nil
 	}
 	cmds := s.pipelineScript(ctx, createEnrollment, len(batch), func(i int) ([]string, []any) { return s.createArgs(&batch[i]) })
+	// Counters of the enrollments actually created, summed per shard: one
+	// HINCRBY per counter and shard instead of several per enrollment.
+	type statKey struct {
+		key, field string
+	}
+	sums := map[statKey]int64{}
 	for i, c := range cmds {
 		n, err := c.Int()
 		switch {
@@ -321,9 +414,25 @@ func (s *Store) CreateEnrollments(ctx context.Context, batch []NewEnrollment) []
 			errs[i] = err
 		case n == 0:
 			errs[i] = fmt.Errorf("%s: %w", batch[i].Enrollment.ID, ErrAlreadyEnrolled)
+		default:
+			e := &batch[i].Enrollment
+			key := s.keys.Stats(Shard(e.ProspectID), e.CadenceID)
+			for f, v := range batch[i].Stats {
+				sums[statKey{key, f}] += v
+			}
 		}
 	}
-	return errs
+	if len(sums) > 0 {
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for k, v := range sums {
+				p.HIncrBy(ctx, k.key, k.field, v)
+			}
+			return nil
+		}); err != nil {
+			return errs, fmt.Errorf("enrollment counters: %w", err)
+		}
+	}
+	return errs, nil
 }
 
 // Commit is a compare-and-set update of an enrollment: it applies only if

@@ -99,10 +99,10 @@ func TestEnrollmentRoundTripAndCAS(t *testing.T) {
 	e := cadence.Enrollment{ID: "p1~c", ProspectID: "p1", CadenceID: "c", Version: "vabc", State: cadence.Active, FirstStage: "s1",
 		Stage: "s1", Step: 1, Generation: 3, EnrolledAt: at, StageEnteredAt: at, DueAt: at.Add(time.Hour), Remaining: 90 * time.Second,
 		PrevEmail: "t1", PrevEmailOpened: true, By: "sales:sam", Reason: "why"}
-	if errs := st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}}); errs[0] != nil {
+	if errs, _ := st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}}); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
-	if errs := st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}}); !errors.Is(errs[0], store.ErrAlreadyEnrolled) {
+	if errs, _ := st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}}); !errors.Is(errs[0], store.ErrAlreadyEnrolled) {
 		t.Fatalf("second create: %v", errs[0])
 	}
 	l, err := st.Enrollment(ctx, e.ID)
@@ -221,7 +221,8 @@ func TestShardsSpreadOverClusterMasters(t *testing.T) {
 		pid := fmt.Sprintf("p%03d", i)
 		batch = append(batch, store.NewEnrollment{Enrollment: cadence.Enrollment{ID: store.EnrollmentID(pid, "c"), ProspectID: pid, CadenceID: "c", State: cadence.Active, Stage: "s", DueAt: now}})
 	}
-	for _, err := range st.CreateEnrollments(ctx, batch) {
+	errs, _ := st.CreateEnrollments(ctx, batch)
+	for _, err := range errs {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -245,3 +245,35 @@ type nil2 struct{}
 func (nil2) SendSMS(context.Context, *channels.SMS) (string, error) {
 	panic("the benchmark cadence has no SMS touch")
 }
+
+// BenchmarkEnrollIngest measures enrollment ingest through EnrollBatch in
+// chunks of 1,000 (what the bulk API and CLI import call), 100,000
+// prospects with phone numbers and attributes.
+func BenchmarkEnrollIngest(b *testing.B) {
+	n := 100_000
+	if testing.Short() {
+		n = 5_000
+	}
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		rdb, prefix := redistest.ClientPrefix(b, fmt.Sprintf("i%06d", (os.Getpid()*10+i)%1000000))
+		c, _ := cadence.Parse("bench.yaml", []byte(strings.Replace(oneTouch, "DELAY", "30d", 1)))
+		signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
+		ob, _ := channels.NewOutbox("", 1, time.Now)
+		e, _ := worker.New(worker.Config{Store: store.New(rdb, prefix), Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: ob, SMS: ob, Tokens: signer, PublicURL: "https://n.example", Logger: quietSlog()})
+		start := time.Now()
+		for lo := 0; lo < n; lo += 1000 {
+			ps := make([]*store.Prospect, 0, 1000)
+			for j := lo; j < min(lo+1000, n); j++ {
+				ps = append(ps, &store.Prospect{ID: "p" + strconv.Itoa(j), Email: fmt.Sprintf("p%d@example.com", j), Phone: fmt.Sprintf("+1312%07d", 2000000+j),
+					FirstName: "Ada", Owner: "sam", Attr: map[string]string{"plan": "team"}})
+			}
+			for _, r := range e.EnrollBatch(ctx, ps, c.ID) {
+				if r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+		}
+		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "enrollments/s")
+	}
+}

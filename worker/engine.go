@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -205,10 +207,11 @@ func (e *Engine) EnrollBatch(ctx context.Context, ps []*store.Prospect, cadenceI
 		return out
 	}
 	now := e.cfg.Clock()
+	upserted := e.UpsertProspects(ctx, ps)
 	var batch []store.NewEnrollment
 	var idx []int
 	for i, p := range ps {
-		if err := e.UpsertProspect(ctx, p); err != nil {
+		if err := upserted[i]; err != nil {
 			out[i].Err = err
 			continue
 		}
@@ -228,7 +231,11 @@ func (e *Engine) EnrollBatch(ctx context.Context, ps []*store.Prospect, cadenceI
 		out[i].Enrollment = o.Enrollment
 	}
 	byOwner := map[string][]string{}
-	for j, err := range e.st.CreateEnrollments(ctx, batch) {
+	created, counterErr := e.st.CreateEnrollments(ctx, batch)
+	if counterErr != nil {
+		e.log.Error("enrolled, but stats counters were not updated", "cadence", c.ID, "err", counterErr)
+	}
+	for j, err := range created {
 		out[idx[j]].Err = err
 		if err == nil {
 			owner := ps[idx[j]].Owner
@@ -248,27 +255,50 @@ func (e *Engine) EnrollBatch(ctx context.Context, ps []*store.Prospect, cadenceI
 	return out
 }
 
+// UpsertProspects validates and stores a batch of prospects in a few round
+// trips; one error per prospect. Owner changes move enrollments.
+func (e *Engine) UpsertProspects(ctx context.Context, ps []*store.Prospect) []error {
+	errs := make([]error, len(ps))
+	// Validation (phone numbers above all) is CPU-bound and independent
+	// per prospect: spread it over the cores for large batches.
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(ps)/64))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(ps); i += workers {
+				errs[i] = ps[i].Normalize(e.cfg.DefaultRegion)
+			}
+		}(w)
+	}
+	wg.Wait()
+	var valid []*store.Prospect
+	var at []int
+	for i, p := range ps {
+		if errs[i] == nil {
+			valid, at = append(valid, p), append(at, i)
+		}
+	}
+	serrs, olds := e.st.UpsertProspects(ctx, valid)
+	for j, err := range serrs {
+		i := at[j]
+		errs[i] = err
+		if err == nil && olds[j] != nil && olds[j].Owner != valid[j].Owner {
+			ids, err := e.prospectEnrollments(ctx, valid[j].ID)
+			if err == nil {
+				err = e.st.MoveOwner(ctx, olds[j].Owner, valid[j].Owner, ids)
+			}
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
 // UpsertProspect creates or updates a prospect; when its owner changes,
 // its enrollments move to the new owner's list.
 func (e *Engine) UpsertProspect(ctx context.Context, p *store.Prospect) error {
-	if err := p.Normalize(e.cfg.DefaultRegion); err != nil {
-		return err
-	}
-	old, err := e.st.Prospect(ctx, p.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	if err := e.st.UpsertProspect(ctx, p); err != nil {
-		return err
-	}
-	if old != nil && old.Owner != p.Owner {
-		ids, err := e.prospectEnrollments(ctx, p.ID)
-		if err != nil {
-			return err
-		}
-		return e.st.MoveOwner(ctx, old.Owner, p.Owner, ids)
-	}
-	return nil
+	return e.UpsertProspects(ctx, []*store.Prospect{p})[0]
 }
 
 // Apply applies an event to an enrollment and carries out its actions:

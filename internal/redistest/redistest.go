@@ -141,10 +141,25 @@ func ClientPrefix(t testing.TB, prefix string) (redis.UniversalClient, string) {
 	t.Cleanup(func() {
 		ctx := context.Background()
 		clean := func(ctx context.Context, node *redis.Client) error {
+			var batch []string
+			flush := func() {
+				if len(batch) == 0 {
+					return
+				}
+				p := node.Pipeline()
+				for _, k := range batch {
+					p.Unlink(ctx, k) // one key per command: keys of a batch may sit in different slots
+				}
+				p.Exec(ctx)
+				batch = batch[:0]
+			}
 			iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 			for iter.Next(ctx) {
-				node.Del(ctx, iter.Val())
+				if batch = append(batch, iter.Val()); len(batch) == 1000 {
+					flush()
+				}
 			}
+			flush()
 			return iter.Err()
 		}
 		if cc, ok := c.(*redis.ClusterClient); ok {
