@@ -171,3 +171,78 @@ func ClientPrefix(t testing.TB, prefix string) (redis.UniversalClient, string) {
 	})
 	return c, prefix
 }
+
+// Server is a redis-server the test owns and may restart (durability
+// tests). It persists to its own directory.
+type Server struct {
+	Addr string
+	t    testing.TB
+	port int
+	dir  string
+	args []string
+	cmd  *exec.Cmd
+}
+
+// StartServer starts a redis-server with extra arguments (e.g. AOF) on a
+// free loopback port; it is stopped when the test ends.
+func StartServer(t testing.TB, args ...string) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-server is required under CI: %v", err)
+		}
+		t.Skipf("no redis-server on PATH: %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, port: l.Addr().(*net.TCPAddr).Port, dir: t.TempDir(), args: args}
+	l.Close()
+	s.Addr = fmt.Sprintf("127.0.0.1:%d", s.port)
+	s.start()
+	t.Cleanup(func() {
+		if s.cmd != nil {
+			s.cmd.Process.Kill()
+			s.cmd.Wait()
+		}
+	})
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	args := append([]string{"--port", fmt.Sprint(s.port), "--bind", "127.0.0.1", "--dir", s.dir}, s.args...)
+	s.cmd = exec.Command("redis-server", args...)
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		started <- s.cmd.Start()
+		select {}
+	}()
+	if err := <-started; err != nil {
+		s.t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	defer c.Close()
+	for i := 0; i < 200; i++ {
+		if c.Ping(context.Background()).Err() == nil {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	s.t.Fatalf("redis-server on %s did not start", s.Addr)
+}
+
+// Restart shuts the server down cleanly (SHUTDOWN, which flushes the AOF)
+// and starts it again on the same port and directory after downtime.
+func (s *Server) Restart(downtime time.Duration) {
+	s.t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	c.Shutdown(context.Background())
+	c.Close()
+	s.cmd.Wait()
+	time.Sleep(downtime)
+	s.start()
+}
