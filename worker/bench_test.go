@@ -248,11 +248,15 @@ func (nil2) SendSMS(context.Context, *channels.SMS) (string, error) {
 
 // BenchmarkEnrollIngest measures enrollment ingest through EnrollBatch in
 // chunks of 1,000 (what the bulk API and CLI import call), 100,000
-// prospects with phone numbers and attributes.
+// prospects with phone numbers and attributes (NURTURE_BENCH_N overrides,
+// e.g. 1000000), and the Redis memory they hold.
 func BenchmarkEnrollIngest(b *testing.B) {
 	n := 100_000
 	if testing.Short() {
 		n = 5_000
+	}
+	if v, err := strconv.Atoi(os.Getenv("NURTURE_BENCH_N")); err == nil && v > 0 {
+		n = v
 	}
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
@@ -261,6 +265,7 @@ func BenchmarkEnrollIngest(b *testing.B) {
 		signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
 		ob, _ := channels.NewOutbox("", 1, time.Now)
 		e, _ := worker.New(worker.Config{Store: store.New(rdb, prefix), Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: ob, SMS: ob, Tokens: signer, PublicURL: "https://n.example", Logger: quietSlog()})
+		mem0 := redisInfo(b, e.Store(), "used_memory")
 		start := time.Now()
 		for lo := 0; lo < n; lo += 1000 {
 			ps := make([]*store.Prospect, 0, 1000)
@@ -275,5 +280,6 @@ func BenchmarkEnrollIngest(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "enrollments/s")
+		b.ReportMetric((redisInfo(b, e.Store(), "used_memory")-mem0)/float64(n), "redis-B/enrollment")
 	}
 }

@@ -62,6 +62,8 @@ type twilioFake struct {
 	mu     sync.Mutex
 	sent   []url.Values
 	faults map[string][]int // To -> queue of error codes (HTTP status derived)
+	// burst answers the next requests with these codes, whatever the To.
+	burst []int
 }
 
 func (f *twilioFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -77,12 +79,19 @@ func (f *twilioFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	to := r.PostForm.Get("To")
+	if len(f.burst) > 0 {
+		f.faults[to] = append([]int{f.burst[0]}, f.faults[to]...)
+		f.burst = f.burst[1:]
+	}
 	if q := f.faults[to]; len(q) > 0 {
 		code := q[0]
 		f.faults[to] = q[1:]
 		status := 400
-		if code == 429 || code == 20429 {
+		switch {
+		case code == 429 || code == 20429:
 			status = 429
+		case code >= 20500:
+			status = 500
 		}
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(map[string]any{"code": code, "message": fmt.Sprintf("error %d", code), "status": status})
@@ -618,5 +627,85 @@ func TestSenderPolicyPausesTheDomain(t *testing.T) {
 	r.dispatch(t)
 	if !strings.Contains(r.timeline(t, "late~e2e"), "sent welcome") {
 		t.Errorf("not sent after the pause ended:\n%s", r.timeline(t, "late~e2e"))
+	}
+}
+
+// TestProviderFaultsAtScale: 10% of SMTP recipients answer 4xx for a while
+// and Twilio answers bursts of 429 and 500; everything is delivered in the
+// end, retries back off, nothing is sent twice.
+func TestProviderFaultsAtScale(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	const n = 300
+	var ps []*store.Prospect
+	for i := 0; i < n; i++ {
+		email := fmt.Sprintf("f%03d@example.com", i)
+		if i%10 == 0 {
+			r.smtp.Fail(email, smtptest.Fault{Code: 451, Enhanced: smtp.EnhancedCode{4, 7, 1}, Msg: "try again later", Times: 3})
+		}
+		ps = append(ps, &store.Prospect{ID: fmt.Sprintf("f%03d", i), Email: email, Phone: fmt.Sprintf("+1312555%04d", 1000+i), TimeZone: "America/Chicago"})
+	}
+	for _, res := range r.e.EnrollBatch(ctx, ps, r.c.ID) {
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	r.twilio.mu.Lock()
+	for i := 0; i < 60; i++ {
+		r.twilio.burst = append(r.twilio.burst, 20429)
+	}
+	for i := 0; i < 30; i++ {
+		r.twilio.burst = append(r.twilio.burst, 20500)
+	}
+	r.twilio.mu.Unlock()
+	// Walk the clock a minute at a time through the first day: welcome
+	// emails, their retries, then the SMS a day later and theirs.
+	for step := 0; step < 26*60; step++ {
+		r.dispatch(t)
+		r.clk.Add(time.Minute)
+		if r.smtp.Count() == n && len(r.twilio.Sent()) == n {
+			break
+		}
+	}
+	seen := map[string]int{}
+	for _, m := range r.smtp.Messages() {
+		seen[m.MessageID]++
+	}
+	if len(seen) != n {
+		t.Fatalf("%d of %d welcome emails delivered", len(seen), n)
+	}
+	for id, k := range seen {
+		if k > 1 {
+			t.Errorf("%s delivered %d times", id, k)
+		}
+	}
+	smsTo := map[string]int{}
+	for _, f := range r.twilio.Sent() {
+		smsTo[f.Get("To")]++
+	}
+	if len(smsTo) != n {
+		t.Fatalf("%d of %d SMS delivered", len(smsTo), n)
+	}
+	for to, k := range smsTo {
+		if k > 1 {
+			t.Errorf("SMS to %s sent %d times", to, k)
+		}
+	}
+	// Backoff grows: 1 minute, then 2, then 4.
+	tl := r.timeline(t, "f000~e2e")
+	for _, want := range []string{"attempt 1 failed (retry 451 4.7.1", "attempt 2 failed", "attempt 3 failed", "sent welcome"} {
+		if !strings.Contains(tl, want) {
+			t.Errorf("timeline lacks %q:\n%s", want, tl)
+		}
+	}
+	entries, _ := r.e.Timeline(ctx, "f000~e2e")
+	var waits []time.Duration
+	for _, en := range entries {
+		if en.Kind == "retry" {
+			waits = append(waits, en.Until.Sub(en.At))
+		}
+	}
+	if len(waits) != 3 || waits[0] != time.Minute || waits[1] != 2*time.Minute || waits[2] != 4*time.Minute {
+		t.Errorf("backoff %v, want [1m 2m 4m]", waits)
 	}
 }
