@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -77,6 +78,9 @@ func BenchmarkSendPath(b *testing.B) {
 	n := 20000
 	if testing.Short() {
 		n = 2000
+	}
+	if v, err := strconv.Atoi(os.Getenv("NURTURE_BENCH_N")); err == nil && v > 0 {
+		n = v
 	}
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
@@ -281,5 +285,70 @@ func BenchmarkEnrollIngest(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "enrollments/s")
 		b.ReportMetric((redisInfo(b, e.Store(), "used_memory")-mem0)/float64(n), "redis-B/enrollment")
+	}
+}
+
+// BenchmarkLateness measures how late touches go out after they fall due
+// while the engine runs below capacity: 1,000 prospects/s enrolled with a
+// touch due at once, for 10 s, default dispatcher settings. It reports the
+// p50 and p99 of (SMTP accept time - due time).
+func BenchmarkLateness(b *testing.B) {
+	rate, seconds := 1000, 10
+	if testing.Short() {
+		seconds = 2
+	}
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		rdb, prefix := redistest.ClientPrefix(b, fmt.Sprintf("l%06d", (os.Getpid()*10+i)%1000000))
+		sink := smtptest.Start(b)
+		mailer, _ := channels.NewSMTP(channels.SMTPConfig{Host: "127.0.0.1", Port: sink.Port, TLS: "none", Connections: 4})
+		c, _ := cadence.Parse("bench.yaml", []byte(strings.Replace(oneTouch, "DELAY", "0", 1)))
+		signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
+		e, _ := worker.New(worker.Config{Store: store.New(rdb, prefix), Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: mailer, SMS: nil2{},
+			Tokens: signer, PublicURL: "https://n.example", Logger: quietSlog()})
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- e.Run(runCtx, redistest.Asynq(b), worker.RunOptions{}) }()
+		time.Sleep(1500 * time.Millisecond) // let asynq start
+		due := map[string]time.Time{}
+		tick := time.NewTicker(100 * time.Millisecond)
+		n := 0
+		for k := 0; k < seconds*10; k++ {
+			<-tick.C
+			var ps []*store.Prospect
+			for j := 0; j < rate/10; j++ {
+				email := fmt.Sprintf("l%06d@example.com", n)
+				ps = append(ps, &store.Prospect{ID: fmt.Sprintf("l%06d", n), Email: email, FirstName: "Ada"})
+				n++
+			}
+			at := time.Now()
+			for _, r := range e.EnrollBatch(ctx, ps, c.ID) {
+				if r.Err != nil {
+					b.Fatal(r.Err)
+				}
+				due[e.MessageID(r.Enrollment.ID, "only", 0, r.Enrollment.Generation)] = at
+			}
+		}
+		tick.Stop()
+		deadline := time.Now().Add(60 * time.Second)
+		for sink.Count() < n && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		stop()
+		<-done
+		mailer.Close()
+		var late []time.Duration
+		for _, m := range sink.Messages() {
+			if at, ok := due[m.MessageID]; ok {
+				late = append(late, m.At.Sub(at))
+			}
+		}
+		if len(late) != n {
+			b.Fatalf("matched %d of %d sends", len(late), n)
+		}
+		sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
+		b.ReportMetric(late[len(late)/2].Seconds(), "p50-late-s")
+		b.ReportMetric(late[len(late)*99/100].Seconds(), "p99-late-s")
+		b.Logf("%d touches at %d/s: lateness p50 %v p99 %v max %v", n, rate, late[len(late)/2].Round(time.Millisecond), late[len(late)*99/100].Round(time.Millisecond), late[len(late)-1].Round(time.Millisecond))
 	}
 }

@@ -195,7 +195,7 @@ func cmdWorker(ctx context.Context, args []string, env func(string) string, stdo
 	fl := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	concurrency := fl.Int("concurrency", 8, "send tasks processed at once")
-	tick := fl.Duration("tick", time.Second, "how often the dispatcher claims due touches")
+	tick := fl.Duration("tick", 250*time.Millisecond, "how often the dispatcher claims due touches")
 	noDispatch := fl.Bool("no-dispatcher", false, "run only the send handlers")
 	fl.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: nurture worker [flags]\n\nRuns the dispatcher and the send handlers. Any number may run against one Redis.\n\nEnvironment:\n")
