@@ -48,7 +48,7 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 	}
 	const (
 		prospects   = 400
-		kills       = 6
+		kills       = 10
 		concurrency = 2
 		taskBatch   = 10
 	)
