@@ -106,7 +106,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 				existing[q] = true
 			}
 		}
-		for _, q := range []string{worker.QueueEmail, worker.QueueSMS, worker.QueueEvents} {
+		for _, q := range m.e.Queues() {
 			info := &asynq.QueueInfo{} // a queue not used yet: all zero
 			if existing[q] {
 				var err error

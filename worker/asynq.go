@@ -16,20 +16,32 @@ import (
 	"github.com/nurture-dev/nurture/store"
 )
 
-// Task types and queues: one queue per channel lane, so a throttled SMS
-// provider never holds up email. Weights: email 3, SMS 2.
+// TaskSend is the send task type.
+const TaskSend = "nurture:send"
+
+// Queues: one per channel lane, so a throttled SMS provider never holds up
+// email, plus one for event deliveries; weights email 3, SMS 2, events 1.
+// Names carry the key prefix, so deployments sharing a Redis (or tests
+// sharing a cluster) never take each other's tasks.
 const (
-	TaskSend   = "nurture:send"
-	QueueEmail = "nurture-email"
-	QueueSMS   = "nurture-sms"
+	queueEmail  = "email"
+	queueSMS    = "sms"
+	queueEvents = "events"
 )
 
+func (e *Engine) queue(name string) string { return e.st.Keys().Prefix + "-" + name }
+
 // QueueOf returns the asynq queue of a lane.
-func QueueOf(l store.Lane) string {
+func (e *Engine) QueueOf(l store.Lane) string {
 	if l == store.LaneSMS {
-		return QueueSMS
+		return e.queue(queueSMS)
 	}
-	return QueueEmail
+	return e.queue(queueEmail)
+}
+
+// Queues lists the engine's asynq queues.
+func (e *Engine) Queues() []string {
+	return []string{e.queue(queueEmail), e.queue(queueSMS), e.queue(queueEvents)}
 }
 
 type sendPayload struct {
@@ -64,7 +76,7 @@ func (e *Engine) DispatchOnce(ctx context.Context, q Enqueuer) (int, error) {
 			payload, _ := json.Marshal(sendPayload{IDs: chunk})
 			sum := sha1.Sum([]byte(strings.Join(chunk, "\x00")))
 			id := fmt.Sprintf("send:%s:%02d:%d:%s", k.Lane, k.Shard, now.UnixMilli(), hex.EncodeToString(sum[:8]))
-			task := asynq.NewTask(TaskSend, payload, asynq.TaskID(id), asynq.Queue(QueueOf(k.Lane)),
+			task := asynq.NewTask(TaskSend, payload, asynq.TaskID(id), asynq.Queue(e.QueueOf(k.Lane)),
 				asynq.MaxRetry(20), asynq.Timeout(e.cfg.Lease), asynq.Retention(10*time.Minute))
 			if _, err := q.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 				// The claim stays leased; when the lease expires the
@@ -122,7 +134,7 @@ func (e *Engine) Run(ctx context.Context, conn asynq.RedisConnOpt, opts RunOptio
 	srv := asynq.NewServer(conn, asynq.Config{
 		RetryDelayFunc:    retry,
 		Concurrency:       opts.Concurrency,
-		Queues:            map[string]int{QueueEmail: 3, QueueSMS: 2, QueueEvents: 1},
+		Queues:            map[string]int{e.queue(queueEmail): 3, e.queue(queueSMS): 2, e.queue(queueEvents): 1},
 		Logger:            SlogAdapter{e.log},
 		TaskCheckInterval: opts.TaskCheck,
 		ShutdownTimeout:   20 * time.Second,

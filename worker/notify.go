@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,11 +19,8 @@ import (
 	"github.com/nurture-dev/nurture/cadence"
 )
 
-// Warm-lead notifications.
-const (
-	TaskWarmWebhook = "nurture:warm-webhook"
-	QueueEvents     = "nurture-events"
-)
+// TaskWarmWebhook is the warm-lead notification task type.
+const TaskWarmWebhook = "nurture:warm-webhook"
 
 // WarmNotice is the JSON body of the warm-lead webhook.
 type WarmNotice struct {
@@ -60,8 +58,8 @@ func (e *Engine) notifyWarm(ctx context.Context, en cadence.Enrollment, ev caden
 	body, _ := json.Marshal(WarmNotice{Event: "lead.warm", Enrollment: en.ID, Cadence: en.CadenceID, Stage: en.Stage, At: ev.At,
 		Reply: ev.Reason, Channel: string(ev.Channel), Owner: p.Owner, Prospect: p})
 	task := asynq.NewTask(TaskWarmWebhook, body, asynq.TaskID(fmt.Sprintf("warm:%s:%d", en.ID, ev.At.UnixMilli())),
-		asynq.Queue(QueueEvents), asynq.MaxRetry(15), asynq.Timeout(30*time.Second), asynq.Retention(24*time.Hour))
-	if _, err := e.cfg.Notify.EnqueueContext(ctx, task); err != nil && err != asynq.ErrTaskIDConflict {
+		asynq.Queue(e.queue(queueEvents)), asynq.MaxRetry(15), asynq.Timeout(30*time.Second), asynq.Retention(24*time.Hour))
+	if _, err := e.cfg.Notify.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue warm-lead webhook: %w", err)
 	}
 	return nil

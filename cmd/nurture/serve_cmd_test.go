@@ -144,7 +144,7 @@ func TestServeAndCLI(t *testing.T) {
 	}
 	mb, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{"nurture_due_backlog", `nurture_enrollments{cadence="saas-trial",state="active"}`, `nurture_queue_tasks{queue="nurture-email"`, "nurture_events_total{kind=\"paused\"} 1", "go_goroutines"} {
+	for _, want := range []string{"nurture_due_backlog", `nurture_enrollments{cadence="saas-trial",state="active"}`, `nurture_queue_tasks{queue="` + prefix + `-email"`, "nurture_events_total{kind=\"paused\"} 1", "go_goroutines"} {
 		if !strings.Contains(string(mb), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
