@@ -62,6 +62,7 @@ var envTable = [][3]string{
 	{"SMTP_USERNAME", "", "SMTP user"},
 	{"SMTP_PASSWORD", "", "SMTP password (never logged)"},
 	{"SMTP_CONNECTIONS", "4", "pooled SMTP connections"},
+	{"SMTP_HELO", "", "HELO/EHLO name this process announces (default: go-mail's)"},
 	{"TWILIO_ACCOUNT_SID", "", "Twilio account SID"},
 	{"TWILIO_AUTH_TOKEN", "", "Twilio auth token (never logged); also verifies Twilio webhooks"},
 	{"NURTURE_WARM_WEBHOOK_URL", "", "receives a signed POST (X-Nurture-Signature) when a lead turns warm"},
@@ -108,7 +109,7 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 	if c.TaskBatch, err = strconv.Atoi(get("NURTURE_TASK_BATCH")); err != nil || c.TaskBatch < 1 {
 		return c, fmt.Errorf("NURTURE_TASK_BATCH=%q: expected a positive number", get("NURTURE_TASK_BATCH"))
 	}
-	c.SMTP = channels.SMTPConfig{Host: get("SMTP_HOST"), Port: port, TLS: get("SMTP_TLS"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), Connections: conns}
+	c.SMTP = channels.SMTPConfig{Host: get("SMTP_HOST"), Port: port, TLS: get("SMTP_TLS"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), Connections: conns, HELO: get("SMTP_HELO")}
 	c.Twilio = channels.TwilioConfig{AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: get("TWILIO_AUTH_TOKEN")}
 	if v := get("REDIS_CLUSTER_ADDRS"); v != "" {
 		for _, a := range strings.Split(v, ",") {

@@ -26,6 +26,8 @@ type Message struct {
 	Header    mail.Header
 	// At is when the server accepted it.
 	At time.Time
+	// Helo is the name the sending client announced.
+	Helo string
 }
 
 // Fault makes the server refuse a recipient.
@@ -213,7 +215,7 @@ func (ss *session) Data(r io.Reader) error {
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
 	for _, to := range ss.to {
-		ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: to, Data: b, MessageID: m.Header.Get("Message-Id"), Header: m.Header, At: time.Now()})
+		ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: to, Data: b, MessageID: m.Header.Get("Message-Id"), Header: m.Header, At: time.Now(), Helo: ss.conn.Hostname()})
 	}
 	return nil
 }
