@@ -3,7 +3,6 @@ package demo_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,21 +12,8 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/demo"
+	"github.com/nurture-dev/nurture/internal/browsertest"
 )
-
-// chromium finds a Chromium binary; under CI=true a missing one fails.
-func chromium(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is required under CI (.ci/run installs it)")
-	}
-	t.Skip("no chromium on PATH; apt-get install chromium")
-	return ""
-}
 
 // TestBrowserSalesPausesAWarmLead drives the dashboard in headless
 // Chromium: log in, open a cadence funnel, find a warm lead, click Pause,
@@ -35,7 +21,7 @@ func chromium(t *testing.T) string {
 // prospect. Screenshots are kept when the test fails (SCREENSHOTS=dir
 // keeps them always).
 func TestBrowserSalesPausesAWarmLead(t *testing.T) {
-	bin := chromium(t)
+	bin := browsertest.Chromium(t)
 	shots := os.Getenv("SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()

@@ -12,27 +12,13 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/internal/enginetest"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/internal/smtptest"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/tokens"
 	"github.com/nurture-dev/nurture/worker"
 )
-
-const twoTouch = `id: restart
-name: Restart
-timezone: UTC
-from: {email: "Acme <hello@acme.example>"}
-postal_address: "1 Main St, Springfield"
-send_window: {start: "00:00", end: "24:00"}
-stages:
-  - id: only
-    touches:
-      - {id: one, channel: email, template: mail}
-      - {id: two, channel: email, delay: 2s, template: mail}
-templates:
-  mail: {subject: "Hi", text: "Hello"}
-`
 
 // TestRedisRestartMidRun restarts a Redis that runs with AOF (appendfsync
 // everysec) while the engine is sending: the engine reconnects, every
@@ -49,7 +35,7 @@ func TestRedisRestartMidRun(t *testing.T) {
 	sink.Delay = 2 * time.Millisecond
 	mailer, _ := channels.NewSMTP(channels.SMTPConfig{Host: "127.0.0.1", Port: sink.Port, TLS: "none", Connections: 2})
 	defer mailer.Close()
-	c, err := cadence.Parse("restart.yaml", []byte(twoTouch))
+	c, err := cadence.Parse("restart.yaml", []byte(enginetest.EmailCadence("restart", "0", "2s")))
 	if err != nil {
 		t.Fatal(err)
 	}

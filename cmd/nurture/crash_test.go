@@ -14,28 +14,13 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/internal/enginetest"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/internal/smtptest"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/tokens"
 	"github.com/nurture-dev/nurture/worker"
 )
-
-const crashCadence = `id: crash
-name: Crash safety
-timezone: UTC
-from: {email: "Acme <hello@acme.example>"}
-postal_address: "1 Main St, Springfield"
-send_window: {start: "00:00", end: "24:00"}
-stages:
-  - id: only
-    touches:
-      - {id: one, channel: email, template: mail}
-      - {id: two, channel: email, delay: 1s, template: mail}
-      - {id: three, channel: email, delay: 1s, template: mail}
-templates:
-  mail: {subject: "Hi {{ .FirstName | default \"there\" }}", text: "Hello"}
-`
 
 // TestWorkersSurviveSIGKILL runs two real worker processes, SIGKILLs one
 // at random again and again mid-batch and restarts it, then checks from the
@@ -57,7 +42,7 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 	sink := smtptest.Start(t)
 	sink.Delay = 3 * time.Millisecond
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "crash.yaml"), []byte(crashCadence), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "crash.yaml"), []byte(enginetest.EmailCadence("crash", "0", "1s", "1s")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c, err := cadence.LoadFile(filepath.Join(dir, "crash.yaml"))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/internal/enginetest"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/internal/smtptest"
 	"github.com/nurture-dev/nurture/store"
@@ -33,7 +34,7 @@ func TestTwoWorkersSplitTheWork(t *testing.T) {
 	sink := smtptest.Start(t)
 	sink.Delay = time.Millisecond
 	dir := t.TempDir()
-	src := strings.Replace(strings.Replace(crashCadence, "id: crash", "id: split", 1), "      - {id: two, channel: email, delay: 1s, template: mail}\n      - {id: three, channel: email, delay: 1s, template: mail}\n", "", 1)
+	src := enginetest.EmailCadence("split", "0")
 	if err := os.WriteFile(filepath.Join(dir, "split.yaml"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}

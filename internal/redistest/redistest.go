@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -245,4 +246,66 @@ func (s *Server) Restart(downtime time.Duration) {
 	s.cmd.Wait()
 	time.Sleep(downtime)
 	s.start()
+}
+
+// Cluster returns a client on a Redis Cluster and a unique key prefix: the
+// one in REDIS_CLUSTER_ADDRS, else three masters started for this test with
+// scripts/redis-cluster.sh (stopped when it ends). Under CI=true missing
+// redis-server or redis-cli fails the test.
+func Cluster(t testing.TB) (*redis.ClusterClient, string) {
+	t.Helper()
+	if ClusterAddrs() != nil {
+		c, prefix := Client(t)
+		return c.(*redis.ClusterClient), prefix
+	}
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required under CI: %v", bin, err)
+			}
+			t.Skipf("no %s on PATH", bin)
+		}
+	}
+	_, self, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(self), "..", "..", "scripts", "redis-cluster.sh")
+	base := freePortRun(t)
+	out, err := exec.Command(script, "start", fmt.Sprint(base)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("starting a cluster: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(script, "stop", fmt.Sprint(base)).Run() })
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(strings.TrimSpace(string(out)), ",")})
+	t.Cleanup(func() { c.Close() })
+	return c, fmt.Sprintf("t%d-cluster", os.Getpid())
+}
+
+// freePortRun finds a base port whose next two ports and their cluster bus
+// ports (+10000) are free.
+func freePortRun(t testing.TB) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if base+10002 > 65535 {
+			continue
+		}
+		ok := true
+		for _, p := range []int{base, base + 1, base + 2, base + 10000, base + 10001, base + 10002} {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no run of free ports for a cluster")
+	return 0
 }
