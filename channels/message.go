@@ -104,9 +104,21 @@ func ClassOf(err error) Class {
 }
 
 // EmailSender sends a batch of emails; the result has one error per
-// message (nil when accepted).
+// message (nil when accepted). A non-nil journal is stepped around every
+// provider call.
 type EmailSender interface {
-	SendEmails(ctx context.Context, msgs []*Email) []error
+	SendEmails(ctx context.Context, msgs []*Email, j Journal) []error
+}
+
+// Journal durably records each message's progress around its provider
+// call, so that a crash leaves at most one message per connection whose
+// fate is unknown: the one the provider was handling.
+type Journal interface {
+	// Step records, in one round trip, that message done (or -1) finished
+	// with doneErr (nil: accepted) and that message next (or -1) is about
+	// to reach the provider. A non-nil error means next must not be sent;
+	// the sender reports that error as next's result.
+	Step(ctx context.Context, done int, doneErr error, next int) error
 }
 
 // SMSSender sends one SMS and returns the provider's message id.

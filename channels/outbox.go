@@ -73,23 +73,32 @@ func safeName(s string) string {
 	}, s)
 }
 
-// SendEmails renders each email to MIME and keeps it.
-func (o *Outbox) SendEmails(_ context.Context, msgs []*Email) []error {
+// SendEmails renders each email to MIME and keeps it, journaling each
+// the way the SMTP pool does.
+func (o *Outbox) SendEmails(ctx context.Context, msgs []*Email, j Journal) []error {
 	errs := make([]error, len(msgs))
+	run := newJournalRun(j, 0)
 	for i, e := range msgs {
-		m, err := BuildMsg(e)
-		if err != nil {
-			errs[i] = &Error{Class: Permanent, Err: err}
+		if err := run.begin(ctx, i, errs); err != nil {
+			errs[i] = err
 			continue
 		}
-		var b bytes.Buffer
-		if _, err := m.WriteTo(&b); err != nil {
-			errs[i] = &Error{Class: Permanent, Err: err}
-			continue
-		}
-		errs[i] = o.add(OutboxMessage{At: o.Clock(), Channel: "email", To: e.To, Subject: e.Subject, Body: b.String(), Key: strings.Trim(e.MessageID, "<>")}, "eml")
+		errs[i] = o.keepEmail(e)
 	}
+	run.end(ctx, errs)
 	return errs
+}
+
+func (o *Outbox) keepEmail(e *Email) error {
+	m, err := BuildMsg(e)
+	if err != nil {
+		return &Error{Class: Permanent, Err: err}
+	}
+	var b bytes.Buffer
+	if _, err := m.WriteTo(&b); err != nil {
+		return &Error{Class: Permanent, Err: err}
+	}
+	return o.add(OutboxMessage{At: o.Clock(), Channel: "email", To: e.To, Subject: e.Subject, Body: b.String(), Key: strings.Trim(e.MessageID, "<>")}, "eml")
 }
 
 // SendSMS keeps the SMS.

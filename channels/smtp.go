@@ -179,7 +179,7 @@ func BuildMsg(e *Email) (*mail.Msg, error) {
 }
 
 // SendEmails sends msgs over the pool, spreading them across connections.
-func (s *SMTP) SendEmails(ctx context.Context, msgs []*Email) []error {
+func (s *SMTP) SendEmails(ctx context.Context, msgs []*Email, j Journal) []error {
 	errs := make([]error, len(msgs))
 	built := make([]*mail.Msg, len(msgs))
 	for i, e := range msgs {
@@ -200,16 +200,56 @@ func (s *SMTP) SendEmails(ctx context.Context, msgs []*Email) []error {
 		wg.Add(1)
 		go func(lo, hi int) {
 			defer wg.Done()
-			s.sendChunk(ctx, built[lo:hi], errs[lo:hi])
+			s.sendChunk(ctx, built[lo:hi], errs[lo:hi], newJournalRun(j, lo))
 		}(lo, hi)
 	}
 	wg.Wait()
 	return errs
 }
 
+// journalRun steps a journal through messages sent one after another on
+// one connection: each step reports the previous message's outcome and
+// announces the next, so journaling costs one round trip per message.
+type journalRun struct {
+	j    Journal
+	off  int // index of the chunk's first message in the batch
+	prev int // the message awaiting its outcome, or -1
+}
+
+func newJournalRun(j Journal, off int) *journalRun { return &journalRun{j: j, off: off, prev: -1} }
+
+// begin announces message i; an error means i must not be sent.
+func (r *journalRun) begin(ctx context.Context, i int, errs []error) error {
+	if r.j == nil {
+		return nil
+	}
+	done, doneErr := -1, error(nil)
+	if r.prev >= 0 {
+		done, doneErr = r.off+r.prev, errs[r.prev]
+	}
+	r.prev = -1
+	if err := r.j.Step(ctx, done, doneErr, r.off+i); err != nil {
+		return err
+	}
+	r.prev = i
+	return nil
+}
+
+// end reports the last message's outcome. Best effort: if this write is
+// lost the batch commit records the outcome anyway; only a crash in
+// between leaves it unknown.
+func (r *journalRun) end(ctx context.Context, errs []error) {
+	if r.j != nil && r.prev >= 0 {
+		_ = r.j.Step(ctx, r.off+r.prev, errs[r.prev], -1)
+	}
+}
+
 // sendChunk sends on one pooled connection, redialling once if the
-// connection broke before a message was accepted.
-func (s *SMTP) sendChunk(ctx context.Context, msgs []*mail.Msg, errs []error) {
+// connection broke before a message was accepted. The journal hears of
+// each message just before its transaction and of its outcome on the next
+// step (one round trip per message), so a connection never has more than
+// one message whose fate a crash could hide.
+func (s *SMTP) sendChunk(ctx context.Context, msgs []*mail.Msg, errs []error, j *journalRun) {
 	var c *mail.Client
 	select {
 	case c = <-s.pool:
@@ -224,6 +264,10 @@ func (s *SMTP) sendChunk(ctx context.Context, msgs []*mail.Msg, errs []error) {
 	defer func() { s.pool <- c }()
 	for i, m := range msgs {
 		if m == nil {
+			continue
+		}
+		if err := j.begin(ctx, i, errs); err != nil {
+			errs[i] = err
 			continue
 		}
 		for attempt := 0; attempt < 2; attempt++ {
@@ -252,6 +296,7 @@ func (s *SMTP) sendChunk(ctx context.Context, msgs []*mail.Msg, errs []error) {
 			c = nil
 		}
 	}
+	j.end(ctx, errs)
 }
 
 // Close closes pooled connections.

@@ -10,10 +10,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,7 +64,7 @@ func TestSMTPClassifiesReplies(t *testing.T) {
 	}
 	msgs = append(msgs, email("fine@example.com", 99))
 	want = append(want, "")
-	errs := newSMTP(t, sink, 1, channels.DKIMConfig{}).SendEmails(context.Background(), msgs)
+	errs := newSMTP(t, sink, 1, channels.DKIMConfig{}).SendEmails(context.Background(), msgs, nil)
 	for i, err := range errs {
 		if got := channels.ClassOf(err); got != want[i] {
 			t.Errorf("%s: class %q (%v), want %q", msgs[i].To, got, err, want[i])
@@ -76,7 +78,7 @@ func TestSMTPClassifiesReplies(t *testing.T) {
 func TestSMTPRedialsADroppedConnection(t *testing.T) {
 	sink := smtptest.Start(t)
 	sink.Fail("drop@example.com", smtptest.Fault{DropConn: true, Times: 1})
-	errs := newSMTP(t, sink, 1, channels.DKIMConfig{}).SendEmails(context.Background(), []*channels.Email{email("drop@example.com", 1), email("next@example.com", 2)})
+	errs := newSMTP(t, sink, 1, channels.DKIMConfig{}).SendEmails(context.Background(), []*channels.Email{email("drop@example.com", 1), email("next@example.com", 2)}, nil)
 	if errs[0] != nil || errs[1] != nil {
 		t.Fatalf("errors %v", errs)
 	}
@@ -93,7 +95,7 @@ func TestSMTPReusesPooledConnections(t *testing.T) {
 		for i := 0; i < 20; i++ {
 			batch = append(batch, email(fmt.Sprintf("r%d-%d@example.com", round, i), round*100+i))
 		}
-		for _, err := range s.SendEmails(context.Background(), batch) {
+		for _, err := range s.SendEmails(context.Background(), batch, nil) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +142,7 @@ func TestDKIMSignatureVerifies(t *testing.T) {
 	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	sink := smtptest.Start(t)
 	s := newSMTP(t, sink, 1, channels.DKIMConfig{Domain: "acme.example", Selector: "nurture", KeyPEM: keyPEM})
-	if errs := s.SendEmails(context.Background(), []*channels.Email{email("a@example.com", 1)}); errs[0] != nil {
+	if errs := s.SendEmails(context.Background(), []*channels.Email{email("a@example.com", 1)}, nil); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
 	raw := sink.Messages()[0].Data
@@ -193,7 +195,7 @@ func TestSMTPStartTLSAndAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		return s.SendEmails(context.Background(), []*channels.Email{email("a@example.com", 1)})[0]
+		return s.SendEmails(context.Background(), []*channels.Email{email("a@example.com", 1)}, nil)[0]
 	}
 	if err := send(channels.SMTPConfig{TLS: "mandatory", Username: "nurture", Password: "s3cret", InsecureSkipVerify: true}); err != nil {
 		t.Fatalf("STARTTLS + AUTH: %v", err)
@@ -207,4 +209,91 @@ func TestSMTPStartTLSAndAuth(t *testing.T) {
 	if n := sink.Count(); n != 1 {
 		t.Fatalf("delivered %d", n)
 	}
+}
+
+// stepRecorder is a Journal that checks the SMTP pool's contract: a
+// message is announced before the relay sees it, its outcome is reported
+// after, and no connection has more than one message outstanding.
+type stepRecorder struct {
+	t           *testing.T
+	sink        *smtptest.Server
+	msgs        []*channels.Email
+	refuse      map[int]bool
+	mu          sync.Mutex
+	outstanding map[int]bool
+	maxOut      int
+	outcomes    map[int]error
+}
+
+var errRefused = errors.New("claim lost")
+
+func (r *stepRecorder) Step(_ context.Context, done int, doneErr error, next int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if done >= 0 {
+		if !r.outstanding[done] {
+			r.t.Errorf("outcome of message %d reported but it was never announced", done)
+		}
+		delete(r.outstanding, done)
+		r.outcomes[done] = doneErr
+	}
+	if next < 0 {
+		return nil
+	}
+	for _, m := range r.sink.Messages() {
+		if m.To == r.msgs[next].To {
+			r.t.Errorf("message %d reached the relay before it was announced", next)
+		}
+	}
+	if r.refuse[next] {
+		return errRefused
+	}
+	r.outstanding[next] = true
+	r.maxOut = max(r.maxOut, len(r.outstanding))
+	return nil
+}
+
+func TestSMTPJournalsEveryMessage(t *testing.T) {
+	sink := smtptest.Start(t)
+	sink.Fail("refused@example.com", smtptest.Fault{Code: 550, Enhanced: smtp.EnhancedCode{5, 1, 1}, Msg: "no such user"})
+	var msgs []*channels.Email
+	for i := 0; i < 30; i++ {
+		to := fmt.Sprintf("p%d@example.com", i)
+		if i == 7 {
+			to = "refused@example.com"
+		}
+		msgs = append(msgs, email(to, i))
+	}
+	j := &stepRecorder{t: t, sink: sink, msgs: msgs, refuse: map[int]bool{3: true, 20: true}, outstanding: map[int]bool{}, outcomes: map[int]error{}}
+	const conns = 3
+	errs := newSMTP(t, sink, conns, channels.DKIMConfig{}).SendEmails(context.Background(), msgs, j)
+	for i, err := range errs {
+		switch {
+		case j.refuse[i]:
+			if !errors.Is(err, errRefused) {
+				t.Errorf("message %d: journal refused it but the result is %v", i, err)
+			}
+		case i == 7:
+			if channels.ClassOf(err) != channels.HardBounce || channels.ClassOf(j.outcomes[i]) != channels.HardBounce {
+				t.Errorf("message 7: result %v, journaled %v", err, j.outcomes[i])
+			}
+		default:
+			if err != nil {
+				t.Errorf("message %d: %v", i, err)
+			}
+			if o, ok := j.outcomes[i]; !ok || o != nil {
+				t.Errorf("message %d: accepted but journaled %v (reported %v)", i, o, ok)
+			}
+		}
+	}
+	if len(j.outstanding) != 0 {
+		t.Errorf("messages announced but never finished: %v", j.outstanding)
+	}
+	if j.maxOut > conns {
+		t.Errorf("%d messages outstanding at once over %d connections", j.maxOut, conns)
+	}
+	if n := sink.Count(); n != 27 {
+		t.Errorf("relay got %d messages, want 27 (30 - 2 refused by the journal - 1 bounced)", n)
+	}
+
 }

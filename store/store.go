@@ -479,8 +479,9 @@ if rev ~= tonumber(ARGV[1]) then return 0 end
 rev = rev + 1
 redis.call('SET', KEYS[1], rev .. '\n' .. ARGV[2])
 if ARGV[5] ~= '' then
-  -- MarkSending created the ledger with its TTL; keep it.
   redis.call('HSET', KEYS[8], ARGV[5], ARGV[6])
+  -- The ledger may have been emptied (a refused send) and recreated here.
+  if redis.call('TTL', KEYS[8]) < 0 then redis.call('EXPIRE', KEYS[8], ` + ledgerTTLSeconds + `) end
 end
 redis.call('ZREM', KEYS[3], ARGV[4])
 if ARGV[12] == '1' then redis.call('ZREM', KEYS[7], ARGV[4]) end
@@ -565,11 +566,15 @@ func (s *Store) CommitBatch(ctx context.Context, batch []*Commit) []error {
 // any lease, claim or asynq retry that could replay a send.
 const LedgerTTL = 14 * 24 * time.Hour
 
-// markLedger sets a touch's ledger entry if the enrollment is at rev and
-// the entry is absent. KEYS[1] enrollment, KEYS[2] ledger. ARGV[1] rev,
-// ARGV[2] field, ARGV[3] value, ARGV[4] TTL seconds. Returns "OK",
-// "CONFLICT" or the existing value.
-var markLedger = redis.NewScript(`
+const ledgerTTLSeconds = "1209600" // LedgerTTL, for scripts
+
+// beginLedger takes a touch's ledger entry just before the provider sees
+// the message: if the enrollment is still at rev (a pause or unsubscribe
+// since the claim stops the send) and no entry exists, it records value.
+// KEYS[1] enrollment, KEYS[2] ledger. ARGV[1] rev, ARGV[2] field, ARGV[3]
+// value, ARGV[4] TTL seconds. Returns "OK", "CONFLICT" or the existing
+// value (another worker's send, or the outcome of an earlier one).
+var beginLedger = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur or tonumber(string.match(cur, '^(%d+)\n')) ~= tonumber(ARGV[1]) then return 'CONFLICT' end
 local v = redis.call('HGET', KEYS[2], ARGV[2])
@@ -579,7 +584,11 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 return 'OK'
 `)
 
-// Ledger values.
+// Ledger values. A touch's entry is absent until the provider is about to
+// see the message, then "sending" (owned by one worker until its lease
+// ends; never resent: it becomes "uncertain" if its owner dies), then
+// "sent" once the provider accepted it, or removed when the provider
+// refused it so a later attempt may send.
 const (
 	LedgerSending   = "sending"
 	LedgerSent      = "sent"
@@ -587,29 +596,78 @@ const (
 	LedgerFailed    = "failed"
 )
 
-// LedgerClaim asks to own one touch's send.
-type LedgerClaim struct {
-	EID   string
-	Rev   int64
-	Field string
+// SendingValue is the ledger value of a send in progress: its lease end
+// and its owner (for operators reading the ledger).
+func SendingValue(leaseUntil time.Time, owner string) string {
+	return LedgerSending + ":" + strconv.FormatInt(ms(leaseUntil), 10) + ":" + owner
 }
 
-// MarkSending records, for each claim, that the touch is about to go to the
-// provider, owned until leaseUntil; one pipeline for the batch. Each result
-// is "OK" (now owned), "CONFLICT" (the enrollment changed: reload) or the
-// existing ledger value ("sending:LEASE_MS", "sent", ...).
-func (s *Store) MarkSending(ctx context.Context, claims []LedgerClaim, leaseUntil time.Time) ([]string, error) {
-	if len(claims) == 0 {
-		return nil, nil
+// ParseLedger splits a ledger value into its kind and, for a send in
+// progress, its lease end.
+func ParseLedger(v string) (kind string, leaseUntil time.Time) {
+	kind, rest, ok := strings.Cut(v, ":")
+	if !ok {
+		return v, time.Time{}
 	}
-	value := LedgerSending + ":" + strconv.FormatInt(ms(leaseUntil), 10)
-	cmds := s.pipelineScript(ctx, markLedger, len(claims), func(i int) ([]string, []any) {
-		c := claims[i]
-		return []string{s.keys.Enrollment(c.EID), s.keys.Ledger(c.EID)}, []any{c.Rev, c.Field, value, int(LedgerTTL.Seconds())}
-	})
-	out := make([]string, len(claims))
-	for i, c := range cmds {
-		v, err := c.Text()
+	msStr, _, _ := strings.Cut(rest, ":")
+	n, err := strconv.ParseInt(msStr, 10, 64)
+	if err != nil {
+		return kind, time.Time{}
+	}
+	return kind, time.UnixMilli(n)
+}
+
+// LedgerStep is one per-message ledger write around a provider call.
+type LedgerStep struct {
+	EID, Field string
+	// Begin: record Value if the enrollment is still at Rev and the entry
+	// is absent (beginLedger). Otherwise: the outcome of a send this
+	// worker owns — Value, or remove the entry when Value is "".
+	Begin bool
+	Rev   int64
+	Value string
+}
+
+// StepLedger applies steps in one round trip and returns, per step, "OK"
+// or (for a refused Begin) "CONFLICT" or the existing value.
+func (s *Store) StepLedger(ctx context.Context, steps []LedgerStep) ([]string, error) {
+	cmds := make([]redis.Cmder, len(steps))
+	run := func(eval bool) error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, st := range steps {
+				key := s.keys.Ledger(st.EID)
+				switch {
+				case !st.Begin && eval:
+				case !st.Begin && st.Value == "":
+					cmds[i] = p.HDel(ctx, key, st.Field)
+				case !st.Begin:
+					cmds[i] = p.HSet(ctx, key, st.Field, st.Value)
+				case eval:
+					cmds[i] = beginLedger.Eval(ctx, p, []string{s.keys.Enrollment(st.EID), key}, st.Rev, st.Field, st.Value, int(LedgerTTL.Seconds()))
+				default:
+					cmds[i] = beginLedger.EvalSha(ctx, p, []string{s.keys.Enrollment(st.EID), key}, st.Rev, st.Field, st.Value, int(LedgerTTL.Seconds()))
+				}
+			}
+			return nil
+		})
+		return err
+	}
+	err := run(false)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// A new or restarted node lacks the script; a NOSCRIPT reply means
+		// nothing ran, and the outcome writes are idempotent.
+		err = run(true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(steps))
+	for i, st := range steps {
+		if !st.Begin {
+			out[i] = "OK"
+			continue
+		}
+		v, err := cmds[i].(*redis.Cmd).Text()
 		if err != nil {
 			return nil, err
 		}
@@ -626,7 +684,16 @@ func (s *Store) ClearLedger(ctx context.Context, eid, field string) error {
 
 // CountAttempt counts a failed attempt at a touch and returns the count.
 func (s *Store) CountAttempt(ctx context.Context, eid, field string) (int64, error) {
-	return s.rdb.HIncrBy(ctx, s.keys.Ledger(eid), "a:"+field, 1).Result()
+	var n *redis.IntCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.HIncrBy(ctx, s.keys.Ledger(eid), "a:"+field, 1)
+		p.Expire(ctx, s.keys.Ledger(eid), LedgerTTL)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n.Val(), nil
 }
 
 // Ledger reads a touch's ledger entry ("" when absent).

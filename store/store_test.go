@@ -161,17 +161,47 @@ func TestLedgerOwnership(t *testing.T) {
 	e := cadence.Enrollment{ID: "p3~c", ProspectID: "p3", CadenceID: "c", State: cadence.Active, Stage: "s"}
 	st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}})
 	f := store.LedgerField("s", 0, 1)
-	until := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
-	res, err := st.MarkSending(ctx, []store.LedgerClaim{{EID: e.ID, Rev: 1, Field: f}, {EID: e.ID, Rev: 1, Field: f}, {EID: e.ID, Rev: 7, Field: "other"}}, until)
+	now := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	mine := store.SendingValue(now.Add(time.Minute), "w1.1")
+	res, err := st.StepLedger(ctx, []store.LedgerStep{
+		{Begin: true, EID: e.ID, Field: f, Rev: 1, Value: mine},
+		{Begin: true, EID: e.ID, Field: f, Rev: 1, Value: "sending:1:w2.1"},
+		{Begin: true, EID: e.ID, Field: "other", Rev: 7, Value: mine},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0] != "OK" || !strings.HasPrefix(res[1], "sending:") || res[2] != "CONFLICT" {
+	if res[0] != "OK" || res[1] != mine || res[2] != "CONFLICT" {
 		t.Fatalf("results %v", res)
+	}
+	if kind, until := store.ParseLedger(res[1]); kind != store.LedgerSending || !until.Equal(now.Add(time.Minute)) {
+		t.Fatalf("parsed %q %v", kind, until)
 	}
 	ttl, _ := rdb.TTL(ctx, st.Keys().Ledger(e.ID)).Result()
 	if ttl < 13*24*time.Hour {
 		t.Fatalf("ledger TTL %v", ttl)
+	}
+	// Outcomes: accepted → "sent"; refused → removed, so a later attempt
+	// may begin again.
+	if _, err := st.StepLedger(ctx, []store.LedgerStep{{EID: e.ID, Field: f, Value: ""}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := st.StepLedger(ctx, []store.LedgerStep{{Begin: true, EID: e.ID, Field: f, Rev: 1, Value: mine}}); res[0] != "OK" {
+		t.Fatalf("a refused send could not be retried: %v", res)
+	}
+	if _, err := st.StepLedger(ctx, []store.LedgerStep{{EID: e.ID, Field: f, Value: store.LedgerSent}}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := st.Ledger(ctx, e.ID, f); v != store.LedgerSent {
+		t.Fatalf("ledger %q", v)
+	}
+	// Failure bookkeeping on an emptied ledger keeps the TTL.
+	st.ClearLedger(ctx, e.ID, f)
+	if _, err := st.CountAttempt(ctx, e.ID, f); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := rdb.TTL(ctx, st.Keys().Ledger(e.ID)).Result(); ttl < 13*24*time.Hour {
+		t.Fatalf("ledger TTL after an attempt count %v", ttl)
 	}
 }
 

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,7 +67,22 @@ type Config struct {
 	// Observer, if set, is told about sends, failures, events and claims
 	// (metrics).
 	Observer Observer
+	// Journal is how finely sends are recorded before the provider sees
+	// them. JournalMessage (default): each message's ledger entry is written
+	// just before its provider call, so a crash leaves at most one touch per
+	// SMTP connection or SMS call in flight "uncertain", for one Redis round
+	// trip per message. JournalBatch: a task's entries are written in one
+	// round trip before any is sent, which is cheaper, but a crash leaves
+	// every touch of the task not yet sent "uncertain". Either way nothing
+	// is ever sent twice.
+	Journal string
 }
+
+// Journal modes (Config.Journal).
+const (
+	JournalMessage = "message"
+	JournalBatch   = "batch"
+)
 
 // Observer receives what the engine does, for metrics.
 type Observer interface {
@@ -113,6 +130,9 @@ func (c Config) withDefaults() Config {
 	if c.SoftBounceLimit == 0 {
 		c.SoftBounceLimit = 3
 	}
+	if c.Journal == "" {
+		c.Journal = JournalMessage
+	}
 	if c.DomainPause == 0 {
 		c.DomainPause = time.Hour
 	}
@@ -132,6 +152,10 @@ type Engine struct {
 	// cads holds the loaded cadences; SetCadences swaps it whole, so a
 	// batch in flight sees one consistent set.
 	cads atomic.Pointer[map[string]*cadence.Cadence]
+	// owner and batches make every batch's ledger claim unique, so a
+	// worker can tell its own claim from one that replaced it.
+	owner   string
+	batches atomic.Uint64
 }
 
 // New returns an engine.
@@ -149,7 +173,12 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.PublicURL == "" {
 		return nil, errors.New("worker: PublicURL is required for unsubscribe links")
 	}
-	e := &Engine{cfg: cfg, st: cfg.Store, log: cfg.Logger, linker: tracking.Linker{Base: cfg.PublicURL, Signer: cfg.Tokens}}
+	if cfg.Journal != JournalMessage && cfg.Journal != JournalBatch {
+		return nil, fmt.Errorf("worker: Journal %q: want %q or %q", cfg.Journal, JournalMessage, JournalBatch)
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	e := &Engine{cfg: cfg, st: cfg.Store, log: cfg.Logger, linker: tracking.Linker{Base: cfg.PublicURL, Signer: cfg.Tokens}, owner: hex.EncodeToString(id[:])}
 	e.SetCadences(cfg.Cadences)
 	return e, nil
 }

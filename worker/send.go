@@ -87,12 +87,12 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 	if len(sends) == 0 {
 		return nil
 	}
-	ready, err := e.claimLedger(ctx, sends, now)
-	if err != nil {
-		return err
+	for _, it := range sends {
+		l := &it.loaded.Enrollment
+		it.ledger = store.LedgerField(l.Stage, l.Step, l.Generation)
 	}
-	e.deliver(ctx, ready, now)
-	return e.recordAll(ctx, ready, now)
+	e.deliver(ctx, sends, now)
+	return e.recordAll(ctx, sends, now)
 }
 
 // holdPausedDomains defers email touches whose sending domain is paused
@@ -266,53 +266,109 @@ func (e *Engine) commitEvent(ctx context.Context, it *item, ev cadence.Event, le
 	return fmt.Errorf("enrollment %s: %w", it.eid, store.ErrConflict)
 }
 
-// claimLedger marks each send "sending" and returns the ones this worker
-// now owns. Touches already sent, or whose earlier attempt is ambiguous,
-// are settled here and never sent again.
-func (e *Engine) claimLedger(ctx context.Context, sends []*item, now time.Time) ([]*item, error) {
-	claims := make([]store.LedgerClaim, len(sends))
-	for i, it := range sends {
-		l := &it.loaded.Enrollment
-		it.ledger = store.LedgerField(l.Stage, l.Step, l.Generation)
-		claims[i] = store.LedgerClaim{EID: it.eid, Rev: it.loaded.Rev, Field: it.ledger}
-	}
-	results, err := e.st.MarkSending(ctx, claims, now.Add(e.cfg.Lease))
-	if err != nil {
-		return nil, err
-	}
-	var ready []*item
-	for i, it := range sends {
-		res := results[i]
-		switch {
-		case res == "OK":
-			ready = append(ready, it)
-		case res == "CONFLICT":
-			// Changed since we read it: the next claim sees the new state.
-			if err := e.requeue(ctx, it, now); err != nil {
-				return nil, err
-			}
-		case strings.HasPrefix(res, store.LedgerSending+":"):
-			until, _ := strconv.ParseInt(strings.TrimPrefix(res, store.LedgerSending+":"), 10, 64)
-			if now.UnixMilli() < until {
-				// Another worker owns this send right now.
-				continue
-			}
-			// The owner died mid-send: it may or may not have reached the
-			// provider. Policy: never resend; record the touch as uncertain.
-			ev := cadence.Event{Kind: cadence.EvSent, At: now, Touch: it.dec.Touch.ID, Channel: it.dec.Touch.Channel, Reason: "uncertain: an earlier attempt was interrupted mid-send; not resent"}
-			if err := e.commitEvent(ctx, it, ev, it.ledger, store.LedgerUncertain); err != nil {
-				return nil, err
-			}
-			e.bump(ctx, it, "uncertain")
-		default:
-			// "sent", "uncertain", "failed": already settled by a commit
-			// this claim did not see; release it.
-			if err := e.st.ReleaseLease(ctx, it.eid); err != nil {
-				return nil, err
-			}
+// settleFound handles a send whose ledger entry already existed when this
+// worker was about to send it: another worker's send in progress, an
+// interrupted send, or one accepted but not committed. Nothing is sent.
+func (e *Engine) settleFound(ctx context.Context, it *item, found string, now time.Time) error {
+	kind, until := store.ParseLedger(found)
+	switch {
+	case kind == store.LedgerSending && now.Before(until):
+		// Another worker owns this send right now; its commit settles it.
+		return nil
+	case kind == store.LedgerSending:
+		// The owner died while the provider had the message: it may or
+		// may not have been delivered. Policy: never resend; record the
+		// touch as uncertain.
+		ev := cadence.Event{Kind: cadence.EvSent, At: now, Touch: it.dec.Touch.ID, Channel: it.dec.Touch.Channel, Reason: "uncertain: an earlier attempt was interrupted mid-send; not resent"}
+		if err := e.commitEvent(ctx, it, ev, it.ledger, store.LedgerUncertain); err != nil {
+			return err
 		}
+		e.bump(ctx, it, "uncertain")
+		return nil
+	case kind == store.LedgerSent:
+		// The provider accepted it but its worker died before the commit:
+		// commit it now, without sending again.
+		return e.recoverSent(ctx, it, now)
 	}
-	return ready, nil
+	// "uncertain" or "failed": settled by a commit this batch did not see.
+	return e.st.ReleaseLease(ctx, it.eid)
+}
+
+// recoverSent commits a send the provider accepted whose worker died
+// before committing it.
+func (e *Engine) recoverSent(ctx context.Context, it *item, now time.Time) error {
+	l := &it.loaded.Enrollment
+	ev := sentEvent(it, now)
+	ev.Reason = "sent; committed after its worker stopped"
+	var msg []store.SentMessage
+	if it.dec.Touch.Channel == cadence.Email {
+		ev.MessageID = strings.Trim(e.MessageID(l.ID, l.Stage, l.Step, l.Generation), "<>")
+		msg = append(msg, store.SentMessage{MessageID: ev.MessageID, EID: it.eid, Touch: it.dec.Touch.ID})
+	}
+	if err := e.commitEvent(ctx, it, ev, it.ledger, store.LedgerSent); err != nil {
+		return err
+	}
+	e.bump(ctx, it, "recovered")
+	return e.st.IndexMessages(ctx, msg)
+}
+
+// notSent is a journal refusal: the message never reached the provider.
+type notSent struct {
+	reason string // "changed", "found" or "store"
+	found  string // the ledger value found instead ("found")
+	err    error
+}
+
+func (n *notSent) Error() string { return "not sent (" + n.reason + "): " + n.err.Error() }
+func (n *notSent) Unwrap() error { return n.err }
+
+// journal steps each message's ledger entry around its provider call: set
+// to "sending" just before (only if absent and the enrollment unchanged),
+// "sent" just after, or removed when the provider refused it. A crash
+// therefore leaves at most one "sending" entry per SMTP connection or SMS
+// call in flight.
+type journal struct {
+	e       *Engine
+	items   []*item
+	sending string
+}
+
+func (j *journal) Step(ctx context.Context, done int, doneErr error, next int) error {
+	steps := make([]store.LedgerStep, 0, 2)
+	if done >= 0 && channels.ClassOf(doneErr) != channels.Ambiguous {
+		it := j.items[done]
+		v := store.LedgerSent
+		if doneErr != nil {
+			v = "" // refused or undeliverable: nothing reached anyone
+		}
+		steps = append(steps, store.LedgerStep{EID: it.eid, Field: it.ledger, Value: v})
+	}
+	if next >= 0 {
+		it := j.items[next]
+		steps = append(steps, store.LedgerStep{Begin: true, EID: it.eid, Field: it.ledger, Rev: it.loaded.Rev, Value: j.sending})
+	}
+	if len(steps) == 0 {
+		return nil
+	}
+	res, err := j.e.st.StepLedger(ctx, steps)
+	if next < 0 {
+		return nil // a lost outcome write is repaired by the batch commit
+	}
+	if err != nil {
+		return &notSent{reason: "store", err: err}
+	}
+	return refusal(res[len(res)-1])
+}
+
+// refusal turns a Begin result into nil (owned) or why it was not sent.
+func refusal(res string) error {
+	switch res {
+	case "OK":
+		return nil
+	case "CONFLICT":
+		return &notSent{reason: "changed", err: errors.New("the enrollment changed since it was claimed")}
+	}
+	return &notSent{reason: "found", found: res, err: fmt.Errorf("the ledger already says %q", res)}
 }
 
 func (e *Engine) requeue(ctx context.Context, it *item, now time.Time) error {
@@ -381,16 +437,26 @@ func (e *Engine) render(it *item) error {
 }
 
 // deliver renders and sends every owned touch: emails in one batch over
-// the SMTP pool, SMS concurrently.
+// the SMTP pool, SMS concurrently, each recorded in the ledger before the
+// provider sees it (per message, or per batch with JournalBatch).
 func (e *Engine) deliver(ctx context.Context, ready []*item, now time.Time) {
-	var emails []*channels.Email
-	var emailItems []*item
-	var smsItems []*item
+	var rendered []*item
 	for _, it := range ready {
 		if err := e.render(it); err != nil {
 			it.sendErr = err
 			continue
 		}
+		rendered = append(rendered, it)
+	}
+	sending := store.SendingValue(now.Add(e.cfg.Lease), e.owner+"."+strconv.FormatUint(e.batches.Add(1), 36))
+	perMessage := e.cfg.Journal == JournalMessage
+	if !perMessage {
+		rendered = e.beginAll(ctx, rendered, sending)
+	}
+	var emails []*channels.Email
+	var emailItems []*item
+	var smsItems []*item
+	for _, it := range rendered {
 		if it.email != nil {
 			emails = append(emails, it.email)
 			emailItems = append(emailItems, it)
@@ -399,21 +465,57 @@ func (e *Engine) deliver(ctx context.Context, ready []*item, now time.Time) {
 		}
 	}
 	if len(emails) > 0 {
-		for i, err := range e.cfg.Email.SendEmails(ctx, emails) {
+		var j channels.Journal
+		if perMessage {
+			j = &journal{e: e, items: emailItems, sending: sending}
+		}
+		for i, err := range e.cfg.Email.SendEmails(ctx, emails, j) {
 			emailItems[i].sendErr = err
 		}
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
-	for _, it := range smsItems {
+	sj := &journal{e: e, items: smsItems, sending: sending}
+	for i, it := range smsItems {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(it *item) {
+		go func(i int, it *item) {
 			defer func() { <-sem; wg.Done() }()
+			if perMessage {
+				if it.sendErr = sj.Step(ctx, -1, nil, i); it.sendErr != nil {
+					return
+				}
+			}
 			_, it.sendErr = e.cfg.SMS.SendSMS(ctx, it.sms)
-		}(it)
+			if perMessage {
+				_ = sj.Step(ctx, i, it.sendErr, -1)
+			}
+		}(i, it)
 	}
 	wg.Wait()
+}
+
+// beginAll records every send of the batch as "sending" in one round trip
+// (JournalBatch) and returns those this worker may send.
+func (e *Engine) beginAll(ctx context.Context, items []*item, sending string) []*item {
+	steps := make([]store.LedgerStep, len(items))
+	for i, it := range items {
+		steps[i] = store.LedgerStep{Begin: true, EID: it.eid, Field: it.ledger, Rev: it.loaded.Rev, Value: sending}
+	}
+	res, err := e.st.StepLedger(ctx, steps)
+	var owned []*item
+	for i, it := range items {
+		switch {
+		case err != nil:
+			it.sendErr = &notSent{reason: "store", err: err}
+		default:
+			it.sendErr = refusal(res[i])
+		}
+		if it.sendErr == nil {
+			owned = append(owned, it)
+		}
+	}
+	return owned
 }
 
 // recordAll commits the outcome of every owned send. Accepted sends, the
@@ -489,6 +591,18 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 			return err
 		}
 		return e.reschedule(ctx, it, now.Add(e.cfg.HoldRecheck), cadence.Entry{At: now, Kind: "held", Touch: t.ID, Channel: t.Channel, Reason: it.sendErr.Error(), Until: now.Add(e.cfg.HoldRecheck)})
+	}
+	var ns *notSent
+	if errors.As(it.sendErr, &ns) {
+		switch ns.reason {
+		case "store":
+			return ns.err // Redis is failing: asynq retries the batch
+		case "found":
+			return e.settleFound(ctx, it, ns.found, now)
+		}
+		// An event (pause, unsubscribe, reply) landed after the claim:
+		// nothing was sent; the new state decides.
+		return e.requeue(ctx, it, now)
 	}
 	sent := sentEvent(it, now)
 	if it.sendErr == nil {

@@ -433,11 +433,9 @@ func TestInterruptedSendIsUncertainNotResent(t *testing.T) {
 	r := newRig(t)
 	en := r.enroll(t, ada())
 	l, _ := r.st.Enrollment(ctx, en.ID)
-	// A worker marked the send and died before committing.
-	field := store.LedgerField(l.Enrollment.Stage, l.Enrollment.Step, l.Enrollment.Generation)
-	if res, err := r.st.MarkSending(ctx, []store.LedgerClaim{{EID: en.ID, Rev: l.Rev, Field: field}}, r.clk.Now().Add(time.Minute)); err != nil || res[0] != "OK" {
-		t.Fatalf("%v %v", res, err)
-	}
+	// A worker handed the message to the relay and died before it knew
+	// the outcome.
+	deadWorker(t, r, l, store.LedgerSending)
 	// While its lease lasts nobody else sends.
 	r.dispatch(t)
 	if len(r.smtp.Messages()) != 0 {
@@ -453,6 +451,123 @@ func TestInterruptedSendIsUncertainNotResent(t *testing.T) {
 	}
 	if s := r.state(t, en.ID); s.Step != 1 {
 		t.Fatalf("enrollment did not move on: step %d", s.Step)
+	}
+}
+
+// deadWorker leaves the ledger as a worker killed at the given point
+// would: "sending" (while the relay had the message) or "sent" (accepted,
+// not yet committed).
+func deadWorker(t *testing.T, r *rig, l store.Loaded, upTo string) {
+	t.Helper()
+	ctx := context.Background()
+	en := &l.Enrollment
+	field := store.LedgerField(en.Stage, en.Step, en.Generation)
+	sending := store.SendingValue(r.clk.Now().Add(time.Minute), "dead.1")
+	if res, err := r.st.StepLedger(ctx, []store.LedgerStep{{Begin: true, EID: en.ID, Field: field, Rev: l.Rev, Value: sending}}); err != nil || res[0] != "OK" {
+		t.Fatalf("begin: %v %v", res, err)
+	}
+	if upTo == store.LedgerSent {
+		if _, err := r.st.StepLedger(ctx, []store.LedgerStep{{EID: en.ID, Field: field, Value: store.LedgerSent}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestAcceptedButUncommittedIsCommittedNotResent(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	en := r.enroll(t, ada())
+	l, _ := r.st.Enrollment(ctx, en.ID)
+	deadWorker(t, r, l, store.LedgerSent)
+	r.clk.Add(3 * time.Minute)
+	r.dispatch(t)
+	if n := len(r.smtp.Messages()); n != 0 {
+		t.Fatalf("an accepted touch was sent again (%d)", n)
+	}
+	if s := r.state(t, en.ID); s.Step != 1 {
+		t.Fatalf("enrollment did not move on: step %d", s.Step)
+	}
+	if tl := r.timeline(t, en.ID); !strings.Contains(tl, "committed after its worker stopped") {
+		t.Fatalf("timeline:\n%s", tl)
+	}
+	// Replies thread to it as to any sent message.
+	if s := r.state(t, en.ID); s.PrevMessageID == "" {
+		t.Fatal("the recovered send has no Message-ID")
+	}
+}
+
+// hookedSender runs before(i) just before message i reaches the relay.
+type hookedSender struct {
+	channels.EmailSender
+	before func(i int)
+}
+
+func (h hookedSender) SendEmails(ctx context.Context, msgs []*channels.Email, j channels.Journal) []error {
+	return h.EmailSender.SendEmails(ctx, msgs, hookedJournal{j, h.before})
+}
+
+type hookedJournal struct {
+	channels.Journal
+	before func(i int)
+}
+
+func (h hookedJournal) Step(ctx context.Context, done int, doneErr error, next int) error {
+	if next >= 0 {
+		h.before(next)
+	}
+	return h.Journal.Step(ctx, done, doneErr, next)
+}
+
+func TestUnsubscribeDuringABatchStopsTheRestOfIt(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	mailer, err := channels.NewSMTP(channels.SMTPConfig{Host: "127.0.0.1", Port: r.smtp.Port, TLS: "none", Connections: 1, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mailer.Close()
+	signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
+	var e *worker.Engine
+	var unsubscribed []string
+	hook := func(i int) {
+		if i == 0 {
+			// While the first message goes out, every other prospect in
+			// the batch unsubscribes.
+			for _, id := range []string{"u1", "u2", "u3"} {
+				if err := e.ProspectEvent(ctx, id, cadence.Event{Kind: cadence.EvUnsubscribed, At: r.clk.Now(), Channel: cadence.Email, By: "one-click"}); err != nil {
+					t.Error(err)
+				}
+				unsubscribed = append(unsubscribed, id)
+			}
+		}
+	}
+	e, err = worker.New(worker.Config{Store: r.st, Cadences: map[string]*cadence.Cadence{r.c.ID: r.c}, Email: hookedSender{mailer, hook}, SMS: nilSMS{},
+		Tokens: signer, Clock: r.clk.Now, PublicURL: "https://n.example", MessageIDDomain: "n.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, id := range []string{"u0", "u1", "u2", "u3"} {
+		en, err := e.Enroll(ctx, &store.Prospect{ID: id, Email: id + "@example.com", TimeZone: "America/Chicago", Company: "X"}, r.c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, en.ID)
+	}
+	if err := e.ProcessBatch(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	if len(unsubscribed) != 3 {
+		t.Fatalf("hook ran for %v", unsubscribed)
+	}
+	got := r.smtp.Messages()
+	if len(got) != 1 {
+		t.Fatalf("%d messages went out after three of four recipients unsubscribed mid-batch: %+v", len(got), got)
+	}
+	for _, id := range ids[1:] {
+		if s := r.state(t, id); s.State != cadence.Exited {
+			t.Errorf("%s: state %s, want exited", id, s.State)
+		}
 	}
 }
 

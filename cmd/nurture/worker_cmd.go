@@ -39,6 +39,7 @@ type engineConfig struct {
 	Twilio      channels.TwilioConfig
 	Lease       time.Duration
 	TaskBatch   int
+	Journal     string
 	WarmURL     string
 	WarmSecret  string
 }
@@ -55,7 +56,8 @@ var envTable = [][3]string{
 	{"NURTURE_MESSAGE_ID_DOMAIN", "nurture.local", "right-hand side of Message-IDs"},
 	{"NURTURE_OUTBOX_DIR", "", "dev outbox directory, used when SMTP_HOST / TWILIO_ACCOUNT_SID are unset"},
 	{"NURTURE_LEASE", "2m", "how long a claim and an in-flight send are owned before another worker may take over"},
-	{"NURTURE_TASK_BATCH", "250", "touches per send task (a worker killed mid-task leaves at most this many uncertain per running task)"},
+	{"NURTURE_TASK_BATCH", "250", "touches per send task (one Redis round trip per step per task)"},
+	{"NURTURE_JOURNAL", "message", "message: each send is recorded just before its provider call, so a killed worker leaves at most one touch per SMTP connection / SMS call uncertain; batch: one record per task, cheaper, but a killed worker leaves its running tasks' unsent touches uncertain"},
 	{"SMTP_HOST", "", "SMTP relay host"},
 	{"SMTP_PORT", "587", "SMTP port"},
 	{"SMTP_TLS", "starttls", "starttls, mandatory, tls or none"},
@@ -108,6 +110,9 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 	}
 	if c.TaskBatch, err = strconv.Atoi(get("NURTURE_TASK_BATCH")); err != nil || c.TaskBatch < 1 {
 		return c, fmt.Errorf("NURTURE_TASK_BATCH=%q: expected a positive number", get("NURTURE_TASK_BATCH"))
+	}
+	if c.Journal = get("NURTURE_JOURNAL"); c.Journal != worker.JournalMessage && c.Journal != worker.JournalBatch {
+		return c, fmt.Errorf("NURTURE_JOURNAL=%q: expected message or batch", c.Journal)
 	}
 	c.SMTP = channels.SMTPConfig{Host: get("SMTP_HOST"), Port: port, TLS: get("SMTP_TLS"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), Connections: conns, HELO: get("SMTP_HELO")}
 	c.Twilio = channels.TwilioConfig{AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: get("TWILIO_AUTH_TOKEN")}
@@ -187,7 +192,7 @@ func buildEngine(cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger, 
 		log.Warn("NURTURE_PUBLIC_URL is not https: emails carry List-Unsubscribe without RFC 8058 one-click", "url", cfg.PublicURL)
 	}
 	e, err := worker.New(worker.Config{Store: store.New(rdb, cfg.Prefix), Cadences: cads, Email: email, SMS: sms, Tokens: signer,
-		Logger: log, PublicURL: cfg.PublicURL, MessageIDDomain: cfg.MsgIDDomain, Lease: cfg.Lease, TaskBatch: cfg.TaskBatch,
+		Logger: log, PublicURL: cfg.PublicURL, MessageIDDomain: cfg.MsgIDDomain, Lease: cfg.Lease, TaskBatch: cfg.TaskBatch, Journal: cfg.Journal,
 		WarmWebhookURL: cfg.WarmURL, WarmWebhookSecret: cfg.WarmSecret, Notify: asynq.NewClientFromRedisClient(rdb), Observer: obs})
 	return e, outbox, err
 }
