@@ -95,6 +95,8 @@ func FuzzParseEmail(f *testing.F) {
 	f.Add([]byte("From: a@b.co\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n\r\nBack on March 9\r\n"))
 	f.Add([]byte("Content-Type: multipart/report; report-type=delivery-status; boundary=B\r\n\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; a@b.co\r\nStatus: 5.1.1\r\n--B--\r\n"))
 	f.Add([]byte("Content-Type: multipart/alternative; boundary=X\r\n\r\n--X\r\n\r\nhi\r\n--X--"))
+	f.Add([]byte("Content-Type: multipart/report; report-type=feedback-report; boundary=F\r\n\r\n--F\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n--F\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <e1.s.0.1@n.example>\r\n--F--\r\n"))
+	f.Add([]byte("Content-Type: multipart/report; report-type=delivery-status; boundary=\"=_B\"\r\n\r\n--=_B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; a@b.co\r\nAction: delayed\r\nStatus: 4.4.7\r\n--=_B\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <x@n.example>\r\n\r\nbody\r\n--=_B--\r\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		e, err := inbound.ParseEmail(raw, now)
 		if err == nil && e.Kind == "" {

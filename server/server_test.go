@@ -60,7 +60,7 @@ const (
 )
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	e      *worker.Engine
 	st     *store.Store
@@ -69,7 +69,7 @@ type harness struct {
 	signer *tokens.Signer
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	rdb, prefix := redistest.Client(t)
 	c, err := cadence.Parse("trial.yaml", []byte(testCadence))

@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -201,6 +203,7 @@ func cmdImport(ctx context.Context, args []string, env func(string) string, stdo
 	fl.SetOutput(stderr)
 	cad := fl.String("cadence", "", "cadence id (required)")
 	chunk := fl.Int("chunk", 1000, "rows per request")
+	parallel := fl.Int("parallel", 2, "requests in flight")
 	var files []string
 	rest := args
 	for {
@@ -212,8 +215,8 @@ func cmdImport(ctx context.Context, args []string, env func(string) string, stdo
 		}
 		files, rest = append(files, fl.Arg(0)), fl.Args()[1:]
 	}
-	if *cad == "" || len(files) != 1 {
-		fmt.Fprintln(stderr, "Usage: nurture import prospects.csv --cadence ID")
+	if *cad == "" || len(files) != 1 || *chunk < 1 || *parallel < 1 {
+		fmt.Fprintln(stderr, "Usage: nurture import prospects.csv --cadence ID [--chunk 1000] [--parallel 2]")
 		return exitCode(2)
 	}
 	c, err := newAPIClient(env)
@@ -243,46 +246,97 @@ func cmdImport(ctx context.Context, args []string, env func(string) string, stdo
 	var rejected []rejectedRow
 	enrolled, done, line := 0, 0, 1
 	start := time.Now()
-	for {
-		var buf bytes.Buffer
-		w := csv.NewWriter(&buf)
-		w.Write(header)
-		var lines []int
-		for len(lines) < *chunk {
-			rec, err := r.Read()
-			if err == io.EOF {
-				break
+	// A reader fills chunks while --parallel requests are in flight, so
+	// reading the file, the network and the server overlap.
+	type chunkJob struct {
+		body     bytes.Buffer
+		lines    []int
+		bad      []rejectedRow // rows the CSV reader could not read
+		enrolled int
+		rejected []rejectedRow
+		err      error
+	}
+	jobs, results := make(chan *chunkJob, *parallel), make(chan *chunkJob, *parallel)
+	sendCtx, stop := context.WithCancel(ctx) // the first failure stops the rest
+	defer stop()
+	go func() {
+		defer close(jobs)
+		for {
+			j := &chunkJob{}
+			w := csv.NewWriter(&j.body)
+			w.Write(header)
+			for len(j.lines) < *chunk {
+				rec, err := r.Read()
+				if err == io.EOF {
+					break
+				}
+				line++
+				if err != nil {
+					j.bad = append(j.bad, rejectedRow{Row: line, Error: err.Error()})
+					continue
+				}
+				w.Write(rec)
+				j.lines = append(j.lines, line)
 			}
-			line++
-			if err != nil {
-				rejected = append(rejected, rejectedRow{Row: line, Error: err.Error()})
-				continue
+			w.Flush()
+			if len(j.lines) == 0 && len(j.bad) == 0 {
+				return
 			}
-			w.Write(rec)
-			lines = append(lines, line)
-		}
-		w.Flush()
-		if len(lines) == 0 {
-			break
-		}
-		var out struct {
-			Enrolled int           `json:"enrolled"`
-			Rejected []rejectedRow `json:"rejected"`
-		}
-		if err := c.do(ctx, "POST", "/v1/enrollments/bulk?cadence="+url.QueryEscape(*cad), "text/csv", &buf, &out); err != nil {
-			return fmt.Errorf("after %d rows: %w", done, err)
-		}
-		enrolled += out.Enrolled
-		for _, rj := range out.Rejected {
-			// The server numbers rows of the chunk (header = 1).
-			if rj.Row-2 >= 0 && rj.Row-2 < len(lines) {
-				rj.Row = lines[rj.Row-2]
+			select {
+			case jobs <- j:
+			case <-sendCtx.Done():
+				return
 			}
-			rejected = append(rejected, rj)
 		}
-		done += len(lines)
+	}()
+	var senders sync.WaitGroup
+	for range *parallel {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			for j := range jobs {
+				if err := sendCtx.Err(); err != nil {
+					j.err = err
+				} else if len(j.lines) > 0 {
+					var out struct {
+						Enrolled int           `json:"enrolled"`
+						Rejected []rejectedRow `json:"rejected"`
+					}
+					j.err = c.do(sendCtx, "POST", "/v1/enrollments/bulk?cadence="+url.QueryEscape(*cad), "text/csv", &j.body, &out)
+					j.enrolled = out.Enrolled
+					for _, rj := range out.Rejected {
+						// The server numbers rows of the chunk (header = 1).
+						if rj.Row-2 >= 0 && rj.Row-2 < len(j.lines) {
+							rj.Row = j.lines[rj.Row-2]
+						}
+						j.rejected = append(j.rejected, rj)
+					}
+				}
+				results <- j
+			}
+		}()
+	}
+	go func() { senders.Wait(); close(results) }()
+	var firstErr error
+	for j := range results {
+		if j.err != nil {
+			if firstErr == nil {
+				firstErr = j.err
+				stop()
+			}
+			continue
+		}
+		enrolled += j.enrolled
+		rejected = append(rejected, j.bad...)
+		rejected = append(rejected, j.rejected...)
+		done += len(j.lines) + len(j.bad)
 		progress(stderr, done, total-1, time.Since(start))
 	}
+	if firstErr != nil {
+		fmt.Fprintln(stderr)
+		return fmt.Errorf("after %d rows confirmed: %w (rows already enrolled stay enrolled; re-running skips them as duplicates)", done, firstErr)
+	}
+	sort.Slice(rejected, func(i, k int) bool { return rejected[i].Row < rejected[k].Row })
 	fmt.Fprintln(stderr)
 	fmt.Fprintf(stdout, "%s: %d rows, %d enrolled in %s, %d rejected (%.0f rows/s)\n", files[0], done, enrolled, *cad, len(rejected), float64(done)/time.Since(start).Seconds())
 	for i, rj := range rejected {
