@@ -7,9 +7,11 @@
 // time.
 //
 // Sends are effectively-once: a ledger entry per (enrollment, stage, step,
-// generation) goes "sending" (with a lease) before the provider call and
-// "sent" in the same commit that advances the enrollment. A retry that
-// finds "sent" does nothing; one that finds an expired "sending" cannot know
-// whether the provider got the message and, by policy, does not resend: the
-// touch is marked "uncertain" on the timeline.
+// generation) goes "sending" (with a lease) just before the provider call
+// and "sent" as soon as the provider accepts (the journal in send.go; per
+// task instead with JournalBatch), and the commit that advances the
+// enrollment records "sent" again. A retry that finds "sent" commits the
+// send without repeating it; one that finds an expired "sending" cannot
+// know whether the provider got the message and, by policy, does not
+// resend: the touch is marked "uncertain" on the timeline.
 package worker

@@ -41,8 +41,8 @@ type Config struct {
 	Lease time.Duration
 	// ClaimBatch is how many enrollments one claim takes per shard and lane
 	// (default 1000); TaskBatch how many one asynq task carries (default
-	// 250). Larger tasks amortize round trips; a worker killed mid-task
-	// leaves at most one task's touches "uncertain".
+	// 250). Larger tasks amortize round trips (with JournalBatch, a
+	// worker killed mid-task leaves the task's unsent touches "uncertain").
 	ClaimBatch, TaskBatch int
 	// HoldRecheck is how long a held touch waits before it is re-checked
 	// (default 6h).

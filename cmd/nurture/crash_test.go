@@ -75,7 +75,7 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 		env = append(env, k+"="+v)
 	}
 	env = append(env, "NURTURE_PREFIX="+prefix, "NURTURE_CADENCES="+dir,
-		"NURTURE_TOKEN_KEY="+strings.Repeat("s", 32), "NURTURE_PUBLIC_URL=https://n.example", "NURTURE_LEASE=2s",
+		"NURTURE_TOKEN_KEY="+strings.Repeat("s", 32), "NURTURE_PUBLIC_URL=https://n.example", "NURTURE_LEASE=2s", "NURTURE_JOURNAL=message",
 		fmt.Sprintf("NURTURE_TASK_BATCH=%d", taskBatch), "SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", fmt.Sprintf("SMTP_CONNECTIONS=%d", smtpConns))
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "worker", "--tick", "100ms", fmt.Sprintf("--concurrency=%d", concurrency))
