@@ -248,6 +248,17 @@ func (s *Server) Restart(downtime time.Duration) {
 	s.start()
 }
 
+// Kill SIGKILLs the server (no AOF flush beyond what its fsync policy has
+// already done) and starts it again on the same port and directory after
+// downtime.
+func (s *Server) Kill(downtime time.Duration) {
+	s.t.Helper()
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	time.Sleep(downtime)
+	s.start()
+}
+
 // Cluster returns a client on a Redis Cluster and a unique key prefix: the
 // one in REDIS_CLUSTER_ADDRS, else three masters started for this test with
 // scripts/redis-cluster.sh (stopped when it ends). Under CI=true missing
