@@ -67,6 +67,7 @@ type harness struct {
 	clk    *enginetest.Clock
 	outbox *channels.Outbox
 	signer *tokens.Signer
+	srv    http.Handler
 }
 
 func newHarness(t testing.TB) *harness {
@@ -97,6 +98,7 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	ts.Config.Handler = srv
+	h.srv = srv
 	return h
 }
 
