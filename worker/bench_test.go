@@ -91,6 +91,11 @@ func BenchmarkSendPath(b *testing.B) {
 		rdb, prefix := redistest.ClientPrefix(b, fmt.Sprintf("n%06d", (os.Getpid()*10+i)%1000000))
 		st := store.New(rdb, prefix)
 		sink := smtptest.Start(b)
+		// NURTURE_BENCH_RELAY_DELAY (e.g. 5ms) makes the sink answer each
+		// message as slowly as a remote relay would.
+		if d, err := time.ParseDuration(os.Getenv("NURTURE_BENCH_RELAY_DELAY")); err == nil {
+			sink.Delay = d
+		}
 		const conns = 4
 		mailer, err := channels.NewSMTP(channels.SMTPConfig{Host: "127.0.0.1", Port: sink.Port, TLS: "none", Connections: conns})
 		if err != nil {
