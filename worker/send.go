@@ -328,9 +328,9 @@ func (n *notSent) Unwrap() error { return n.err }
 // therefore leaves at most one "sending" entry per SMTP connection or SMS
 // call in flight.
 type journal struct {
-	e       *Engine
-	items   []*item
-	sending string
+	e     *Engine
+	items []*item
+	owner string // this batch, for operators reading the ledger
 }
 
 func (j *journal) Step(ctx context.Context, done int, doneErr error, next int) error {
@@ -345,7 +345,10 @@ func (j *journal) Step(ctx context.Context, done int, doneErr error, next int) e
 	}
 	if next >= 0 {
 		it := j.items[next]
-		steps = append(steps, store.LedgerStep{Begin: true, EID: it.eid, Field: it.ledger, Rev: it.loaded.Rev, Value: j.sending})
+		steps = append(steps, store.LedgerStep{Begin: true, EID: it.eid, Field: it.ledger, Rev: it.loaded.Rev,
+			// The lease starts now, not at the batch's start: a long batch
+			// on a slow relay must not begin messages already "expired".
+			Value: store.SendingValue(j.e.cfg.Clock().Add(j.e.cfg.Lease), j.owner)})
 	}
 	if len(steps) == 0 {
 		return nil
@@ -448,10 +451,10 @@ func (e *Engine) deliver(ctx context.Context, ready []*item, now time.Time) {
 		}
 		rendered = append(rendered, it)
 	}
-	sending := store.SendingValue(now.Add(e.cfg.Lease), e.owner+"."+strconv.FormatUint(e.batches.Add(1), 36))
+	owner := e.owner + "." + strconv.FormatUint(e.batches.Add(1), 36)
 	perMessage := e.cfg.Journal == JournalMessage
 	if !perMessage {
-		rendered = e.beginAll(ctx, rendered, sending)
+		rendered = e.beginAll(ctx, rendered, store.SendingValue(now.Add(e.cfg.Lease), owner))
 	}
 	var emails []*channels.Email
 	var emailItems []*item
@@ -467,7 +470,7 @@ func (e *Engine) deliver(ctx context.Context, ready []*item, now time.Time) {
 	if len(emails) > 0 {
 		var j channels.Journal
 		if perMessage {
-			j = &journal{e: e, items: emailItems, sending: sending}
+			j = &journal{e: e, items: emailItems, owner: owner}
 		}
 		for i, err := range e.cfg.Email.SendEmails(ctx, emails, j) {
 			emailItems[i].sendErr = err
@@ -475,7 +478,7 @@ func (e *Engine) deliver(ctx context.Context, ready []*item, now time.Time) {
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
-	sj := &journal{e: e, items: smsItems, sending: sending}
+	sj := &journal{e: e, items: smsItems, owner: owner}
 	for i, it := range smsItems {
 		wg.Add(1)
 		sem <- struct{}{}

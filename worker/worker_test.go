@@ -828,3 +828,56 @@ func TestProviderFaultsAtScale(t *testing.T) {
 		t.Errorf("backoff %v, want [1m 2m 4m]", waits)
 	}
 }
+
+// A message begun late in a long batch gets a lease from its own start,
+// so a slow relay never leaves it looking abandoned while it is sent.
+func TestJournalLeaseStartsWithEachMessage(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	mailer, err := channels.NewSMTP(channels.SMTPConfig{Host: "127.0.0.1", Port: r.smtp.Port, TLS: "none", Connections: 1, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mailer.Close()
+	signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
+	var ids []string
+	var leases []time.Time
+	hook := func(i int) {
+		if i > 0 {
+			// The previous message is still "sending" until this step.
+			l, _ := r.st.Enrollment(ctx, ids[i-1])
+			v, _ := r.st.Ledger(ctx, ids[i-1], store.LedgerField(l.Enrollment.Stage, l.Enrollment.Step, l.Enrollment.Generation))
+			_, until := store.ParseLedger(v)
+			leases = append(leases, until)
+		}
+		r.clk.Add(50 * time.Second) // a slow relay
+	}
+	e, err := worker.New(worker.Config{Store: r.st, Cadences: map[string]*cadence.Cadence{r.c.ID: r.c}, Email: hookedSender{mailer, hook}, SMS: nilSMS{},
+		Tokens: signer, Clock: r.clk.Now, PublicURL: "https://n.example", MessageIDDomain: "n.example", Lease: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := r.clk.Now()
+	for _, id := range []string{"l0", "l1", "l2"} {
+		en, err := e.Enroll(ctx, &store.Prospect{ID: id, Email: id + "@example.com", TimeZone: "America/Chicago", Company: "X"}, r.c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, en.ID)
+	}
+	if err := e.ProcessBatch(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	if len(leases) != 2 {
+		t.Fatalf("leases %v", leases)
+	}
+	for i, until := range leases {
+		// Message i began after (i+1) × 50 s of relay time.
+		if want := start.Add(time.Duration(i+1)*50*time.Second + time.Minute); !until.Equal(want) {
+			t.Errorf("message %d: lease until %v, want %v (from its own start)", i, until, want)
+		}
+	}
+	if n := len(r.smtp.Messages()); n != 3 {
+		t.Fatalf("sent %d", n)
+	}
+}
