@@ -518,18 +518,45 @@ func (h hookedJournal) Step(ctx context.Context, done int, doneErr error, next i
 	return h.Journal.Step(ctx, done, doneErr, next)
 }
 
-func TestUnsubscribeDuringABatchStopsTheRestOfIt(t *testing.T) {
-	ctx := context.Background()
-	r := newRig(t)
+// hookedEngine is an engine on the rig's store and clock whose single SMTP
+// connection runs hook(i) just before message i of a batch is journaled.
+func hookedEngine(t *testing.T, r *rig, hook func(i int), lease time.Duration) *worker.Engine {
+	t.Helper()
 	mailer, err := channels.NewSMTP(channels.SMTPConfig{Host: "127.0.0.1", Port: r.smtp.Port, TLS: "none", Connections: 1, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mailer.Close()
+	t.Cleanup(func() { mailer.Close() })
 	signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
+	e, err := worker.New(worker.Config{Store: r.st, Cadences: map[string]*cadence.Cadence{r.c.ID: r.c}, Email: hookedSender{mailer, hook}, SMS: nilSMS{},
+		Tokens: signer, Clock: r.clk.Now, PublicURL: "https://n.example", MessageIDDomain: "n.example", Lease: lease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// enrollEmailOnly enrolls one email-only prospect per id and returns the
+// enrollment ids.
+func enrollEmailOnly(t *testing.T, e *worker.Engine, r *rig, ids ...string) []string {
+	t.Helper()
+	var out []string
+	for _, id := range ids {
+		en, err := e.Enroll(context.Background(), &store.Prospect{ID: id, Email: id + "@example.com", TimeZone: "America/Chicago", Company: "X"}, r.c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, en.ID)
+	}
+	return out
+}
+
+func TestUnsubscribeDuringABatchStopsTheRestOfIt(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
 	var e *worker.Engine
 	var unsubscribed []string
-	hook := func(i int) {
+	e = hookedEngine(t, r, func(i int) {
 		if i == 0 {
 			// While the first message goes out, every other prospect in
 			// the batch unsubscribes.
@@ -540,20 +567,8 @@ func TestUnsubscribeDuringABatchStopsTheRestOfIt(t *testing.T) {
 				unsubscribed = append(unsubscribed, id)
 			}
 		}
-	}
-	e, err = worker.New(worker.Config{Store: r.st, Cadences: map[string]*cadence.Cadence{r.c.ID: r.c}, Email: hookedSender{mailer, hook}, SMS: nilSMS{},
-		Tokens: signer, Clock: r.clk.Now, PublicURL: "https://n.example", MessageIDDomain: "n.example"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, id := range []string{"u0", "u1", "u2", "u3"} {
-		en, err := e.Enroll(ctx, &store.Prospect{ID: id, Email: id + "@example.com", TimeZone: "America/Chicago", Company: "X"}, r.c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, en.ID)
-	}
+	}, 0)
+	ids := enrollEmailOnly(t, e, r, "u0", "u1", "u2", "u3")
 	if err := e.ProcessBatch(ctx, ids); err != nil {
 		t.Fatal(err)
 	}
@@ -834,15 +849,9 @@ func TestProviderFaultsAtScale(t *testing.T) {
 func TestJournalLeaseStartsWithEachMessage(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
-	mailer, err := channels.NewSMTP(channels.SMTPConfig{Host: "127.0.0.1", Port: r.smtp.Port, TLS: "none", Connections: 1, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mailer.Close()
-	signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
 	var ids []string
 	var leases []time.Time
-	hook := func(i int) {
+	e := hookedEngine(t, r, func(i int) {
 		if i > 0 {
 			// The previous message is still "sending" until this step.
 			l, _ := r.st.Enrollment(ctx, ids[i-1])
@@ -851,20 +860,9 @@ func TestJournalLeaseStartsWithEachMessage(t *testing.T) {
 			leases = append(leases, until)
 		}
 		r.clk.Add(50 * time.Second) // a slow relay
-	}
-	e, err := worker.New(worker.Config{Store: r.st, Cadences: map[string]*cadence.Cadence{r.c.ID: r.c}, Email: hookedSender{mailer, hook}, SMS: nilSMS{},
-		Tokens: signer, Clock: r.clk.Now, PublicURL: "https://n.example", MessageIDDomain: "n.example", Lease: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, time.Minute)
 	start := r.clk.Now()
-	for _, id := range []string{"l0", "l1", "l2"} {
-		en, err := e.Enroll(ctx, &store.Prospect{ID: id, Email: id + "@example.com", TimeZone: "America/Chicago", Company: "X"}, r.c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, en.ID)
-	}
+	ids = enrollEmailOnly(t, e, r, "l0", "l1", "l2")
 	if err := e.ProcessBatch(ctx, ids); err != nil {
 		t.Fatal(err)
 	}
