@@ -10,12 +10,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -209,91 +207,4 @@ func TestSMTPStartTLSAndAuth(t *testing.T) {
 	if n := sink.Count(); n != 1 {
 		t.Fatalf("delivered %d", n)
 	}
-}
-
-// stepRecorder is a Journal that checks the SMTP pool's contract: a
-// message is announced before the relay sees it, its outcome is reported
-// after, and no connection has more than one message outstanding.
-type stepRecorder struct {
-	t           *testing.T
-	sink        *smtptest.Server
-	msgs        []*channels.Email
-	refuse      map[int]bool
-	mu          sync.Mutex
-	outstanding map[int]bool
-	maxOut      int
-	outcomes    map[int]error
-}
-
-var errRefused = errors.New("claim lost")
-
-func (r *stepRecorder) Step(_ context.Context, done int, doneErr error, next int) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if done >= 0 {
-		if !r.outstanding[done] {
-			r.t.Errorf("outcome of message %d reported but it was never announced", done)
-		}
-		delete(r.outstanding, done)
-		r.outcomes[done] = doneErr
-	}
-	if next < 0 {
-		return nil
-	}
-	for _, m := range r.sink.Messages() {
-		if m.To == r.msgs[next].To {
-			r.t.Errorf("message %d reached the relay before it was announced", next)
-		}
-	}
-	if r.refuse[next] {
-		return errRefused
-	}
-	r.outstanding[next] = true
-	r.maxOut = max(r.maxOut, len(r.outstanding))
-	return nil
-}
-
-func TestSMTPJournalsEveryMessage(t *testing.T) {
-	sink := smtptest.Start(t)
-	sink.Fail("refused@example.com", smtptest.Fault{Code: 550, Enhanced: smtp.EnhancedCode{5, 1, 1}, Msg: "no such user"})
-	var msgs []*channels.Email
-	for i := 0; i < 30; i++ {
-		to := fmt.Sprintf("p%d@example.com", i)
-		if i == 7 {
-			to = "refused@example.com"
-		}
-		msgs = append(msgs, email(to, i))
-	}
-	j := &stepRecorder{t: t, sink: sink, msgs: msgs, refuse: map[int]bool{3: true, 20: true}, outstanding: map[int]bool{}, outcomes: map[int]error{}}
-	const conns = 3
-	errs := newSMTP(t, sink, conns, channels.DKIMConfig{}).SendEmails(context.Background(), msgs, j)
-	for i, err := range errs {
-		switch {
-		case j.refuse[i]:
-			if !errors.Is(err, errRefused) {
-				t.Errorf("message %d: journal refused it but the result is %v", i, err)
-			}
-		case i == 7:
-			if channels.ClassOf(err) != channels.HardBounce || channels.ClassOf(j.outcomes[i]) != channels.HardBounce {
-				t.Errorf("message 7: result %v, journaled %v", err, j.outcomes[i])
-			}
-		default:
-			if err != nil {
-				t.Errorf("message %d: %v", i, err)
-			}
-			if o, ok := j.outcomes[i]; !ok || o != nil {
-				t.Errorf("message %d: accepted but journaled %v (reported %v)", i, o, ok)
-			}
-		}
-	}
-	if len(j.outstanding) != 0 {
-		t.Errorf("messages announced but never finished: %v", j.outstanding)
-	}
-	if j.maxOut > conns {
-		t.Errorf("%d messages outstanding at once over %d connections", j.maxOut, conns)
-	}
-	if n := sink.Count(); n != 27 {
-		t.Errorf("relay got %d messages, want 27 (30 - 2 refused by the journal - 1 bounced)", n)
-	}
-
 }
