@@ -126,6 +126,10 @@ type rig struct {
 	c      *cadence.Cadence
 }
 
+// rigJournal is the journal mode newRig's engine uses ("" = default);
+// TestBatchJournal sets it to run the send-path tests again.
+var rigJournal string
+
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	rdb, prefix := redistest.Client(t)
@@ -152,7 +156,7 @@ func newRig(t *testing.T) *rig {
 	clk := enginetest.NewClock(time.Date(2026, 3, 2, 16, 0, 0, 0, time.UTC))
 	st := store.New(rdb, prefix)
 	e, err := worker.New(worker.Config{Store: st, Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: mailer, SMS: tw,
-		Tokens: signer, Clock: clk.Now, PublicURL: "https://n.example", MessageIDDomain: "n.example"})
+		Tokens: signer, Clock: clk.Now, PublicURL: "https://n.example", MessageIDDomain: "n.example", Journal: rigJournal})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -877,5 +881,24 @@ func TestJournalLeaseStartsWithEachMessage(t *testing.T) {
 	}
 	if n := len(r.smtp.Messages()); n != 3 {
 		t.Fatalf("sent %d", n)
+	}
+}
+
+// TestBatchJournal runs the send-path tests again with the per-batch
+// journal: the same guarantees (once, retries, uncertain, recovery) hold.
+func TestBatchJournal(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"EndToEnd", TestEndToEnd}, {"SMTPFaults", TestSMTPFaults}, {"TwilioFaults", TestTwilioFaults},
+		{"ReplayedClaimSendsOnce", TestReplayedClaimSendsOnce}, {"InterruptedSendIsUncertainNotResent", TestInterruptedSendIsUncertainNotResent},
+		{"AcceptedButUncommittedIsCommittedNotResent", TestAcceptedButUncommittedIsCommittedNotResent},
+		{"ConsecutiveSoftBouncesSuppress", TestConsecutiveSoftBouncesSuppress}, {"SenderPolicyPausesTheDomain", TestSenderPolicyPausesTheDomain},
+	}
+	rigJournal = worker.JournalBatch
+	defer func() { rigJournal = "" }()
+	for _, tc := range tests {
+		t.Run(tc.name, tc.run)
 	}
 }
