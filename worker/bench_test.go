@@ -362,6 +362,10 @@ func BenchmarkLateness(b *testing.B) {
 	if testing.Short() {
 		seconds = 2
 	}
+	// NURTURE_BENCH_RATE sets touches per second (a multiple of 10).
+	if v, err := strconv.Atoi(os.Getenv("NURTURE_BENCH_RATE")); err == nil && v >= 10 {
+		rate = v
+	}
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		rdb, prefix := redistest.ClientPrefix(b, fmt.Sprintf("l%06d", (os.Getpid()*10+i)%1000000))
