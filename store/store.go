@@ -676,6 +676,23 @@ func (s *Store) StepLedger(ctx context.Context, steps []LedgerStep) ([]string, e
 	return out, nil
 }
 
+// releaseSending removes a ledger entry if it still holds value. KEYS[1]
+// ledger. ARGV[1] field, ARGV[2] value. Returns 1 if removed.
+var releaseSending = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+`)
+
+// ReleaseSending removes a "sending" entry this worker wrote but whose
+// message it never sent, if the entry is still exactly value.
+func (s *Store) ReleaseSending(ctx context.Context, eid, field, value string) (bool, error) {
+	n, err := releaseSending.Run(ctx, s.rdb, []string{s.keys.Ledger(eid)}, field, value).Int()
+	return n == 1, err
+}
+
 // ClearLedger removes a ledger entry whose send certainly did not happen
 // (a refused or unreachable provider), so a later attempt may send.
 func (s *Store) ClearLedger(ctx context.Context, eid, field string) error {

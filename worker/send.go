@@ -37,6 +37,9 @@ type item struct {
 // returns an error only for infrastructure failures (Redis down), so asynq
 // retries the task; provider failures are handled per touch.
 func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
+	if err := e.unanswered.release(ctx, e.st); err != nil {
+		return err
+	}
 	now := e.cfg.Clock()
 	items, err := e.load(ctx, ids)
 	if err != nil {
@@ -358,6 +361,10 @@ func (j *journal) Step(ctx context.Context, done int, doneErr error, next int) e
 		return nil // a lost outcome write is repaired by the batch commit
 	}
 	if err != nil {
+		// Redis may have applied the Begin and lost only its reply; the
+		// message is not sent, so the entry is released once Redis answers.
+		b := steps[len(steps)-1]
+		j.e.unanswered.add(b.EID, b.Field, b.Value)
 		return &notSent{reason: "store", err: err}
 	}
 	return refusal(res[len(res)-1])
@@ -510,6 +517,7 @@ func (e *Engine) beginAll(ctx context.Context, items []*item, sending string) []
 	for i, it := range items {
 		switch {
 		case err != nil:
+			e.unanswered.add(it.eid, it.ledger, sending)
 			it.sendErr = &notSent{reason: "store", err: err}
 		default:
 			it.sendErr = refusal(res[i])
@@ -677,4 +685,36 @@ func backoff(attempt int, ce *channels.Error) time.Duration {
 	}
 	d := time.Minute << min(attempt-1, 6)
 	return min(d, time.Hour)
+}
+
+// unansweredBegins remembers journal Begins whose reply never came (Redis
+// failed mid-call). Redis may have recorded "sending", but the message was
+// not sent: once Redis answers again the entry is released, so the touch
+// is sent normally instead of ending "uncertain" when its lease runs out.
+type unansweredBegins struct {
+	mu      sync.Mutex
+	entries map[[2]string]string // (enrollment, ledger field) → value written
+}
+
+func (u *unansweredBegins) add(eid, field, value string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.entries == nil {
+		u.entries = map[[2]string]string{}
+	}
+	u.entries[[2]string{eid, field}] = value
+}
+
+// release removes every remembered entry that still holds what this
+// worker wrote; it stops at the first Redis error and keeps the rest.
+func (u *unansweredBegins) release(ctx context.Context, st *store.Store) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for k, v := range u.entries {
+		if _, err := st.ReleaseSending(ctx, k[0], k[1], v); err != nil {
+			return err
+		}
+		delete(u.entries, k)
+	}
+	return nil
 }

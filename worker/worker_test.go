@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,11 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
@@ -900,5 +903,53 @@ func TestBatchJournal(t *testing.T) {
 	defer func() { rigJournal = "" }()
 	for _, tc := range tests {
 		t.Run(tc.name, tc.run)
+	}
+}
+
+// loseBeginReply is a go-redis hook that lets the first pipeline carrying a
+// journal Begin run and then reports an error, as when Redis dies after
+// applying a command but before its reply arrives.
+type loseBeginReply struct{ lost atomic.Bool }
+
+func (*loseBeginReply) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*loseBeginReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *loseBeginReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			if name := c.Name(); (name == "evalsha" || name == "eval") && c.Err() == nil && strings.Contains(fmt.Sprint(c.Args()...), "sending:") && h.lost.CompareAndSwap(false, true) {
+				return errors.New("read tcp: connection reset by peer")
+			}
+		}
+		return err
+	}
+}
+
+// A Begin applied by Redis whose reply was lost leaves "sending" behind for
+// a message that never went out; the worker releases it once Redis answers,
+// so the retry sends the touch instead of marking it uncertain.
+func TestUnansweredBeginIsReleasedNotUncertain(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	hook := &loseBeginReply{}
+	r.st.Redis().AddHook(hook)
+	en := r.enroll(t, ada())
+	if err := r.e.ProcessBatch(ctx, []string{en.ID}); err == nil {
+		t.Fatal("the batch did not report the lost reply (asynq would not retry it)")
+	}
+	l, _ := r.st.Enrollment(ctx, en.ID)
+	field := store.LedgerField(l.Enrollment.Stage, l.Enrollment.Step, l.Enrollment.Generation)
+	if v, _ := r.st.Ledger(ctx, en.ID, field); !strings.HasPrefix(v, store.LedgerSending) || len(r.smtp.Messages()) != 0 {
+		t.Fatalf("setup: ledger %q, %d sent", v, len(r.smtp.Messages()))
+	}
+	// asynq retries the task.
+	if err := r.e.ProcessBatch(ctx, []string{en.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.smtp.Messages()); n != 1 {
+		t.Fatalf("sent %d times, want 1", n)
+	}
+	if tl := r.timeline(t, en.ID); strings.Contains(tl, "uncertain") {
+		t.Fatalf("timeline:\n%s", tl)
 	}
 }
