@@ -676,20 +676,20 @@ func (s *Store) StepLedger(ctx context.Context, steps []LedgerStep) ([]string, e
 	return out, nil
 }
 
-// releaseSending removes a ledger entry if it still holds value. KEYS[1]
-// ledger. ARGV[1] field, ARGV[2] value. Returns 1 if removed.
-var releaseSending = redis.NewScript(`
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return 1
-end
-return 0
+// settleSending replaces a ledger entry if it still holds an expected
+// value. KEYS[1] ledger. ARGV[1] field, ARGV[2] expected, ARGV[3] new value
+// ("" removes the entry). Returns 1 if changed.
+var settleSending = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+return 1
 `)
 
-// ReleaseSending removes a "sending" entry this worker wrote but whose
-// message it never sent, if the entry is still exactly value.
-func (s *Store) ReleaseSending(ctx context.Context, eid, field, value string) (bool, error) {
-	n, err := releaseSending.Run(ctx, s.rdb, []string{s.keys.Ledger(eid)}, field, value).Int()
+// SettleSending records, after the fact, what became of a send this worker
+// marked "sending" (value): "sent" when the provider accepted it, "" when
+// it never went out. Nothing changes unless the entry is still value.
+func (s *Store) SettleSending(ctx context.Context, eid, field, value, outcome string) (bool, error) {
+	n, err := settleSending.Run(ctx, s.rdb, []string{s.keys.Ledger(eid)}, field, value, outcome).Int()
 	return n == 1, err
 }
 

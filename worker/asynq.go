@@ -155,9 +155,9 @@ func (e *Engine) Run(ctx context.Context, conn asynq.RedisConnOpt, opts RunOptio
 	tick := time.NewTicker(opts.Tick)
 	defer tick.Stop()
 	for {
-		// Releasing unanswered journal entries here too keeps them from
+		// Settling known ledger outcomes here too keeps them from
 		// outliving their lease while no batch arrives.
-		_ = e.unanswered.release(ctx, e.st)
+		_ = e.repairs.settle(ctx, e.st)
 		n, err := e.DispatchOnce(ctx, client)
 		if err != nil && ctx.Err() == nil {
 			e.log.Error("dispatch failed", "err", err)

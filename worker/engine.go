@@ -154,9 +154,9 @@ type Engine struct {
 	cads atomic.Pointer[map[string]*cadence.Cadence]
 	// owner and batches make every batch's ledger claim unique, so a
 	// worker can tell its own claim from one that replaced it.
-	owner      string
-	batches    atomic.Uint64
-	unanswered unansweredBegins
+	owner   string
+	batches atomic.Uint64
+	repairs ledgerRepairs
 }
 
 // New returns an engine.

@@ -26,6 +26,7 @@ type item struct {
 	loc      *time.Location
 	dec      cadence.Decision
 	ledger   string
+	sending  string // the ledger value written when it was begun
 	email    *channels.Email
 	sms      *channels.SMS
 	sendErr  error
@@ -37,7 +38,7 @@ type item struct {
 // returns an error only for infrastructure failures (Redis down), so asynq
 // retries the task; provider failures are handled per touch.
 func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
-	if err := e.unanswered.release(ctx, e.st); err != nil {
+	if err := e.repairs.settle(ctx, e.st); err != nil {
 		return err
 	}
 	now := e.cfg.Clock()
@@ -95,7 +96,17 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 		it.ledger = store.LedgerField(l.Stage, l.Step, l.Generation)
 	}
 	e.deliver(ctx, sends, now)
-	return e.recordAll(ctx, sends, now)
+	if err := e.recordAll(ctx, sends, now); err != nil {
+		// Redis failed while the outcomes were being recorded; this worker
+		// alone knows which messages the provider accepted.
+		for _, it := range sends {
+			if it.sendErr == nil && it.sending != "" {
+				e.repairs.add(it.eid, it.ledger, it.sending, store.LedgerSent)
+			}
+		}
+		return err
+	}
+	return nil
 }
 
 // holdPausedDomains defers email touches whose sending domain is paused
@@ -348,10 +359,10 @@ func (j *journal) Step(ctx context.Context, done int, doneErr error, next int) e
 	}
 	if next >= 0 {
 		it := j.items[next]
-		steps = append(steps, store.LedgerStep{Begin: true, EID: it.eid, Field: it.ledger, Rev: it.loaded.Rev,
-			// The lease starts now, not at the batch's start: a long batch
-			// on a slow relay must not begin messages already "expired".
-			Value: store.SendingValue(j.e.cfg.Clock().Add(j.e.cfg.Lease), j.owner)})
+		// The lease starts now, not at the batch's start: a long batch on a
+		// slow relay must not begin messages already "expired".
+		it.sending = store.SendingValue(j.e.cfg.Clock().Add(j.e.cfg.Lease), j.owner)
+		steps = append(steps, store.LedgerStep{Begin: true, EID: it.eid, Field: it.ledger, Rev: it.loaded.Rev, Value: it.sending})
 	}
 	if len(steps) == 0 {
 		return nil
@@ -364,7 +375,7 @@ func (j *journal) Step(ctx context.Context, done int, doneErr error, next int) e
 		// Redis may have applied the Begin and lost only its reply; the
 		// message is not sent, so the entry is released once Redis answers.
 		b := steps[len(steps)-1]
-		j.e.unanswered.add(b.EID, b.Field, b.Value)
+		j.e.repairs.add(b.EID, b.Field, b.Value, "")
 		return &notSent{reason: "store", err: err}
 	}
 	return refusal(res[len(res)-1])
@@ -510,6 +521,7 @@ func (e *Engine) deliver(ctx context.Context, ready []*item, now time.Time) {
 func (e *Engine) beginAll(ctx context.Context, items []*item, sending string) []*item {
 	steps := make([]store.LedgerStep, len(items))
 	for i, it := range items {
+		it.sending = sending
 		steps[i] = store.LedgerStep{Begin: true, EID: it.eid, Field: it.ledger, Rev: it.loaded.Rev, Value: sending}
 	}
 	res, err := e.st.StepLedger(ctx, steps)
@@ -517,7 +529,7 @@ func (e *Engine) beginAll(ctx context.Context, items []*item, sending string) []
 	for i, it := range items {
 		switch {
 		case err != nil:
-			e.unanswered.add(it.eid, it.ledger, sending)
+			e.repairs.add(it.eid, it.ledger, sending, "")
 			it.sendErr = &notSent{reason: "store", err: err}
 		default:
 			it.sendErr = refusal(res[i])
@@ -687,31 +699,34 @@ func backoff(attempt int, ce *channels.Error) time.Duration {
 	return min(d, time.Hour)
 }
 
-// unansweredBegins remembers journal Begins whose reply never came (Redis
-// failed mid-call). Redis may have recorded "sending", but the message was
-// not sent: once Redis answers again the entry is released, so the touch
-// is sent normally instead of ending "uncertain" when its lease runs out.
-type unansweredBegins struct {
+// ledgerRepairs remembers "sending" entries whose fate this worker knows
+// but could not record because Redis failed mid-call: a Begin Redis may
+// have applied without answering (the message was not sent: remove the
+// entry), or a message the provider accepted whose "sent" was not written
+// (write it). They are settled as soon as Redis answers again — at the next
+// batch or dispatcher tick — so the touch is sent, or committed as sent,
+// instead of ending "uncertain" when its lease runs out.
+type ledgerRepairs struct {
 	mu      sync.Mutex
-	entries map[[2]string]string // (enrollment, ledger field) → value written
+	entries map[[2]string][2]string // (enrollment, field) → (value written, outcome)
 }
 
-func (u *unansweredBegins) add(eid, field, value string) {
+func (u *ledgerRepairs) add(eid, field, value, outcome string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.entries == nil {
-		u.entries = map[[2]string]string{}
+		u.entries = map[[2]string][2]string{}
 	}
-	u.entries[[2]string{eid, field}] = value
+	u.entries[[2]string{eid, field}] = [2]string{value, outcome}
 }
 
-// release removes every remembered entry that still holds what this
-// worker wrote; it stops at the first Redis error and keeps the rest.
-func (u *unansweredBegins) release(ctx context.Context, st *store.Store) error {
+// settle applies every remembered outcome whose entry still holds what
+// this worker wrote; it stops at the first Redis error and keeps the rest.
+func (u *ledgerRepairs) settle(ctx context.Context, st *store.Store) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for k, v := range u.entries {
-		if _, err := st.ReleaseSending(ctx, k[0], k[1], v); err != nil {
+		if _, err := st.SettleSending(ctx, k[0], k[1], v[0], v[1]); err != nil {
 			return err
 		}
 		delete(u.entries, k)

@@ -953,3 +953,55 @@ func TestUnansweredBeginIsReleasedNotUncertain(t *testing.T) {
 		t.Fatalf("timeline:\n%s", tl)
 	}
 }
+
+// redisDown is a go-redis hook that, from the first pipeline recording a
+// "sent" outcome until disarmed, fails every pipeline without running it,
+// as if Redis went away just after the relay accepted a message.
+type redisDown struct{ armed atomic.Bool }
+
+func (*redisDown) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*redisDown) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *redisDown) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if args := c.Args(); c.Name() == "hset" && len(args) == 4 && args[3] == store.LedgerSent {
+				h.armed.CompareAndSwap(false, true)
+			}
+		}
+		if h.armed.Load() {
+			return errors.New("dial tcp: connection refused")
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Redis goes away right after the relay accepted a message, so neither its
+// "sent" nor the commit can be written. Once Redis is back the worker
+// records "sent", and the retry commits the touch without resending it.
+func TestAcceptedWhileRedisWasDownIsCommittedNotUncertain(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	down := &redisDown{}
+	r.st.Redis().AddHook(down)
+	e := hookedEngine(t, r, func(int) {}, 0)
+	ids := enrollEmailOnly(t, e, r, "d0")
+	if err := e.ProcessBatch(ctx, ids); err == nil {
+		t.Fatal("the batch did not report the outage (asynq would not retry it)")
+	}
+	if !down.armed.Load() || len(r.smtp.Messages()) != 1 {
+		t.Fatalf("setup: outage %v, %d accepted", down.armed.Load(), len(r.smtp.Messages()))
+	}
+	down.armed.Store(false) // Redis is back; asynq retries the task
+	if err := e.ProcessBatch(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.smtp.Messages()); n != 1 {
+		t.Fatalf("sent %d times, want 1", n)
+	}
+	if s := r.state(t, ids[0]); s.Step != 1 {
+		t.Fatalf("not committed: step %d", s.Step)
+	}
+	if tl := r.timeline(t, ids[0]); strings.Contains(tl, "uncertain") || !strings.Contains(tl, "committed after its worker stopped") {
+		t.Fatalf("timeline:\n%s", tl)
+	}
+}
