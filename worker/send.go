@@ -328,12 +328,21 @@ func (e *Engine) recoverSent(ctx context.Context, it *item, now time.Time) error
 
 // notSent is a journal refusal: the message never reached the provider.
 type notSent struct {
-	reason string // "changed", "found" or "store"
-	found  string // the ledger value found instead ("found")
+	reason notSentReason
+	found  string // the ledger value found instead (notSentFound)
 	err    error
 }
 
-func (n *notSent) Error() string { return "not sent (" + n.reason + "): " + n.err.Error() }
+// notSentReason says why the journal refused a message.
+type notSentReason string
+
+const (
+	notSentChanged notSentReason = "changed" // the enrollment changed since its claim
+	notSentFound   notSentReason = "found"   // the ledger already had an entry
+	notSentStore   notSentReason = "store"   // Redis failed
+)
+
+func (n *notSent) Error() string { return "not sent (" + string(n.reason) + "): " + n.err.Error() }
 func (n *notSent) Unwrap() error { return n.err }
 
 // journal steps each message's ledger entry around its provider call: set
@@ -376,7 +385,7 @@ func (j *journal) Step(ctx context.Context, done int, doneErr error, next int) e
 		// message is not sent, so the entry is released once Redis answers.
 		b := steps[len(steps)-1]
 		j.e.repairs.add(b.EID, b.Field, b.Value, "")
-		return &notSent{reason: "store", err: err}
+		return &notSent{reason: notSentStore, err: err}
 	}
 	return refusal(res[len(res)-1])
 }
@@ -387,9 +396,9 @@ func refusal(res string) error {
 	case "OK":
 		return nil
 	case "CONFLICT":
-		return &notSent{reason: "changed", err: errors.New("the enrollment changed since it was claimed")}
+		return &notSent{reason: notSentChanged, err: errors.New("the enrollment changed since it was claimed")}
 	}
-	return &notSent{reason: "found", found: res, err: fmt.Errorf("the ledger already says %q", res)}
+	return &notSent{reason: notSentFound, found: res, err: fmt.Errorf("the ledger already says %q", res)}
 }
 
 func (e *Engine) requeue(ctx context.Context, it *item, now time.Time) error {
@@ -530,7 +539,7 @@ func (e *Engine) beginAll(ctx context.Context, items []*item, sending string) []
 		switch {
 		case err != nil:
 			e.repairs.add(it.eid, it.ledger, sending, "")
-			it.sendErr = &notSent{reason: "store", err: err}
+			it.sendErr = &notSent{reason: notSentStore, err: err}
 		default:
 			it.sendErr = refusal(res[i])
 		}
@@ -618,9 +627,9 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	var ns *notSent
 	if errors.As(it.sendErr, &ns) {
 		switch ns.reason {
-		case "store":
+		case notSentStore:
 			return ns.err // Redis is failing: asynq retries the batch
-		case "found":
+		case notSentFound:
 			return e.settleFound(ctx, it, ns.found, now)
 		}
 		// An event (pause, unsubscribe, reply) landed after the claim:
