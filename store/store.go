@@ -566,7 +566,8 @@ func (s *Store) CommitBatch(ctx context.Context, batch []*Commit) []error {
 // any lease, claim or asynq retry that could replay a send.
 const LedgerTTL = 14 * 24 * time.Hour
 
-const ledgerTTLSeconds = "1209600" // LedgerTTL, for scripts
+// ledgerTTLSeconds is LedgerTTL for scripts.
+var ledgerTTLSeconds = strconv.Itoa(int(LedgerTTL / time.Second))
 
 // beginLedger takes a touch's ledger entry just before the provider sees
 // the message: if the enrollment is still at rev (a pause or unsubscribe
@@ -637,7 +638,8 @@ func (s *Store) StepLedger(ctx context.Context, steps []LedgerStep) ([]string, e
 			for i, st := range steps {
 				key := s.keys.Ledger(st.EID)
 				switch {
-				case !st.Begin && eval:
+				case eval && (!st.Begin || !redis.HasErrorPrefix(cmds[i].Err(), "NOSCRIPT")):
+					// Ran the first time; only what NOSCRIPT refused goes again.
 				case !st.Begin && st.Value == "":
 					cmds[i] = p.HDel(ctx, key, st.Field)
 				case !st.Begin:
@@ -655,7 +657,8 @@ func (s *Store) StepLedger(ctx context.Context, steps []LedgerStep) ([]string, e
 	err := run(false)
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// A new or restarted node lacks the script; a NOSCRIPT reply means
-		// nothing ran, and the outcome writes are idempotent.
+		// that command did not run. Re-running a Begin that did would find
+		// its own entry and take it for another worker's.
 		err = run(true)
 	}
 	if err != nil {

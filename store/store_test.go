@@ -292,4 +292,36 @@ func TestShardsSpreadOverClusterMasters(t *testing.T) {
 		t.Fatalf("claimed %d of 200 across the cluster", total)
 	}
 	t.Logf("due sets per master: %v", perMaster)
+
+	// Journal Begins spread over every master, after one master lost its
+	// script cache (a restart): each Begin runs exactly once and owns its
+	// entry — re-running one that already ran would find its own entry.
+	field := store.LedgerField("s", 0, 1)
+	begin := func(from, to int, value string) []string {
+		var steps []store.LedgerStep
+		for i := from; i < to; i++ {
+			steps = append(steps, store.LedgerStep{Begin: true, EID: store.EnrollmentID(fmt.Sprintf("p%03d", i), "c"), Field: field, Rev: 1, Value: value})
+		}
+		res, err := st.StepLedger(ctx, steps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	begin(0, 50, "sending:1:warm") // loads the script on every master
+	flushed := false
+	cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !flushed {
+			flushed = true
+			return node.ScriptFlush(ctx).Err()
+		}
+		return nil
+	})
+	for i, r := range begin(50, 200, "sending:1:after-flush") {
+		if r != "OK" {
+			t.Fatalf("Begin %d after one master's SCRIPT FLUSH: %q, want OK", 50+i, r)
+		}
+	}
 }
