@@ -38,6 +38,7 @@ func (s *Server) routesAPI() {
 	s.handle("GET /v1/cadences", s.authed(RoleSales, s.listCadences))
 	s.handle("GET /v1/cadences/{id}", s.authed(RoleSales, s.getCadence))
 	s.handle("GET /v1/cadences/{id}/stats", s.authed(RoleSales, s.cadenceStats))
+	s.handle("GET /v1/cadences/{id}/uncertain", s.authed(RoleAdmin, s.uncertain))
 	s.handle("POST /v1/cadences/validate", s.authed(RoleAdmin, s.validateCadence))
 	s.handle("POST /v1/cadences/reload", s.authed(RoleAdmin, s.reloadCadences))
 	s.handle("PUT /v1/prospects/{id}", s.authed(RoleAdmin, s.putProspect))
@@ -181,6 +182,40 @@ func (s *Server) cadenceStats(w http.ResponseWriter, r *http.Request, _ Token) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// uncertainView is one touch whose send was interrupted at the provider.
+type uncertainView struct {
+	Enrollment string          `json:"enrollment"`
+	Prospect   string          `json:"prospect_id"`
+	Touch      string          `json:"touch"`
+	Channel    cadence.Channel `json:"channel"`
+	MessageID  string          `json:"message_id"`
+	At         time.Time       `json:"at"`
+}
+
+// uncertain lists a cadence's uncertain touches (?since=RFC 3339, default
+// 7 days ago), newest first, for reconciling with the provider's logs.
+func (s *Server) uncertain(w http.ResponseWriter, r *http.Request, _ Token) {
+	since := s.e.Clock().Add(-7 * 24 * time.Hour)
+	if v := r.URL.Query().Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeErr(w, http.StatusBadRequest, "bad_query", "since", "since=%q: want an RFC 3339 time such as 2026-03-02T15:00:00Z", v)
+			return
+		}
+		since = t
+	}
+	list, err := s.e.Uncertain(r.Context(), r.PathValue("id"), since, 1000)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := []uncertainView{}
+	for _, u := range list {
+		out = append(out, uncertainView{Enrollment: u.EID, Prospect: store.ProspectOf(u.EID), Touch: u.Touch, Channel: u.Channel, MessageID: u.MessageID, At: u.At})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cadence": r.PathValue("id"), "since": since, "uncertain": out})
 }
 
 // validateCadence checks a posted cadence: the same errors as `nurture

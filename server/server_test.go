@@ -717,3 +717,41 @@ func TestReloadCadences(t *testing.T) {
 		t.Fatalf("not reloaded: %v", out)
 	}
 }
+
+func TestUncertainTouchesAreListed(t *testing.T) {
+	h := newHarness(t)
+	eid := h.enroll("ada", "ada@example.com", "+13125550100")
+	ctx := context.Background()
+	// A worker died while the relay had the welcome email.
+	l, _ := h.st.Enrollment(ctx, eid)
+	field := store.LedgerField(l.Enrollment.Stage, l.Enrollment.Step, l.Enrollment.Generation)
+	if res, err := h.st.StepLedger(ctx, []store.LedgerStep{{Begin: true, EID: eid, Field: field, Rev: l.Rev, Value: store.SendingValue(h.clk.Now().Add(time.Minute), "dead.1")}}); err != nil || res[0] != "OK" {
+		t.Fatalf("%v %v", res, err)
+	}
+	h.clk.Add(3 * time.Minute)
+	h.send()
+	if n := len(h.outbox.Messages()); n != 0 {
+		t.Fatalf("an interrupted send was repeated (%d)", n)
+	}
+	code, out := h.json("GET", "/v1/cadences/trial/uncertain", adminToken, "")
+	list, _ := out["uncertain"].([]any)
+	if code != 200 || len(list) != 1 {
+		t.Fatalf("%d %v", code, out)
+	}
+	u := list[0].(map[string]any)
+	if u["enrollment"] != eid || u["prospect_id"] != "ada" || u["touch"] != "welcome" || u["channel"] != "email" || !strings.HasSuffix(u["message_id"].(string), "@"+"nurture.local") {
+		t.Fatalf("listed %v", u)
+	}
+	if code, out := h.json("GET", "/v1/cadences/trial/uncertain?since="+url.QueryEscape(h.clk.Now().Add(time.Hour).Format(time.RFC3339)), adminToken, ""); code != 200 || len(out["uncertain"].([]any)) != 0 {
+		t.Fatalf("since in the future: %d %v", code, out)
+	}
+	if code, out := h.json("GET", "/v1/cadences/trial/uncertain?since=yesterday", adminToken, ""); code != 400 || errCode(out) != "bad_query" {
+		t.Fatalf("bad since: %d %v", code, out)
+	}
+	if code, _ := h.json("GET", "/v1/cadences/nope/uncertain", adminToken, ""); code != 404 {
+		t.Fatalf("unknown cadence: %d", code)
+	}
+	if code, _ := h.json("GET", "/v1/cadences/trial/uncertain", salesToken, ""); code != 403 {
+		t.Fatalf("sales token: %d", code)
+	}
+}

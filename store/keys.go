@@ -90,6 +90,12 @@ func (k Keys) OwnerIndex(owner string) string { return k.Prefix + ":{idx}:owner:
 // CadenceIndex is the set of a cadence's enrollment ids.
 func (k Keys) CadenceIndex(cadenceID string) string { return k.Prefix + ":{idx}:cadence:" + cadenceID }
 
+// UncertainIndex lists a cadence's uncertain touches by when they were
+// found, for operators to reconcile with the provider's logs.
+func (k Keys) UncertainIndex(cadenceID string) string {
+	return k.Prefix + ":{idx}:uncertain:" + cadenceID
+}
+
 // WarmIndex orders warm enrollments by when they turned warm.
 func (k Keys) WarmIndex() string { return k.Prefix + ":{idx}:warm" }
 

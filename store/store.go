@@ -1051,6 +1051,51 @@ func (s *Store) CadenceEnrollments(ctx context.Context, cadenceID string) ([]str
 	return s.rdb.SMembers(ctx, s.keys.CadenceIndex(cadenceID)).Result()
 }
 
+// UncertainTouch is a touch whose send was interrupted at the provider:
+// it may or may not have been delivered, and was not resent.
+type UncertainTouch struct {
+	EID, Touch string
+	Channel    cadence.Channel
+	// MessageID is the email's Message-ID or the SMS's idempotency key, to
+	// search the provider's logs with.
+	MessageID string
+	At        time.Time
+}
+
+// UncertainKeep is how long uncertain touches stay listed.
+const UncertainKeep = 90 * 24 * time.Hour
+
+// AddUncertain lists an uncertain touch under its cadence.
+func (s *Store) AddUncertain(ctx context.Context, cadenceID string, u UncertainTouch) error {
+	key := s.keys.UncertainIndex(cadenceID)
+	member := strings.Join([]string{u.EID, u.Touch, string(u.Channel), u.MessageID}, "\x1f")
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, key, redis.Z{Score: float64(ms(u.At)), Member: member})
+		p.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(ms(u.At.Add(-UncertainKeep)), 10))
+		return nil
+	})
+	return err
+}
+
+// Uncertain lists a cadence's uncertain touches found at or after since,
+// newest first, at most limit.
+func (s *Store) Uncertain(ctx context.Context, cadenceID string, since time.Time, limit int) ([]UncertainTouch, error) {
+	zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, s.keys.UncertainIndex(cadenceID), &redis.ZRangeBy{
+		Max: "+inf", Min: strconv.FormatInt(ms(since), 10), Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]UncertainTouch, 0, len(zs))
+	for _, z := range zs {
+		f := strings.Split(z.Member.(string), "\x1f")
+		if len(f) != 4 {
+			continue
+		}
+		out = append(out, UncertainTouch{EID: f[0], Touch: f[1], Channel: cadence.Channel(f[2]), MessageID: f[3], At: fromMS(int64(z.Score))})
+	}
+	return out, nil
+}
+
 // SetWarm adds (warm) or removes an enrollment from the warm index.
 func (s *Store) SetWarm(ctx context.Context, eid string, warm bool, since time.Time) error {
 	if warm {

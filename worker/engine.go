@@ -636,6 +636,16 @@ type WarmLead struct {
 	Reply string
 }
 
+// Uncertain lists a cadence's touches whose send was interrupted at the
+// provider (maybe delivered, never resent) found at or after since, newest
+// first: search the provider's logs by MessageID to settle them.
+func (e *Engine) Uncertain(ctx context.Context, cadenceID string, since time.Time, limit int) ([]store.UncertainTouch, error) {
+	if _, err := e.Cadence(cadenceID); err != nil {
+		return nil, err
+	}
+	return e.st.Uncertain(ctx, cadenceID, since, limit)
+}
+
 // WarmLeads lists warm leads, newest first, optionally of one owner.
 func (e *Engine) WarmLeads(ctx context.Context, owner string, limit int) ([]WarmLead, error) {
 	ids, err := e.st.WarmEnrollments(ctx, 5000)

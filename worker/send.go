@@ -294,10 +294,11 @@ func (e *Engine) settleFound(ctx context.Context, it *item, found string, now ti
 		// may not have been delivered. Policy: never resend; record the
 		// touch as uncertain.
 		ev := cadence.Event{Kind: cadence.EvSent, At: now, Touch: it.dec.Touch.ID, Channel: it.dec.Touch.Channel, Reason: "uncertain: an earlier attempt was interrupted mid-send; not resent"}
+		u := e.uncertainTouch(it, now)
 		if err := e.commitEvent(ctx, it, ev, it.ledger, store.LedgerUncertain); err != nil {
 			return err
 		}
-		e.bump(ctx, it, "uncertain")
+		e.noteUncertain(ctx, it, u)
 		return nil
 	case kind == store.LedgerSent:
 		// The provider accepted it but its worker died before the commit:
@@ -306,6 +307,23 @@ func (e *Engine) settleFound(ctx context.Context, it *item, found string, now ti
 	}
 	// "uncertain" or "failed": settled by a commit this batch did not see.
 	return e.st.ReleaseLease(ctx, it.eid)
+}
+
+// uncertainTouch describes the item's touch for the uncertain list; taken
+// before the commit, which may reload the enrollment.
+func (e *Engine) uncertainTouch(it *item, now time.Time) store.UncertainTouch {
+	l := &it.loaded.Enrollment
+	return store.UncertainTouch{EID: it.eid, Touch: it.dec.Touch.ID, Channel: it.dec.Touch.Channel,
+		MessageID: strings.Trim(e.MessageID(l.ID, l.Stage, l.Step, l.Generation), "<>"), At: now}
+}
+
+// noteUncertain counts an uncertain touch and lists it for operators.
+// Best effort, like the other indexes: the timeline already says why.
+func (e *Engine) noteUncertain(ctx context.Context, it *item, u store.UncertainTouch) {
+	e.bump(ctx, it, "uncertain")
+	if err := e.st.AddUncertain(ctx, it.c.ID, u); err != nil {
+		e.log.Warn("listing an uncertain touch", "enrollment", it.eid, "touch", u.Touch, "err", err)
+	}
 }
 
 // recoverSent commits a send the provider accepted whose worker died
@@ -662,7 +680,7 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 		return e.commitEvent(ctx, it, ev, it.ledger, store.LedgerFailed)
 	case channels.Ambiguous:
 		sent.Reason = "uncertain: " + ce.Error()
-		e.bump(ctx, it, "uncertain")
+		e.noteUncertain(ctx, it, e.uncertainTouch(it, now))
 		return e.commitEvent(ctx, it, sent, it.ledger, store.LedgerUncertain)
 	}
 	if ce.Class == channels.SenderPolicy {

@@ -459,6 +459,12 @@ func TestInterruptedSendIsUncertainNotResent(t *testing.T) {
 	if s := r.state(t, en.ID); s.Step != 1 {
 		t.Fatalf("enrollment did not move on: step %d", s.Step)
 	}
+	// Operators get it listed with the Message-ID to look up at the relay.
+	list, err := r.e.Uncertain(ctx, r.c.ID, r.clk.Now().Add(-time.Hour), 10)
+	want := strings.Trim(r.e.MessageID(en.ID, l.Enrollment.Stage, l.Enrollment.Step, l.Enrollment.Generation), "<>")
+	if err != nil || len(list) != 1 || list[0].EID != en.ID || list[0].MessageID != want || list[0].Channel != cadence.Email {
+		t.Fatalf("uncertain list %+v %v, want %s", list, err, want)
+	}
 }
 
 // deadWorker leaves the ledger as a worker killed at the given point

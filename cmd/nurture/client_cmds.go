@@ -509,3 +509,45 @@ func cmdWarm(ctx context.Context, args []string, env func(string) string, stdout
 	}
 	return nil
 }
+
+// cmdUncertain lists touches whose send was interrupted at the provider:
+// they may or may not have been delivered and were not resent.
+func cmdUncertain(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("uncertain", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cad := fl.String("cadence", "", "cadence id (required)")
+	since := fl.Duration("since", 7*24*time.Hour, "how far back to look")
+	if err := fl.Parse(args); err != nil {
+		return exitCode(2)
+	}
+	if *cad == "" || *since <= 0 {
+		fmt.Fprintln(stderr, "Usage: nurture uncertain --cadence ID [--since 168h]")
+		return exitCode(2)
+	}
+	c, err := newAPIClient(env)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Uncertain []struct {
+			Enrollment string    `json:"enrollment"`
+			Touch      string    `json:"touch"`
+			Channel    string    `json:"channel"`
+			MessageID  string    `json:"message_id"`
+			At         time.Time `json:"at"`
+		} `json:"uncertain"`
+	}
+	from := time.Now().Add(-*since).UTC().Format(time.RFC3339)
+	if err := c.jsonDo(ctx, "GET", "/v1/cadences/"+url.PathEscape(*cad)+"/uncertain?since="+url.QueryEscape(from), nil, &out); err != nil {
+		return err
+	}
+	if len(out.Uncertain) == 0 {
+		fmt.Fprintf(stdout, "no uncertain touches in %s since %s\n", *cad, from)
+		return nil
+	}
+	for _, u := range out.Uncertain {
+		fmt.Fprintf(stdout, "%s  %-32s %-12s %-5s %s\n", u.At.UTC().Format("2006-01-02 15:04"), u.Enrollment, u.Touch, u.Channel, u.MessageID)
+	}
+	fmt.Fprintf(stdout, "%d touch(es) may or may not have reached the recipient and were not resent; search the provider's logs for these Message-IDs.\n", len(out.Uncertain))
+	return nil
+}

@@ -54,6 +54,7 @@ func commands() []command {
 		{"stop", "stop (exit) an enrollment", cmdControl("stop")},
 		{"timeline", "show why a prospect is where it is", cmdTimeline},
 		{"warm", "list warm leads waiting for sales (--owner)", cmdWarm},
+		{"uncertain", "list touches a crash left uncertain, with Message-IDs to check at the provider (--cadence, --since)", cmdUncertain},
 	}
 }
 

@@ -107,6 +107,9 @@ func TestServeAndCLI(t *testing.T) {
 	if code, body := reload(); code != 200 || !strings.Contains(body, `"saas-trial"`) || !strings.Contains(body, `"shop-welcome"`) {
 		t.Fatalf("reload: %d %s", code, body)
 	}
+	if out, err := cli("uncertain", "--cadence", "saas-trial"); err != nil || !strings.Contains(out, "no uncertain touches in saas-trial") {
+		t.Fatalf("uncertain: %v\n%s", err, out)
+	}
 	env["NURTURE_API_TOKEN"] = "sam-secret-0123456789" // a sales rep from here on
 	out, err = cli("pause", "--email", "ada@example.com", "--reason", "call booked", "--until", "3d")
 	if err != nil || !strings.Contains(out, "paused at stage awareness") || !strings.Contains(out, "(call booked)") {
