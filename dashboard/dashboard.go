@@ -137,6 +137,7 @@ var funcs = template.FuncMap{
 		return fmt.Sprintf("%.1f", 100*float64(a)/float64(b))
 	},
 	"percent": func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
+	"prospectOf": store.ProspectOf,
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -278,11 +279,17 @@ func (d *Dashboard) cadence(w http.ResponseWriter, r *http.Request, s *Session) 
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	uncertain, err := d.e.Uncertain(r.Context(), c.ID, d.e.Clock().Add(-7*24*time.Hour), 50)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 	d.render(w, "cadence", struct {
 		page
-		Report  *worker.Report
-		Cadence *cadence.Cadence
-	}{d.page(r, s, c.Name), rep, c})
+		Report    *worker.Report
+		Cadence   *cadence.Cadence
+		Uncertain []store.UncertainTouch
+	}{d.page(r, s, c.Name), rep, c, uncertain})
 }
 
 func (d *Dashboard) warm(w http.ResponseWriter, r *http.Request, s *Session) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/demo"
+	"github.com/nurture-dev/nurture/store"
 )
 
 func get(t *testing.T, c *http.Client, u string) string {
@@ -84,8 +85,15 @@ func TestDemoMovesProspectsAndSalesCanPause(t *testing.T) {
 		t.Fatalf("no warm lead with a Pause button within 60 s:\n%s", warm)
 	}
 	eid, _ := url.PathUnescape(m[1])
+	// An uncertain touch (as a crashed worker leaves one) is listed on the
+	// cadence page with its Message-ID.
+	if err := info.Engine.Store().AddUncertain(ctx, "saas-trial", store.UncertainTouch{EID: eid, Touch: "welcome", Channel: cadence.Email,
+		MessageID: "u1.awareness.0.1@nurture.local", At: info.Engine.Clock()}); err != nil {
+		t.Fatal(err)
+	}
 	funnel := get(t, c, info.URL+"/cadences/saas-trial")
-	if !strings.Contains(funnel, `id="funnel"`) || !strings.Contains(funnel, "consideration") || !strings.Contains(funnel, "Human opens") {
+	if !strings.Contains(funnel, `id="funnel"`) || !strings.Contains(funnel, "consideration") || !strings.Contains(funnel, "Human opens") ||
+		!strings.Contains(funnel, `id="uncertain"`) || !strings.Contains(funnel, "u1.awareness.0.1@nurture.local") {
 		t.Fatalf("cadence page:\n%s", funnel)
 	}
 
