@@ -136,7 +136,7 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f", 100*float64(a)/float64(b))
 	},
-	"percent": func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
+	"percent":    func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
 	"prospectOf": store.ProspectOf,
 	"when": func(t time.Time) string {
 		if t.IsZero() {
