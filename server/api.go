@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/store"
+	"github.com/nurture-dev/nurture/worker"
 )
 
 // MaxBody bounds request bodies (bulk imports included).
@@ -505,13 +507,32 @@ func (s *Server) bulkEnroll(w http.ResponseWriter, r *http.Request, _ Token) {
 		writeErr(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "", "send text/csv or application/x-ndjson, not %q", mt)
 		return
 	}
+	// Chunks of 1,000 go two at a time, so one chunk's Redis round trips
+	// overlap the other's validation.
+	const chunk, parallel = 1000, 2
+	results := make([][]worker.EnrollResult, (len(rows)+chunk-1)/chunk)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range next {
+				lo := c * chunk
+				results[c] = s.e.EnrollBatch(r.Context(), rows[lo:min(lo+chunk, len(rows))], cad)
+			}
+		}()
+	}
+	for c := range results {
+		next <- c
+	}
+	close(next)
+	wg.Wait()
 	enrolled := 0
-	const chunk = 1000
-	for lo := 0; lo < len(rows); lo += chunk {
-		hi := min(lo+chunk, len(rows))
-		for i, res := range s.e.EnrollBatch(r.Context(), rows[lo:hi], cad) {
+	for c, rs := range results {
+		for i, res := range rs {
 			if res.Err != nil {
-				rejected = append(rejected, rowError{Row: rowNums[lo+i], Field: fieldOf(res.Err), Error: res.Err.Error()})
+				rejected = append(rejected, rowError{Row: rowNums[c*chunk+i], Field: fieldOf(res.Err), Error: res.Err.Error()})
 				continue
 			}
 			enrolled++
