@@ -119,6 +119,9 @@ type Enrollment struct {
 	PrevEmailClicked bool
 	// PrevMessageID is the Message-ID of the last email sent.
 	PrevMessageID string
+	// NextTouch is the id of the touch at Step ("" at the stage's end), so
+	// a new version of the cadence can find it again by id (Rebase).
+	NextTouch string
 }
 
 // Entry is one line of an enrollment's timeline.
@@ -426,6 +429,14 @@ func (m *machine) nextDue() (time.Time, bool) {
 // wait for finishes at once.
 func (m *machine) schedule() {
 	e := m.e()
+	if m.c.Stage(e.Stage) == nil {
+		m.stageGone()
+		return
+	}
+	e.NextTouch = ""
+	if t := m.c.TouchAt(e.Stage, e.Step); t != nil {
+		e.NextTouch = t.ID
+	}
 	due, end := m.nextDue()
 	e.Generation++
 	if e.State != Active {
@@ -452,6 +463,10 @@ func (m *machine) due(ev Event) error {
 		m.resume("resumed", "schedule", "pause ended")
 		return nil
 	case Active:
+		if m.c.Stage(e.Stage) == nil {
+			m.stageGone()
+			return nil
+		}
 		if e.Step < len(m.c.Stage(e.Stage).Touches) {
 			return fmt.Errorf("%w: due at touch %s[%d]: send it, do not apply due", ErrInvalidTransition, e.Stage, e.Step)
 		}
@@ -468,6 +483,10 @@ func (m *machine) due(ev Event) error {
 func (m *machine) finishStage() {
 	e := m.e()
 	s := m.c.Stage(e.Stage)
+	if s == nil {
+		m.stageGone()
+		return
+	}
 	if r := s.NoEngagement; r != nil && !e.StageEngaged {
 		m.enterStage(r.To, "no_engagement", "no engagement for "+r.After.String())
 		return
@@ -518,6 +537,12 @@ func (m *machine) end(to State, reason string) {
 	e.Generation++
 }
 
+// stageGone ends an enrollment whose stage a new version of the cadence
+// removed: there is no touch or rule left to follow.
+func (m *machine) stageGone() {
+	m.end(Exited, "stage "+m.e().Stage+" is not in version "+m.c.Version+" of the cadence")
+}
+
 // hold pauses, snoozes or warms: the wait left is kept for resume.
 func (m *machine) hold(to State, kind, by, reason string, until time.Time) {
 	e := m.e()
@@ -542,6 +567,9 @@ func (m *machine) resume(kind, by, reason string) {
 // rule returns the active stage's advance rule for a trigger.
 func (m *machine) rule(on Trigger, goal string) *AdvanceRule {
 	s := m.c.Stage(m.e().Stage)
+	if s == nil {
+		return nil
+	}
 	for i := range s.Advance {
 		r := &s.Advance[i]
 		if r.On == on && (on != OnGoal || r.Goal == "" || r.Goal == goal) {
@@ -618,4 +646,40 @@ func (m *machine) reply(ev Event) {
 		m.hold(Warm, "warm", ev.By, "replied: waiting for sales", time.Time{})
 		m.o.Actions = append(m.o.Actions, ActNotifyWarm)
 	}
+}
+
+// Rebase moves an enrollment made under another version of this cadence
+// onto this version. The touch it waits for is found again by id, so
+// touches added before it or removed around it do not put it on a
+// different touch; if that touch was removed it goes on with whatever now
+// sits at its position. (An enrollment whose stage was removed exits when
+// it is next scheduled.) It reports false when nothing changes; otherwise
+// the entry explains the move for the timeline.
+func (c *Cadence) Rebase(e Enrollment, at time.Time) (Enrollment, Entry, bool) {
+	if e.Version == c.Version || e.State.Terminal() {
+		return e, Entry{}, false
+	}
+	note := Entry{At: at, Kind: "version", Reason: "now following version " + c.Version + " (was " + e.Version + ")"}
+	e.Version = c.Version
+	s := c.Stage(e.Stage)
+	if s == nil || e.NextTouch == "" {
+		return e, note, true
+	}
+	for i, t := range s.Touches {
+		if t.ID == e.NextTouch {
+			if i != e.Step {
+				note.Reason += fmt.Sprintf("; next touch %s moved from position %d to %d", t.ID, e.Step+1, i+1)
+				e.Step = i
+				e.Generation++ // claims made for the old position are stale
+			}
+			return e, note, true
+		}
+	}
+	note.Reason += "; next touch " + e.NextTouch + " was removed"
+	e.NextTouch = ""
+	if t := c.TouchAt(e.Stage, e.Step); t != nil {
+		e.NextTouch = t.ID
+		note.Reason += ", going on with " + t.ID
+	}
+	return e, note, true
 }

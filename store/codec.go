@@ -34,6 +34,7 @@ type enrollmentRecord struct {
 	PrevOpen   bool   `json:"po,omitempty"`
 	PrevClick  bool   `json:"pc,omitempty"`
 	PrevMsgID  string `json:"pm,omitempty"`
+	NextTouch  string `json:"nt,omitempty"`
 }
 
 func ms(t time.Time) int64 {
@@ -57,6 +58,7 @@ func encodeEnrollment(e *cadence.Enrollment) string {
 		LastTouch: ms(e.LastTouchAt), Due: ms(e.DueAt), Remaining: e.Remaining.Milliseconds(), Until: ms(e.Until),
 		By: e.By, Reason: e.Reason, Engaged: e.StageEngaged, LastEngage: ms(e.LastEngagedAt),
 		PrevEmail: e.PrevEmail, PrevOpen: e.PrevEmailOpened, PrevClick: e.PrevEmailClicked, PrevMsgID: e.PrevMessageID,
+		NextTouch: e.NextTouch,
 	})
 	return string(b)
 }
@@ -72,6 +74,7 @@ func decodeEnrollment(s string) (cadence.Enrollment, error) {
 		LastTouchAt: fromMS(r.LastTouch), DueAt: fromMS(r.Due), Remaining: time.Duration(r.Remaining) * time.Millisecond,
 		Until: fromMS(r.Until), By: r.By, Reason: r.Reason, StageEngaged: r.Engaged, LastEngagedAt: fromMS(r.LastEngage),
 		PrevEmail: r.PrevEmail, PrevEmailOpened: r.PrevOpen, PrevEmailClicked: r.PrevClick, PrevMessageID: r.PrevMsgID,
+		NextTouch: r.NextTouch,
 	}, nil
 }
 

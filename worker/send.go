@@ -48,6 +48,9 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 	}
 	var sends []*item
 	var needHistory []*item
+	if items, err = e.rebase(ctx, items, now); err != nil {
+		return err
+	}
 	for _, it := range items {
 		l := &it.loaded.Enrollment
 		it.dec = it.c.Gate(l, cadence.Claim{Stage: l.Stage, Step: l.Step, Generation: l.Generation}, &it.rcpt, nil, now)
@@ -107,6 +110,33 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 		return err
 	}
 	return nil
+}
+
+// rebase moves enrollments made under an earlier version of their cadence
+// onto the loaded one (cadence.Rebase: the next touch found by id) before
+// they are gated; an enrollment changed meanwhile is left to its next claim.
+func (e *Engine) rebase(ctx context.Context, items []*item, now time.Time) ([]*item, error) {
+	out := items[:0]
+	for _, it := range items {
+		en, note, changed := it.c.Rebase(it.loaded.Enrollment, now)
+		if !changed {
+			out = append(out, it)
+			continue
+		}
+		rev, err := e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: en, Entries: []cadence.Entry{note}, Lane: laneFor(it.c, &en)})
+		if errors.Is(err, store.ErrConflict) {
+			if err := e.st.ReleaseLease(ctx, it.eid); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		it.loaded = store.Loaded{Enrollment: en, Rev: rev}
+		out = append(out, it)
+	}
+	return out, nil
 }
 
 // holdPausedDomains defers email touches whose sending domain is paused

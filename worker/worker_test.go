@@ -1011,3 +1011,71 @@ func TestAcceptedWhileRedisWasDownIsCommittedNotUncertain(t *testing.T) {
 		t.Fatalf("timeline:\n%s", tl)
 	}
 }
+
+// A marketer edits a live cadence: enrollments keep waiting for the touch
+// they were waiting for (found by id), and those whose stage is gone exit
+// with the reason instead of failing.
+func TestLiveCadenceEdits(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	prospect := func(id string) *store.Prospect {
+		return &store.Prospect{ID: id, Email: id + "@example.com", TimeZone: "America/Chicago", Company: "X"}
+	}
+	// Two prospects get the welcome and click: both wait for case-study,
+	// the first touch of consideration.
+	var ids []string
+	for _, id := range []string{"live1", "live2"} {
+		en := r.enroll(t, prospect(id))
+		ids = append(ids, en.ID)
+	}
+	r.dispatch(t) // welcome to both
+	for _, id := range ids {
+		if _, err := r.e.Apply(ctx, id, cadence.Event{Kind: cadence.EvClicked, Touch: "welcome", Channel: cadence.Email, At: r.clk.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := r.state(t, ids[0]); s.Stage != "consideration" || s.NextTouch != "case-study" {
+		t.Fatalf("setup: %s next %q", s.Stage, s.NextTouch)
+	}
+	// v2 inserts "webinar" before case-study; v3 (for live2) drops the stage.
+	inserted := strings.Replace(threeStage, "      - {id: case-study,", "      - {id: webinar, channel: email, delay: 1d, template: plain}\n      - {id: case-study,", 1)
+	v2, err := cadence.Parse("e2e.yaml", []byte(inserted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.e.SetCadences(map[string]*cadence.Cadence{v2.ID: v2})
+	r.clk.Add(26 * time.Hour)
+	before := len(r.smtp.Messages())
+	r.dispatch(t)
+	got := r.smtp.Messages()[before:]
+	if len(got) != 2 {
+		t.Fatalf("sent %d after the edit, want 2", len(got))
+	}
+	for _, m := range got {
+		if touch := m.Header.Get("X-Nurture-Touch"); !strings.HasPrefix(touch, "e2e/case-study/") {
+			t.Errorf("%s got %s, want the case-study it was waiting for", m.To, touch)
+		}
+	}
+	if tl := r.timeline(t, ids[0]); !strings.Contains(tl, "now following version "+v2.Version) || !strings.Contains(tl, "next touch case-study moved from position 1 to 2") {
+		t.Fatalf("timeline:\n%s", tl)
+	}
+
+	removed := strings.Replace(inserted, "  - id: consideration\n    touches:\n      - {id: webinar, channel: email, delay: 1d, template: plain}\n      - {id: case-study, channel: email, delay: 1d, template: plain, thread: true}\n      - {id: demo, channel: email, delay: 2d, template: plain}\n", "", 1)
+	removed = strings.Replace(removed, "      - {on: click, to: consideration}\n", "", 1)
+	v3, err := cadence.Parse("e2e.yaml", []byte(removed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.e.SetCadences(map[string]*cadence.Cadence{v3.ID: v3})
+	r.clk.Add(3 * 24 * time.Hour)
+	before = len(r.smtp.Messages())
+	r.dispatch(t)
+	if n := len(r.smtp.Messages()) - before; n != 0 {
+		t.Fatalf("sent %d from a removed stage", n)
+	}
+	for _, id := range ids {
+		if s := r.state(t, id); s.State != cadence.Exited || !strings.Contains(s.Reason, "stage consideration is not in version "+v3.Version) {
+			t.Errorf("%s: %s %q", id, s.State, s.Reason)
+		}
+	}
+}
