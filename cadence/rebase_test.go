@@ -64,6 +64,14 @@ func TestRebaseFindsTheNextTouchByID(t *testing.T) {
 			if moved := got.Step != e.Step; moved != (got.Generation != e.Generation) {
 				t.Fatalf("generation %d -> %d with step %d -> %d: a claim for the old position must go stale", e.Generation, got.Generation, e.Step, got.Step)
 			}
+			// Sending what it waits for never leads back to t1, sent before
+			// the edit (the reorder puts t1 after t2).
+			if got.NextTouch != "" {
+				after := mustApply(t, v2, got, cadence.Event{Kind: cadence.EvSent, At: got.DueAt, Touch: got.NextTouch})
+				if after.NextTouch == "t1" && after.Stage == "s1" {
+					t.Fatalf("t1 would be sent twice: %+v", after)
+				}
+			}
 		})
 	}
 }

@@ -3,6 +3,7 @@ package cadence
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -122,6 +123,10 @@ type Enrollment struct {
 	// NextTouch is the id of the touch at Step ("" at the stage's end), so
 	// a new version of the cadence can find it again by id (Rebase).
 	NextTouch string
+	// StageDone lists the ids of the stage's touches already sent or
+	// skipped, comma separated, so a version that reorders them never
+	// repeats one.
+	StageDone string
 }
 
 // Entry is one line of an enrollment's timeline.
@@ -391,6 +396,10 @@ func (m *machine) touchDone(ev Event) error {
 	}
 	m.entry(Entry{Kind: string(ev.Kind), Touch: t.ID, Channel: t.Channel, Reason: ev.Reason})
 	e.Step++
+	if e.StageDone != "" {
+		e.StageDone += ","
+	}
+	e.StageDone += t.ID
 	e.LastTouchAt = m.at
 	if ev.Kind == EvSent && t.Channel == Email {
 		e.PrevEmail, e.PrevEmailOpened, e.PrevEmailClicked = t.ID, false, false
@@ -433,6 +442,7 @@ func (m *machine) schedule() {
 		m.stageGone()
 		return
 	}
+	e.Step = m.c.skipDone(e)
 	e.NextTouch = ""
 	if t := m.c.TouchAt(e.Stage, e.Step); t != nil {
 		e.NextTouch = t.ID
@@ -514,7 +524,7 @@ func (m *machine) enterStage(target, kind, reason string) {
 		return
 	}
 	from := e.Stage
-	e.Stage, e.Step, e.StageEnteredAt, e.StageEngaged = target, 0, m.at, false
+	e.Stage, e.Step, e.StageEnteredAt, e.StageEngaged, e.StageDone = target, 0, m.at, false, ""
 	if kind == "enrolled" {
 		m.entry(Entry{Kind: kind, To: Active, ToStage: target, Reason: reason})
 	} else {
@@ -675,11 +685,42 @@ func (c *Cadence) Rebase(e Enrollment, at time.Time) (Enrollment, Entry, bool) {
 			return e, note, true
 		}
 	}
+	step := e.Step
 	note.Reason += "; next touch " + e.NextTouch + " was removed"
 	e.NextTouch = ""
+	e.Step = c.skipDone(&e)
 	if t := c.TouchAt(e.Stage, e.Step); t != nil {
 		e.NextTouch = t.ID
 		note.Reason += ", going on with " + t.ID
 	}
+	if e.Step != step {
+		e.Generation++
+	}
 	return e, note, true
+}
+
+// skipDone returns the first step at or after e.Step whose touch was not
+// already sent or skipped in this stage (only a reordering version can put
+// one there).
+func (c *Cadence) skipDone(e *Enrollment) int {
+	step := e.Step
+	for e.StageDone != "" {
+		t := c.TouchAt(e.Stage, step)
+		if t == nil || !listHas(e.StageDone, t.ID) {
+			break
+		}
+		step++
+	}
+	return step
+}
+
+func listHas(list, id string) bool {
+	for len(list) > 0 {
+		var item string
+		item, list, _ = strings.Cut(list, ",")
+		if item == id {
+			return true
+		}
+	}
+	return false
 }

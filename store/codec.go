@@ -35,6 +35,7 @@ type enrollmentRecord struct {
 	PrevClick  bool   `json:"pc,omitempty"`
 	PrevMsgID  string `json:"pm,omitempty"`
 	NextTouch  string `json:"nt,omitempty"`
+	StageDone  string `json:"sd,omitempty"`
 }
 
 func ms(t time.Time) int64 {
@@ -58,7 +59,7 @@ func encodeEnrollment(e *cadence.Enrollment) string {
 		LastTouch: ms(e.LastTouchAt), Due: ms(e.DueAt), Remaining: e.Remaining.Milliseconds(), Until: ms(e.Until),
 		By: e.By, Reason: e.Reason, Engaged: e.StageEngaged, LastEngage: ms(e.LastEngagedAt),
 		PrevEmail: e.PrevEmail, PrevOpen: e.PrevEmailOpened, PrevClick: e.PrevEmailClicked, PrevMsgID: e.PrevMessageID,
-		NextTouch: e.NextTouch,
+		NextTouch: e.NextTouch, StageDone: e.StageDone,
 	})
 	return string(b)
 }
@@ -74,7 +75,7 @@ func decodeEnrollment(s string) (cadence.Enrollment, error) {
 		LastTouchAt: fromMS(r.LastTouch), DueAt: fromMS(r.Due), Remaining: time.Duration(r.Remaining) * time.Millisecond,
 		Until: fromMS(r.Until), By: r.By, Reason: r.Reason, StageEngaged: r.Engaged, LastEngagedAt: fromMS(r.LastEngage),
 		PrevEmail: r.PrevEmail, PrevEmailOpened: r.PrevOpen, PrevEmailClicked: r.PrevClick, PrevMessageID: r.PrevMsgID,
-		NextTouch: r.NextTouch,
+		NextTouch: r.NextTouch, StageDone: r.StageDone,
 	}, nil
 }
 
