@@ -724,7 +724,7 @@ func TestUncertainTouchesAreListed(t *testing.T) {
 	ctx := context.Background()
 	// A worker died while the relay had the welcome email.
 	l, _ := h.st.Enrollment(ctx, eid)
-	field := store.LedgerField(l.Enrollment.Stage, l.Enrollment.Step, l.Enrollment.Generation)
+	field := store.LedgerField(&l.Enrollment)
 	if res, err := h.st.StepLedger(ctx, []store.LedgerStep{{Begin: true, EID: eid, Field: field, Rev: l.Rev, Value: store.SendingValue(h.clk.Now().Add(time.Minute), "dead.1")}}); err != nil || res[0] != "OK" {
 		t.Fatalf("%v %v", res, err)
 	}

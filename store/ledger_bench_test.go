@@ -31,7 +31,7 @@ func BenchmarkStepLedger(b *testing.B) {
 			ens = ens[:0]
 		}
 	}
-	field := store.LedgerField("s", 0, 1)
+	field := store.LedgerField(&cadence.Enrollment{Stage: "s"})
 	sending := store.SendingValue(time.Now().Add(time.Minute), "bench")
 	cpu := func() time.Duration {
 		var ru syscall.Rusage

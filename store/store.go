@@ -267,9 +267,13 @@ type Loaded struct {
 	Rev        int64
 }
 
-// LedgerField names the ledger entry of one claimed touch.
-func LedgerField(stage string, step int, gen int64) string {
-	return "l:" + stage + ":" + strconv.Itoa(step) + ":" + strconv.FormatInt(gen, 10)
+// LedgerField names the ledger entry of the touch an enrollment is at:
+// its stage, step and when it entered the stage. Not the generation: a
+// pause or snooze that follows a worker's crash mid-send must still find
+// that send's entry when the enrollment resumes, or it would send again.
+// Entering the stage again (an advance rule back to it) starts new entries.
+func LedgerField(e *cadence.Enrollment) string {
+	return "l:" + e.Stage + ":" + strconv.Itoa(e.Step) + ":" + strconv.FormatInt(ms(e.StageEnteredAt), 36)
 }
 
 // Enrollment loads an enrollment.
@@ -480,8 +484,9 @@ rev = rev + 1
 redis.call('SET', KEYS[1], rev .. '\n' .. ARGV[2])
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[8], ARGV[5], ARGV[6])
-  -- The ledger may have been emptied (a refused send) and recreated here.
-  if redis.call('TTL', KEYS[8]) < 0 then redis.call('EXPIRE', KEYS[8], ` + ledgerTTLSeconds + `) end
+  -- The touch is settled and the enrollment moves on: the ledger need not
+  -- outlive the replays already in flight.
+  redis.call('EXPIRE', KEYS[8], ` + ledgerSettledSeconds + `)
 end
 redis.call('ZREM', KEYS[3], ARGV[4])
 if ARGV[12] == '1' then redis.call('ZREM', KEYS[7], ARGV[4]) end
@@ -562,12 +567,19 @@ func (s *Store) CommitBatch(ctx context.Context, batch []*Commit) []error {
 	return errs
 }
 
-// LedgerTTL is how long a ledger outlives its last write: far longer than
-// any lease, claim or asynq retry that could replay a send.
-const LedgerTTL = 14 * 24 * time.Hour
+// LedgerTTL is how long a ledger with an open entry ("sending", attempt
+// counts) outlives its last write: longer than an enrollment may stay
+// paused with a send its crashed worker left open.
+const LedgerTTL = 60 * 24 * time.Hour
 
-// ledgerTTLSeconds is LedgerTTL for scripts.
-var ledgerTTLSeconds = strconv.Itoa(int(LedgerTTL / time.Second))
+// LedgerSettledTTL is how long a ledger lives once the commit that settles
+// its touch ("sent", "failed", "uncertain") moved the enrollment on: every
+// later claim is stale by then, so the entry only has to outlast replays
+// already in flight.
+const LedgerSettledTTL = 24 * time.Hour
+
+// ledgerSettledSeconds is LedgerSettledTTL for scripts.
+var ledgerSettledSeconds = strconv.Itoa(int(LedgerSettledTTL / time.Second))
 
 // beginLedger takes a touch's ledger entry just before the provider sees
 // the message: if the enrollment is still at rev (a pause or unsubscribe

@@ -160,7 +160,7 @@ func TestLedgerOwnership(t *testing.T) {
 	ctx := context.Background()
 	e := cadence.Enrollment{ID: "p3~c", ProspectID: "p3", CadenceID: "c", State: cadence.Active, Stage: "s"}
 	st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}})
-	f := store.LedgerField("s", 0, 1)
+	f := store.LedgerField(&cadence.Enrollment{Stage: "s"})
 	now := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
 	mine := store.SendingValue(now.Add(time.Minute), "w1.1")
 	res, err := st.StepLedger(ctx, []store.LedgerStep{
@@ -296,7 +296,7 @@ func TestShardsSpreadOverClusterMasters(t *testing.T) {
 	// Journal Begins spread over every master, after one master lost its
 	// script cache (a restart): each Begin runs exactly once and owns its
 	// entry — re-running one that already ran would find its own entry.
-	field := store.LedgerField("s", 0, 1)
+	field := store.LedgerField(&cadence.Enrollment{Stage: "s"})
 	begin := func(from, to int, value string) []string {
 		var steps []store.LedgerStep
 		for i := from; i < to; i++ {

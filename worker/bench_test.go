@@ -21,6 +21,7 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/internal/enginetest"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/internal/smtptest"
 	"github.com/nurture-dev/nurture/store"
@@ -419,5 +420,71 @@ func BenchmarkLateness(b *testing.B) {
 		b.ReportMetric(late[len(late)/2].Seconds(), "p50-late-s")
 		b.ReportMetric(late[len(late)*99/100].Seconds(), "p99-late-s")
 		b.Logf("%d touches at %d/s: lateness p50 %v p99 %v max %v", n, rate, late[len(late)/2].Round(time.Millisecond), late[len(late)*99/100].Round(time.Millisecond), late[len(late)-1].Round(time.Millisecond))
+	}
+}
+
+// BenchmarkMemoryMidJourney measures Redis bytes per active enrollment
+// after three touches went out (timeline lines, send history, send ledger,
+// done-touch ids) with the fourth 30 days away, and what each key holds
+// for a sample. N = 20,000 (NURTURE_BENCH_N overrides; -short 2,000).
+func BenchmarkMemoryMidJourney(b *testing.B) {
+	n := 20_000
+	if testing.Short() {
+		n = 2_000
+	}
+	if v, err := strconv.Atoi(os.Getenv("NURTURE_BENCH_N")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		rdb, prefix := redistest.ClientPrefix(b, fmt.Sprintf("m%06d", (os.Getpid()*10+i)%1000000))
+		c, err := cadence.Parse("journey.yaml", []byte(enginetest.EmailCadence("journey", "0", "0", "0", "30d")))
+		if err != nil {
+			b.Fatal(err)
+		}
+		signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
+		ob, _ := channels.NewOutbox("", 1, time.Now)
+		st := store.New(rdb, prefix)
+		e, _ := worker.New(worker.Config{Store: st, Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: ob, SMS: ob, Tokens: signer, PublicURL: "https://n.example", Logger: quietSlog()})
+		mem0 := redisInfo(b, st, "used_memory")
+		for lo := 0; lo < n; lo += 1000 {
+			ps := make([]*store.Prospect, 0, 1000)
+			for j := lo; j < min(lo+1000, n); j++ {
+				ps = append(ps, &store.Prospect{ID: "p" + strconv.Itoa(j), Email: fmt.Sprintf("p%d@example.com", j), Phone: fmt.Sprintf("+1312%07d", 2000000+j),
+					FirstName: "Ada", Owner: "sam", Attr: map[string]string{"plan": "team"}})
+			}
+			for _, r := range e.EnrollBatch(ctx, ps, c.ID) {
+				if r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+		}
+		fresh := (redisInfo(b, st, "used_memory") - mem0) / float64(n)
+		for {
+			if _, err := e.DispatchOnce(ctx, enginetest.SyncQueue{E: e}); err != nil {
+				b.Fatal(err)
+			}
+			stats, _ := e.Stats(ctx, c.ID)
+			if stats["t:three:sent"] == int64(n) {
+				break
+			}
+		}
+		after := (redisInfo(b, st, "used_memory") - mem0) / float64(n)
+		// What one enrollment's keys hold, averaged over a sample.
+		parts := map[string]int64{}
+		const sample = 200
+		for j := 0; j < sample; j++ {
+			pid := "p" + strconv.Itoa(j*(n/sample))
+			eid := store.EnrollmentID(pid, c.ID)
+			k := st.Keys()
+			for name, key := range map[string]string{"prospect": k.Prospect(pid), "enrollment": k.Enrollment(eid), "timeline": k.Timeline(eid), "ledger": k.Ledger(eid), "send history": k.Sends(pid)} {
+				v, _ := rdb.MemoryUsage(ctx, key).Result()
+				parts[name] += v
+			}
+		}
+		b.ReportMetric(fresh, "fresh-B/enrollment")
+		b.ReportMetric(after, "after3-B/enrollment")
+		b.Logf("N=%d: %.0f B per enrollment when enrolled, %.0f B after three touches (the fourth 30 days away); per key, sampled: prospect %d, enrollment %d, timeline %d, ledger %d, send history %d B",
+			n, fresh, after, parts["prospect"]/sample, parts["enrollment"]/sample, parts["timeline"]/sample, parts["ledger"]/sample, parts["send history"]/sample)
 	}
 }

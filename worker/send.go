@@ -96,7 +96,7 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 	}
 	for _, it := range sends {
 		l := &it.loaded.Enrollment
-		it.ledger = store.LedgerField(l.Stage, l.Step, l.Generation)
+		it.ledger = store.LedgerField(l)
 	}
 	e.deliver(ctx, sends, now)
 	if err := e.recordAll(ctx, sends, now); err != nil {

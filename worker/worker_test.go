@@ -474,7 +474,7 @@ func deadWorker(t *testing.T, r *rig, l store.Loaded, upTo string) {
 	t.Helper()
 	ctx := context.Background()
 	en := &l.Enrollment
-	field := store.LedgerField(en.Stage, en.Step, en.Generation)
+	field := store.LedgerField(en)
 	sending := store.SendingValue(r.clk.Now().Add(time.Minute), "dead.1")
 	if res, err := r.st.StepLedger(ctx, []store.LedgerStep{{Begin: true, EID: en.ID, Field: field, Rev: l.Rev, Value: sending}}); err != nil || res[0] != "OK" {
 		t.Fatalf("begin: %v %v", res, err)
@@ -868,7 +868,7 @@ func TestJournalLeaseStartsWithEachMessage(t *testing.T) {
 		if i > 0 {
 			// The previous message is still "sending" until this step.
 			l, _ := r.st.Enrollment(ctx, ids[i-1])
-			v, _ := r.st.Ledger(ctx, ids[i-1], store.LedgerField(l.Enrollment.Stage, l.Enrollment.Step, l.Enrollment.Generation))
+			v, _ := r.st.Ledger(ctx, ids[i-1], store.LedgerField(&l.Enrollment))
 			_, until := store.ParseLedger(v)
 			leases = append(leases, until)
 		}
@@ -944,7 +944,7 @@ func TestUnansweredBeginIsReleasedNotUncertain(t *testing.T) {
 		t.Fatal("the batch did not report the lost reply (asynq would not retry it)")
 	}
 	l, _ := r.st.Enrollment(ctx, en.ID)
-	field := store.LedgerField(l.Enrollment.Stage, l.Enrollment.Step, l.Enrollment.Generation)
+	field := store.LedgerField(&l.Enrollment)
 	if v, _ := r.st.Ledger(ctx, en.ID, field); !strings.HasPrefix(v, store.LedgerSending) || len(r.smtp.Messages()) != 0 {
 		t.Fatalf("setup: ledger %q, %d sent", v, len(r.smtp.Messages()))
 	}
@@ -1077,5 +1077,35 @@ func TestLiveCadenceEdits(t *testing.T) {
 		if s := r.state(t, id); s.State != cadence.Exited || !strings.Contains(s.Reason, "stage consideration is not in version "+v3.Version) {
 			t.Errorf("%s: %s %q", id, s.State, s.Reason)
 		}
+	}
+}
+
+// A worker dies while the relay has the message, and before the next claim
+// a sales rep pauses the prospect, then resumes: the touch must not be sent
+// again (the pause changes the enrollment's generation, not its ledger).
+func TestCrashThenPauseThenResumeDoesNotResend(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	en := r.enroll(t, ada())
+	l, _ := r.st.Enrollment(ctx, en.ID)
+	deadWorker(t, r, l, store.LedgerSending)
+	if _, err := r.e.Pause(ctx, en.ID, "sales:sam", "call booked", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Add(time.Hour)
+	if _, err := r.e.Resume(ctx, en.ID, "sales:sam"); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Add(3 * time.Minute)
+	r.dispatch(t)
+	if n := len(r.smtp.Messages()); n != 0 {
+		t.Fatalf("the interrupted touch was sent again after pause and resume (%d)", n)
+	}
+	if tl := r.timeline(t, en.ID); !strings.Contains(tl, "uncertain: an earlier attempt was interrupted") {
+		t.Fatalf("timeline:\n%s", tl)
+	}
+	// Once settled, the ledger only has to outlive replays in flight.
+	if ttl, _ := r.st.Redis().TTL(ctx, r.st.Keys().Ledger(en.ID)).Result(); ttl <= 0 || ttl > store.LedgerSettledTTL {
+		t.Fatalf("settled ledger TTL %v, want at most %v", ttl, store.LedgerSettledTTL)
 	}
 }
