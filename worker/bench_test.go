@@ -78,13 +78,7 @@ func redisCPUSeconds(b *testing.B, st *store.Store) float64 {
 // ledgered, committed. It reports touches/s of each, (c)/(a), CPU per
 // 1,000 touches and Redis bytes per active enrollment.
 func BenchmarkSendPath(b *testing.B) {
-	n := 20000
-	if testing.Short() {
-		n = 2000
-	}
-	if v, err := strconv.Atoi(os.Getenv("NURTURE_BENCH_N")); err == nil && v > 0 {
-		n = v
-	}
+	n := benchN(20000, 2000)
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		// A 7-character prefix, as long as the production default "nurture",
@@ -321,13 +315,7 @@ func (nil2) SendSMS(context.Context, *channels.SMS) (string, error) {
 // prospects with phone numbers and attributes (NURTURE_BENCH_N overrides,
 // e.g. 1000000), and the Redis memory they hold.
 func BenchmarkEnrollIngest(b *testing.B) {
-	n := 100_000
-	if testing.Short() {
-		n = 5_000
-	}
-	if v, err := strconv.Atoi(os.Getenv("NURTURE_BENCH_N")); err == nil && v > 0 {
-		n = v
-	}
+	n := benchN(100_000, 5_000)
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		rdb, prefix := redistest.ClientPrefix(b, fmt.Sprintf("i%06d", (os.Getpid()*10+i)%1000000))
@@ -338,12 +326,7 @@ func BenchmarkEnrollIngest(b *testing.B) {
 		mem0 := redisInfo(b, e.Store(), "used_memory")
 		start := time.Now()
 		for lo := 0; lo < n; lo += 1000 {
-			ps := make([]*store.Prospect, 0, 1000)
-			for j := lo; j < min(lo+1000, n); j++ {
-				ps = append(ps, &store.Prospect{ID: "p" + strconv.Itoa(j), Email: fmt.Sprintf("p%d@example.com", j), Phone: fmt.Sprintf("+1312%07d", 2000000+j),
-					FirstName: "Ada", Owner: "sam", Attr: map[string]string{"plan": "team"}})
-			}
-			for _, r := range e.EnrollBatch(ctx, ps, c.ID) {
+			for _, r := range e.EnrollBatch(ctx, benchProspects(lo, min(lo+1000, n)), c.ID) {
 				if r.Err != nil {
 					b.Fatal(r.Err)
 				}
@@ -428,13 +411,7 @@ func BenchmarkLateness(b *testing.B) {
 // done-touch ids) with the fourth 30 days away, and what each key holds
 // for a sample. N = 20,000 (NURTURE_BENCH_N overrides; -short 2,000).
 func BenchmarkMemoryMidJourney(b *testing.B) {
-	n := 20_000
-	if testing.Short() {
-		n = 2_000
-	}
-	if v, err := strconv.Atoi(os.Getenv("NURTURE_BENCH_N")); err == nil && v > 0 {
-		n = v
-	}
+	n := benchN(20_000, 2_000)
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		rdb, prefix := redistest.ClientPrefix(b, fmt.Sprintf("m%06d", (os.Getpid()*10+i)%1000000))
@@ -448,12 +425,7 @@ func BenchmarkMemoryMidJourney(b *testing.B) {
 		e, _ := worker.New(worker.Config{Store: st, Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: ob, SMS: ob, Tokens: signer, PublicURL: "https://n.example", Logger: quietSlog()})
 		mem0 := redisInfo(b, st, "used_memory")
 		for lo := 0; lo < n; lo += 1000 {
-			ps := make([]*store.Prospect, 0, 1000)
-			for j := lo; j < min(lo+1000, n); j++ {
-				ps = append(ps, &store.Prospect{ID: "p" + strconv.Itoa(j), Email: fmt.Sprintf("p%d@example.com", j), Phone: fmt.Sprintf("+1312%07d", 2000000+j),
-					FirstName: "Ada", Owner: "sam", Attr: map[string]string{"plan": "team"}})
-			}
-			for _, r := range e.EnrollBatch(ctx, ps, c.ID) {
+			for _, r := range e.EnrollBatch(ctx, benchProspects(lo, min(lo+1000, n)), c.ID) {
 				if r.Err != nil {
 					b.Fatal(r.Err)
 				}
@@ -487,4 +459,27 @@ func BenchmarkMemoryMidJourney(b *testing.B) {
 		b.Logf("N=%d: %.0f B per enrollment when enrolled, %.0f B after three touches (the fourth 30 days away); per key, sampled: prospect %d, enrollment %d, timeline %d, ledger %d, send history %d B",
 			n, fresh, after, parts["prospect"]/sample, parts["enrollment"]/sample, parts["timeline"]/sample, parts["ledger"]/sample, parts["send history"]/sample)
 	}
+}
+
+// benchN is a benchmark's N: def, or short with -short, or NURTURE_BENCH_N.
+func benchN(def, short int) int {
+	n := def
+	if testing.Short() {
+		n = short
+	}
+	if v, err := strconv.Atoi(os.Getenv("NURTURE_BENCH_N")); err == nil && v > 0 {
+		n = v
+	}
+	return n
+}
+
+// benchProspects are prospects lo..hi-1 as a bulk import brings them: email,
+// phone, first name, owner and one attribute.
+func benchProspects(lo, hi int) []*store.Prospect {
+	ps := make([]*store.Prospect, 0, hi-lo)
+	for j := lo; j < hi; j++ {
+		ps = append(ps, &store.Prospect{ID: "p" + strconv.Itoa(j), Email: fmt.Sprintf("p%d@example.com", j), Phone: fmt.Sprintf("+1312%07d", 2000000+j),
+			FirstName: "Ada", Owner: "sam", Attr: map[string]string{"plan": "team"}})
+	}
+	return ps
 }
