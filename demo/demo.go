@@ -16,7 +16,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"regexp"
+	"net/mail"
 	"strings"
 	"sync"
 	"time"
@@ -218,8 +218,6 @@ func enrollSamples(ctx context.Context, e *worker.Engine, o Options) error {
 	return nil
 }
 
-var msgIDRe = regexp.MustCompile(`(?m)^Message-ID: <([^>]+)>`)
-
 var replies = []string{"Sounds interesting - can we talk on Tuesday?", "Please call me, we are evaluating options.", "Who is the right person to talk to about pricing?", "Yes, send me a quote for 20 seats."}
 
 // engage plays recipients: it watches the outbox and opens, clicks,
@@ -244,11 +242,12 @@ func engage(ctx context.Context, e *worker.Engine, outbox *channels.Outbox, cloc
 			if m.Channel != "email" {
 				continue
 			}
-			id := msgIDRe.FindStringSubmatch(m.Body)
-			if id == nil {
+			// Parsed, not matched: a long Message-ID header is folded.
+			parsed, err := mail.ReadMessage(strings.NewReader(m.Body))
+			if err != nil {
 				continue
 			}
-			eid, touch, err := e.Store().MessageOwner(ctx, id[1])
+			eid, touch, err := e.MessageOwner(ctx, parsed.Header.Get("Message-ID"))
 			if err != nil {
 				continue // not committed yet; a later pass sees it
 			}

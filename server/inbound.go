@@ -395,7 +395,7 @@ func (s *Server) ProcessEmail(ctx context.Context, raw []byte) (EmailResult, err
 // in In-Reply-To / References, else by the sender's address.
 func (s *Server) matchReply(ctx context.Context, m *inbound.Email) []string {
 	for _, id := range m.References {
-		if eid, _, err := s.st.MessageOwner(ctx, id); err == nil {
+		if eid, _, err := s.e.MessageOwner(ctx, id); err == nil {
 			return []string{eid}
 		}
 	}

@@ -531,7 +531,11 @@ func TestInboundEmail(t *testing.T) {
 	var adaMsgID string
 	for _, m := range h.outbox.Messages() {
 		if m.To == "ada@example.com" {
-			adaMsgID = regexp.MustCompile(`Message-ID: <([^>]+)>`).FindStringSubmatch(m.Body)[1]
+			parsed, err := mail.ReadMessage(strings.NewReader(m.Body)) // the header may be folded
+			if err != nil {
+				t.Fatal(err)
+			}
+			adaMsgID = strings.Trim(parsed.Header.Get("Message-ID"), "<>")
 		}
 	}
 	post := func(raw string) (int, string) {

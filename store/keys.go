@@ -80,8 +80,8 @@ func (k Keys) EmailIndex() string { return k.Prefix + ":{idx}:email" }
 // PhoneIndex maps an E.164 number to a prospect id.
 func (k Keys) PhoneIndex() string { return k.Prefix + ":{idx}:phone" }
 
-// MessageIndex maps an email Message-ID to an enrollment and touch, so a
-// reply or bounce finds its enrollment.
+// MessageIndex maps Message-IDs sent by earlier versions to an enrollment
+// and touch; signed Message-IDs name theirs, so it is only read.
 func (k Keys) MessageIndex() string { return k.Prefix + ":{idx}:msgid" }
 
 // OwnerIndex is the set of enrollment ids whose prospect a rep owns.

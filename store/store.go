@@ -935,25 +935,9 @@ func (s *Store) Stats(ctx context.Context, cadenceID string) (map[string]int64, 
 	return out, nil
 }
 
-// SentMessage ties a Message-ID to its enrollment and touch.
-type SentMessage struct {
-	MessageID, EID, Touch string
-}
-
-// IndexMessages remembers which enrollment and touch each Message-ID
-// belongs to, so replies and bounces find their enrollment.
-func (s *Store) IndexMessages(ctx context.Context, msgs []SentMessage) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	args := make([]any, 0, 2*len(msgs))
-	for _, m := range msgs {
-		args = append(args, m.MessageID, m.EID+"|"+m.Touch)
-	}
-	return s.rdb.HSet(ctx, s.keys.MessageIndex(), args...).Err()
-}
-
-// MessageOwner resolves a Message-ID to its enrollment and touch.
+// MessageOwner resolves a Message-ID sent before Message-IDs were signed
+// (worker.Engine.MessageOwner reads the signed ones) through the index those
+// sends were recorded in; nothing is written to it any more.
 func (s *Store) MessageOwner(ctx context.Context, messageID string) (eid, touch string, err error) {
 	v, err := s.lookup(ctx, s.keys.MessageIndex(), messageID)
 	if err != nil {

@@ -379,7 +379,7 @@ func BenchmarkLateness(b *testing.B) {
 				if r.Err != nil {
 					b.Fatal(r.Err)
 				}
-				due[e.MessageID(r.Enrollment.ID, "only", 0, r.Enrollment.Generation)] = at
+				due[e.MessageID(r.Enrollment.ID, "hello", r.Enrollment.Generation)] = at
 			}
 		}
 		tick.Stop()

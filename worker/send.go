@@ -344,7 +344,7 @@ func (e *Engine) settleFound(ctx context.Context, it *item, found string, now ti
 func (e *Engine) uncertainTouch(it *item, now time.Time) store.UncertainTouch {
 	l := &it.loaded.Enrollment
 	return store.UncertainTouch{EID: it.eid, Touch: it.dec.Touch.ID, Channel: it.dec.Touch.Channel,
-		MessageID: strings.Trim(e.MessageID(l.ID, l.Stage, l.Step, l.Generation), "<>"), At: now}
+		MessageID: strings.Trim(e.MessageID(l.ID, it.dec.Touch.ID, l.Generation), "<>"), At: now}
 }
 
 // noteUncertain counts an uncertain touch and lists it for operators.
@@ -362,16 +362,14 @@ func (e *Engine) recoverSent(ctx context.Context, it *item, now time.Time) error
 	l := &it.loaded.Enrollment
 	ev := sentEvent(it, now)
 	ev.Reason = "sent; committed after its worker stopped"
-	var msg []store.SentMessage
 	if it.dec.Touch.Channel == cadence.Email {
-		ev.MessageID = strings.Trim(e.MessageID(l.ID, l.Stage, l.Step, l.Generation), "<>")
-		msg = append(msg, store.SentMessage{MessageID: ev.MessageID, EID: it.eid, Touch: it.dec.Touch.ID})
+		ev.MessageID = strings.Trim(e.MessageID(l.ID, it.dec.Touch.ID, l.Generation), "<>")
 	}
 	if err := e.commitEvent(ctx, it, ev, it.ledger, store.LedgerSent); err != nil {
 		return err
 	}
 	e.bump(ctx, it, "recovered")
-	return e.st.IndexMessages(ctx, msg)
+	return nil
 }
 
 // notSent is a journal refusal: the message never reached the provider.
@@ -470,10 +468,28 @@ func (e *Engine) bump(ctx context.Context, it *item, what string) {
 	_ = e.st.Redis().HIncrBy(ctx, e.st.Keys().Stats(store.Shard(it.loaded.Enrollment.ProspectID), it.c.ID), "t:"+it.dec.Touch.ID+":"+what, 1).Err()
 }
 
-// MessageID is the deterministic Message-ID of a touch send.
-func (e *Engine) MessageID(eid string, stage string, step int, gen int64) string {
-	local := strings.NewReplacer("~", ".", "@", ".", "<", "", ">", "").Replace(eid)
-	return fmt.Sprintf("<%s.%s.%d.%d@%s>", local, stage, step, gen, e.cfg.MessageIDDomain)
+// MessageID is the deterministic Message-ID of a touch send: the
+// enrollment, touch and generation, signed, so replies can be matched
+// without an index that would grow with every email sent.
+func (e *Engine) MessageID(eid, touch string, gen int64) string {
+	return "<" + e.cfg.Tokens.Sign("m", eid+"|"+touch+"|"+strconv.FormatInt(gen, 36)) + "@" + e.cfg.MessageIDDomain + ">"
+}
+
+// MessageOwner reads the enrollment and touch back from one of our
+// Message-IDs (a reply's In-Reply-To or References). The local part is
+// signed, so a forged reference names nobody; ids from before signed
+// Message-IDs are looked up in the index that used to hold them.
+func (e *Engine) MessageOwner(ctx context.Context, messageID string) (eid, touch string, err error) {
+	id := strings.Trim(strings.TrimSpace(messageID), "<>")
+	if at := strings.LastIndexByte(id, '@'); at > 0 {
+		if payload, verr := e.cfg.Tokens.Verify("m", id[:at]); verr == nil {
+			if eid, rest, ok := strings.Cut(payload, "|"); ok {
+				touch, _, _ = strings.Cut(rest, "|")
+				return eid, touch, nil
+			}
+		}
+	}
+	return e.st.MessageOwner(ctx, id)
 }
 
 // render builds the message for a claimed send; a template missing data
@@ -485,7 +501,7 @@ func (e *Engine) render(it *item) error {
 	data := it.prospect.TemplateData()
 	data.Cadence, data.Stage, data.PostalAddress = it.c.Name, l.Stage, it.c.PostalAddress
 	data.UnsubscribeURL = e.cfg.PublicURL + "/u/" + e.cfg.Tokens.Sign("u", l.ID)
-	key := strings.Trim(e.MessageID(l.ID, l.Stage, l.Step, l.Generation), "<>")
+	key := strings.Trim(e.MessageID(l.ID, t.ID, l.Generation), "<>")
 	if t.Channel == cadence.SMS {
 		m, err := tmpl.RenderSMS(data)
 		if err != nil {
@@ -604,7 +620,6 @@ func (e *Engine) beginAll(ctx context.Context, items []*item, sending string) []
 func (e *Engine) recordAll(ctx context.Context, ready []*item, now time.Time) error {
 	var commits []*store.Commit
 	var committed []*item
-	var msgIndex []store.SentMessage
 	var out cadence.Outcome
 	for _, it := range ready {
 		if it.sendErr != nil {
@@ -626,9 +641,6 @@ func (e *Engine) recordAll(ctx context.Context, ready []*item, now time.Time) er
 			LedgerField: it.ledger, LedgerValue: store.LedgerSent, Sent: &ev.At, Channel: t.Channel,
 			Stats: statsFor(it.loaded.Enrollment, out, ev), Lane: laneFor(it.c, &out.Enrollment), SameLane: laneFor(it.c, &it.loaded.Enrollment) == laneFor(it.c, &out.Enrollment)})
 		committed = append(committed, it)
-		if it.email != nil {
-			msgIndex = append(msgIndex, store.SentMessage{MessageID: strings.Trim(it.email.MessageID, "<>"), EID: it.eid, Touch: t.ID})
-		}
 	}
 	for i, err := range e.st.CommitBatch(ctx, commits) {
 		switch {
@@ -647,7 +659,7 @@ func (e *Engine) recordAll(ctx context.Context, ready []*item, now time.Time) er
 			return err
 		}
 	}
-	return e.st.IndexMessages(ctx, msgIndex)
+	return nil
 }
 
 func sentEvent(it *item, now time.Time) cadence.Event {
@@ -686,13 +698,7 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	}
 	sent := sentEvent(it, now)
 	if it.sendErr == nil {
-		if err := e.commitEvent(ctx, it, sent, it.ledger, store.LedgerSent); err != nil {
-			return err
-		}
-		if it.email != nil {
-			return e.st.IndexMessages(ctx, []store.SentMessage{{MessageID: strings.Trim(it.email.MessageID, "<>"), EID: it.eid, Touch: t.ID}})
-		}
-		return nil
+		return e.commitEvent(ctx, it, sent, it.ledger, store.LedgerSent)
 	}
 	ce := &channels.Error{Class: channels.ClassOf(it.sendErr), Err: it.sendErr}
 	errors.As(it.sendErr, &ce)

@@ -227,7 +227,16 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("sink: %+v", msgs)
 	}
 	h := msgs[0].Header
-	wantID := "<ada.e2e.awareness.0.1@n.example>"
+	// The Message-ID is deterministic, signed, and names its enrollment
+	// and touch without any index.
+	wantID := r.e.MessageID(en.ID, "welcome", 1)
+	if eid, touch, err := r.e.MessageOwner(ctx, wantID); err != nil || eid != en.ID || touch != "welcome" || !strings.HasSuffix(wantID, "@n.example>") {
+		t.Fatalf("Message-ID %s reads back as %q %q %v", wantID, eid, touch, err)
+	}
+	forged := strings.Replace(wantID, wantID[1:4], "AAA", 1)
+	if _, _, err := r.e.MessageOwner(ctx, forged); err == nil {
+		t.Fatalf("a forged Message-ID %s named an enrollment", forged)
+	}
 	if h.Get("Message-Id") != wantID || !strings.HasPrefix(h.Get("List-Unsubscribe"), "<https://n.example/u/") ||
 		h.Get("List-Unsubscribe-Post") != "List-Unsubscribe=One-Click" || h.Get("Subject") != "Welcome Ada" {
 		t.Fatalf("headers: %v", h)
@@ -461,7 +470,7 @@ func TestInterruptedSendIsUncertainNotResent(t *testing.T) {
 	}
 	// Operators get it listed with the Message-ID to look up at the relay.
 	list, err := r.e.Uncertain(ctx, r.c.ID, r.clk.Now().Add(-time.Hour), 10)
-	want := strings.Trim(r.e.MessageID(en.ID, l.Enrollment.Stage, l.Enrollment.Step, l.Enrollment.Generation), "<>")
+	want := strings.Trim(r.e.MessageID(en.ID, "welcome", l.Enrollment.Generation), "<>")
 	if err != nil || len(list) != 1 || list[0].EID != en.ID || list[0].MessageID != want || list[0].Channel != cadence.Email {
 		t.Fatalf("uncertain list %+v %v, want %s", list, err, want)
 	}
