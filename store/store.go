@@ -514,7 +514,7 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any) {
 		s.keys.Stats(shard, e.CadenceID), s.keys.Sends(pid), s.keys.Due(shard, other), s.keys.Ledger(e.ID)}
 	sendMember, sendScore, trim := "", int64(0), int64(0)
 	if c.Sent != nil {
-		sendMember = string(c.Channel) + ":" + e.ID + ":" + strconv.FormatInt(ms(*c.Sent), 10)
+		sendMember = sendHistoryMember(c.Channel, e.CadenceID, *c.Sent)
 		sendScore = ms(*c.Sent)
 		trim = ms(c.Sent.Add(-SendHistoryWindow))
 	}
@@ -893,18 +893,34 @@ func (s *Store) RecentSends(ctx context.Context, pid string, since time.Time) (c
 	return parseSends(members), nil
 }
 
+// sendHistoryMember is one send in a prospect's history: the channel's
+// initial, the time (base 36 ms) and the cadence, which keeps two
+// cadences' sends in the same millisecond apart. The key already names the
+// prospect.
+func sendHistoryMember(ch cadence.Channel, cadenceID string, at time.Time) string {
+	return string(ch)[:1] + ":" + strconv.FormatInt(ms(at), 36) + ":" + cadenceID
+}
+
 func parseSends(members []string) cadence.History {
 	var h cadence.History
 	for _, m := range members {
-		i := strings.LastIndexByte(m, ':')
-		if i < 0 {
+		ch, rest, ok := strings.Cut(m, ":")
+		if !ok {
 			continue
 		}
-		v, err := strconv.ParseInt(m[i+1:], 10, 64)
+		var v int64
+		var err error
+		if len(ch) == 1 {
+			t, _, _ := strings.Cut(rest, ":")
+			v, err = strconv.ParseInt(t, 36, 64)
+		} else {
+			// "channel:enrollment:ms", written before members were compact.
+			v, err = strconv.ParseInt(m[strings.LastIndexByte(m, ':')+1:], 10, 64)
+		}
 		if err != nil {
 			continue
 		}
-		if strings.HasPrefix(m, string(cadence.SMS)+":") {
+		if ch == string(cadence.SMS) || ch == string(cadence.SMS)[:1] {
 			h.SMS = append(h.SMS, fromMS(v))
 		} else {
 			h.Email = append(h.Email, fromMS(v))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -323,5 +324,40 @@ func TestShardsSpreadOverClusterMasters(t *testing.T) {
 		if r != "OK" {
 			t.Fatalf("Begin %d after one master's SCRIPT FLUSH: %q, want OK", 50+i, r)
 		}
+	}
+}
+
+// A prospect's send history feeds frequency caps: every send is there, per
+// channel, with its time — including members written in the older format.
+func TestSendHistory(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	st := store.New(rdb, prefix)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	for i, cid := range []string{"a", "b"} {
+		e := cadence.Enrollment{ID: store.EnrollmentID("p9", cid), ProspectID: "p9", CadenceID: cid, State: cadence.Active, Stage: "s"}
+		st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}})
+		ch := []cadence.Channel{cadence.Email, cadence.SMS}[i]
+		for rev, sent := range []time.Time{at, at.Add(time.Hour)} {
+			if _, err := st.Commit(ctx, &store.Commit{Rev: int64(rev + 1), Enrollment: e, Sent: &sent, Channel: ch}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Two cadences sending in the same millisecond are two sends.
+	e := cadence.Enrollment{ID: store.EnrollmentID("p9", "c"), ProspectID: "p9", CadenceID: "c", State: cadence.Active, Stage: "s"}
+	st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}})
+	if _, err := st.Commit(ctx, &store.Commit{Rev: 1, Enrollment: e, Sent: &at, Channel: cadence.Email}); err != nil {
+		t.Fatal(err)
+	}
+	// A member from before the compact format.
+	old := at.Add(-time.Hour)
+	rdb.ZAdd(ctx, st.Keys().Sends("p9"), redis.Z{Score: float64(old.UnixMilli()), Member: "sms:p9~old:" + strconv.FormatInt(old.UnixMilli(), 10)})
+	h, err := st.RecentSends(ctx, "p9", at.Add(-2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Email) != 3 || len(h.SMS) != 3 || !h.SMS[0].Equal(old) || !h.Email[2].Equal(at.Add(time.Hour)) {
+		t.Fatalf("history %+v", h)
 	}
 }
