@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,4 +127,26 @@ func TestOutboxJournalsEveryMessage(t *testing.T) {
 		}
 		return got
 	}, nil)
+}
+
+// A prospect id can be a long email address; the dev outbox still writes
+// its files.
+func TestOutboxWritesLongKeys(t *testing.T) {
+	dir := t.TempDir()
+	o, err := channels.NewOutbox(dir, 10, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("a-very-long-local-part.", 12) + "@example.com~saas-trial"
+	for i := range 2 {
+		e := email("x@example.com", i)
+		e.MessageID = "<" + long + fmt.Sprint(i) + "@nurture.local>"
+		if errs := o.SendEmails(context.Background(), []*channels.Email{e}, nil); errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+	}
+	files, _ := os.ReadDir(dir)
+	if len(files) != 2 {
+		t.Fatalf("%d files for 2 messages", len(files))
+	}
 }

@@ -3,6 +3,8 @@ package channels
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -64,13 +66,21 @@ func (o *Outbox) add(m OutboxMessage, ext string) error {
 	return os.WriteFile(filepath.Join(o.Dir, name), []byte(m.Body), 0o644)
 }
 
+// safeName makes a message key usable in a file name: safe characters
+// only, and at most 100 of them (long keys keep a prefix and a hash, so
+// names stay unique within the file system's 255-byte limit).
 func safeName(s string) string {
-	return strings.Map(func(r rune) rune {
+	name := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
 			return r
 		}
 		return '_'
 	}, s)
+	if len(name) > 100 {
+		sum := sha256.Sum256([]byte(s))
+		name = name[:80] + "-" + hex.EncodeToString(sum[:8])
+	}
+	return name
 }
 
 // SendEmails renders each email to MIME and keeps it, journaling each
