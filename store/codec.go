@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/nurture-dev/nurture/cadence"
@@ -12,8 +13,8 @@ import (
 
 type enrollmentRecord struct {
 	ID         string `json:"id"`
-	ProspectID string `json:"p"`
-	CadenceID  string `json:"c"`
+	ProspectID string `json:"p,omitempty"` // omitted when the id says it
+	CadenceID  string `json:"c,omitempty"` // omitted when the id says it
 	Version    string `json:"v"`
 	State      string `json:"s"`
 	Stage      string `json:"st"`
@@ -53,8 +54,12 @@ func fromMS(v int64) time.Time {
 }
 
 func encodeEnrollment(e *cadence.Enrollment) string {
+	pid, cid := e.ProspectID, e.CadenceID
+	if EnrollmentID(pid, cid) == e.ID {
+		pid, cid = "", "" // the id carries them
+	}
 	b, _ := json.Marshal(enrollmentRecord{
-		FirstStage: e.FirstStage, ID: e.ID, ProspectID: e.ProspectID, CadenceID: e.CadenceID, Version: e.Version, State: string(e.State),
+		FirstStage: e.FirstStage, ID: e.ID, ProspectID: pid, CadenceID: cid, Version: e.Version, State: string(e.State),
 		Stage: e.Stage, Step: e.Step, Generation: e.Generation, Enrolled: ms(e.EnrolledAt), StageAt: ms(e.StageEnteredAt),
 		LastTouch: ms(e.LastTouchAt), Due: ms(e.DueAt), Remaining: e.Remaining.Milliseconds(), Until: ms(e.Until),
 		By: e.By, Reason: e.Reason, Engaged: e.StageEngaged, LastEngage: ms(e.LastEngagedAt),
@@ -68,6 +73,10 @@ func decodeEnrollment(s string) (cadence.Enrollment, error) {
 	var r enrollmentRecord
 	if err := json.Unmarshal([]byte(s), &r); err != nil {
 		return cadence.Enrollment{}, err
+	}
+	if r.ProspectID == "" && r.CadenceID == "" && strings.Contains(r.ID, "~") {
+		r.ProspectID = ProspectOf(r.ID)
+		r.CadenceID = strings.TrimPrefix(r.ID[len(r.ProspectID):], "~")
 	}
 	return cadence.Enrollment{
 		FirstStage: r.FirstStage, ID: r.ID, ProspectID: r.ProspectID, CadenceID: r.CadenceID, Version: r.Version, State: cadence.State(r.State),

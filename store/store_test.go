@@ -361,3 +361,29 @@ func TestSendHistory(t *testing.T) {
 		t.Fatalf("history %+v", h)
 	}
 }
+
+// An enrollment's prospect and cadence are not stored twice when its id
+// already names them, and read back the same either way.
+func TestEnrollmentRecordRoundTrip(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	st := store.New(rdb, prefix)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	for _, e := range []cadence.Enrollment{
+		{ID: store.EnrollmentID("ada@example.com", "saas-trial"), ProspectID: "ada@example.com", CadenceID: "saas-trial"},
+		{ID: store.EnrollmentID("p~1", "c"), ProspectID: "p~1", CadenceID: "c"},
+		{ID: "p7~legacy", ProspectID: "p7", CadenceID: "other"},
+	} {
+		e.State, e.Stage, e.Step, e.DueAt, e.NextTouch, e.StageDone = cadence.Active, "s", 2, at, "t3", "t1,t2"
+		if _, err := st.CreateEnrollments(ctx, []store.NewEnrollment{{Enrollment: e}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Enrollment(ctx, e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := got.Enrollment; g.ProspectID != e.ProspectID || g.CadenceID != e.CadenceID || g.Step != 2 || !g.DueAt.Equal(at) || g.NextTouch != "t3" || g.StageDone != "t1,t2" {
+			t.Fatalf("%s read back as %+v", e.ID, g)
+		}
+	}
+}
