@@ -293,6 +293,41 @@ func TestBulkEnrollReportsBadRows(t *testing.T) {
 	}
 }
 
+// A body of several 1,000-row chunks (enrolled two at a time) reports
+// each rejected row by its line in the whole body.
+func TestBulkEnrollAcrossChunks(t *testing.T) {
+	h := newHarness(t)
+	var b strings.Builder
+	b.WriteString("email,first_name\n")
+	for i := 0; i < 2500; i++ {
+		switch i {
+		case 4, 2300:
+			b.WriteString("not-an-email,Bad\n")
+		default:
+			fmt.Fprintf(&b, "c%d@example.com,Ann\n", i)
+		}
+	}
+	resp, text := h.do("POST", "/v1/enrollments/bulk?cadence=trial", adminToken, "text/csv", strings.NewReader(b.String()))
+	var out struct {
+		Enrolled int `json:"enrolled"`
+		Rejected []struct {
+			Row   int    `json:"row"`
+			Field string `json:"field"`
+		} `json:"rejected"`
+	}
+	json.Unmarshal([]byte(text), &out)
+	if resp.StatusCode != 200 || out.Enrolled != 2498 || len(out.Rejected) != 2 {
+		t.Fatalf("%d %.500s", resp.StatusCode, text)
+	}
+	// Data line i is body line i+2 (the header is line 1).
+	if out.Rejected[0].Row != 6 || out.Rejected[1].Row != 2302 || out.Rejected[1].Field != "email" {
+		t.Fatalf("rejected rows: %+v", out.Rejected)
+	}
+	if p := h.prospect("c2499@example.com"); p.FirstName != "Ann" {
+		t.Fatalf("last row: %+v", p)
+	}
+}
+
 func TestValidateEndpoint(t *testing.T) {
 	h := newHarness(t)
 	resp, text := h.do("POST", "/v1/cadences/validate?file=mine.yaml", adminToken, "application/yaml", strings.NewReader("id: x\nname: y\ntimezone: Nowhere/City\nfrom: {}\nstages: []\n"))
