@@ -94,4 +94,16 @@ func TestWorkerCommandNeedsConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "NURTURE_TOKEN_KEY") {
 		t.Fatalf("got %v", err)
 	}
+	env := map[string]string{"NURTURE_TOKEN_KEY": strings.Repeat("k", 32)}
+	for value, want := range map[string]string{"": "message", "batch": "batch", "perhaps": `NURTURE_JOURNAL="perhaps": expected message or batch`} {
+		env["NURTURE_JOURNAL"] = value
+		cfg, err := readEngineConfig(func(k string) string { return env[k] })
+		got := cfg.Journal
+		if err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("NURTURE_JOURNAL=%q: %s, want %s", value, got, want)
+		}
+	}
 }
