@@ -448,10 +448,9 @@ func TestInterruptedSendIsUncertainNotResent(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
 	en := r.enroll(t, ada())
-	l, _ := r.st.Enrollment(ctx, en.ID)
 	// A worker handed the message to the relay and died before it knew
 	// the outcome.
-	deadWorker(t, r, l, store.LedgerSending)
+	l := deadWorker(t, r, en.ID, store.LedgerSending)
 	// While its lease lasts nobody else sends.
 	r.dispatch(t)
 	if len(r.smtp.Messages()) != 0 {
@@ -479,9 +478,13 @@ func TestInterruptedSendIsUncertainNotResent(t *testing.T) {
 // deadWorker leaves the ledger as a worker killed at the given point
 // would: "sending" (while the relay had the message) or "sent" (accepted,
 // not yet committed).
-func deadWorker(t *testing.T, r *rig, l store.Loaded, upTo string) {
+func deadWorker(t *testing.T, r *rig, eid, upTo string) store.Loaded {
 	t.Helper()
 	ctx := context.Background()
+	l, err := r.st.Enrollment(ctx, eid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	en := &l.Enrollment
 	field := store.LedgerField(en)
 	sending := store.SendingValue(r.clk.Now().Add(time.Minute), "dead.1")
@@ -493,14 +496,13 @@ func deadWorker(t *testing.T, r *rig, l store.Loaded, upTo string) {
 			t.Fatal(err)
 		}
 	}
+	return l
 }
 
 func TestAcceptedButUncommittedIsCommittedNotResent(t *testing.T) {
-	ctx := context.Background()
 	r := newRig(t)
 	en := r.enroll(t, ada())
-	l, _ := r.st.Enrollment(ctx, en.ID)
-	deadWorker(t, r, l, store.LedgerSent)
+	deadWorker(t, r, en.ID, store.LedgerSent)
 	r.clk.Add(3 * time.Minute)
 	r.dispatch(t)
 	if n := len(r.smtp.Messages()); n != 0 {
@@ -1096,8 +1098,7 @@ func TestCrashThenPauseThenResumeDoesNotResend(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
 	en := r.enroll(t, ada())
-	l, _ := r.st.Enrollment(ctx, en.ID)
-	deadWorker(t, r, l, store.LedgerSending)
+	deadWorker(t, r, en.ID, store.LedgerSending)
 	if _, err := r.e.Pause(ctx, en.ID, "sales:sam", "call booked", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
