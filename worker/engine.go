@@ -152,8 +152,9 @@ type Engine struct {
 	// cads holds the loaded cadences; SetCadences swaps it whole, so a
 	// batch in flight sees one consistent set.
 	cads atomic.Pointer[map[string]*cadence.Cadence]
-	// owner and batches make every batch's ledger claim unique, so a
-	// worker can tell its own claim from one that replaced it.
+	// owner and batches make every batch's "sending" ledger value unique,
+	// so settling an entry after a Redis failure (repairs, a compare-and-
+	// set on the exact value) never touches another worker's send.
 	owner   string
 	batches atomic.Uint64
 	repairs ledgerRepairs

@@ -399,7 +399,7 @@ func (n *notSent) Unwrap() error { return n.err }
 type journal struct {
 	e     *Engine
 	items []*item
-	owner string // this batch, for operators reading the ledger
+	owner string // this batch: makes its "sending" values unique (see Engine.owner)
 }
 
 func (j *journal) Step(ctx context.Context, done int, doneErr error, next int) error {
