@@ -157,7 +157,7 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 }
 
 // envInt reads a positive integer test parameter, or def when unset.
-func envInt(t *testing.T, name string, def int) int {
+func envInt(t testing.TB, name string, def int) int {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {

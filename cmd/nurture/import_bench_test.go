@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,13 +30,11 @@ import (
 // HTTP server and Redis; N = 100,000 (NURTURE_BENCH_N overrides, -short
 // uses 5,000).
 func BenchmarkImport(b *testing.B) {
-	n := 100000
+	def := 100000
 	if testing.Short() {
-		n = 5000
+		def = 5000
 	}
-	if v, err := strconv.Atoi(os.Getenv("NURTURE_BENCH_N")); err == nil && v > 0 {
-		n = v
-	}
+	n := envInt(b, "NURTURE_BENCH_N", def)
 	for i := 0; i < b.N; i++ {
 		rdb, prefix := redistest.Client(b)
 		c, err := cadence.Parse("import.yaml", []byte(enginetest.EmailCadence("import", "3d", "3d", "3d")))
