@@ -354,39 +354,43 @@ func (e *Engine) Apply(ctx context.Context, eid string, ev cadence.Event) (caden
 	return o, nil
 }
 
-// applyOne is the optimistic loop: read, decide in Go, compare-and-set.
+// applyOne is the optimistic loop: read, decide in Go, compare-and-set,
+// with retryConflicts' backoff when another writer got there first.
 func (e *Engine) applyOne(ctx context.Context, eid string, ev cadence.Event) (cadence.Outcome, error) {
 	if ev.At.IsZero() {
 		ev.At = e.cfg.Clock()
 	}
-	for attempt := 0; attempt < 10; attempt++ {
+	var o cadence.Outcome
+	var before cadence.State
+	err := retryConflicts(ctx, func(int) error {
+		o = cadence.Outcome{}
 		l, err := e.st.Enrollment(ctx, eid)
 		if err != nil {
-			return cadence.Outcome{}, err
+			return err
 		}
 		c, err := e.Cadence(l.Enrollment.CadenceID)
 		if err != nil {
-			return cadence.Outcome{}, err
+			return err
 		}
 		p, err := e.st.Prospect(ctx, l.Enrollment.ProspectID)
 		if err != nil {
-			return cadence.Outcome{}, err
+			return err
 		}
 		r := p.Recipient()
-		o, err := c.Apply(l.Enrollment, ev, c.ZoneFor(&r))
-		if err != nil {
-			return o, err
+		if o, err = c.Apply(l.Enrollment, ev, c.ZoneFor(&r)); err != nil {
+			return err
 		}
+		before = l.Enrollment.State
 		_, err = e.st.Commit(ctx, &store.Commit{Rev: l.Rev, Enrollment: o.Enrollment, Entries: o.Entries, Stats: statsFor(l.Enrollment, o, ev), Lane: laneFor(c, &o.Enrollment)})
-		if errors.Is(err, store.ErrConflict) {
-			continue
-		}
-		if err == nil {
-			err = e.indexWarm(ctx, l.Enrollment.State, &o.Enrollment, ev.At)
-		}
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return cadence.Outcome{}, fmt.Errorf("enrollment %s: %w", eid, err)
+	case err != nil:
 		return o, err
 	}
-	return cadence.Outcome{}, fmt.Errorf("enrollment %s: %w after 10 attempts", eid, store.ErrConflict)
+	return o, e.indexWarm(ctx, before, &o.Enrollment, ev.At)
 }
 
 // carryOut performs an outcome's global actions.

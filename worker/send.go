@@ -275,39 +275,48 @@ func (e *Engine) commitEvent(ctx context.Context, it *item, ev cadence.Event, le
 	if ev.Kind == cadence.EvSent {
 		sent = &ev.At
 	}
-	for attempt := 0; attempt < 10; attempt++ {
-		o, err := it.c.Apply(it.loaded.Enrollment, ev, it.loc)
-		if err != nil {
-			if errors.Is(err, cadence.ErrStale) || errors.Is(err, cadence.ErrInvalidTransition) {
-				if ledgerField != "" {
-					// Keep the ledger truthful even when the enrollment has
-					// moved on (a send that raced a stop).
-					_, _ = e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: it.loaded.Enrollment, Entries: o.Entries, LedgerField: ledgerField, LedgerValue: ledgerValue, Sent: sent, Channel: ev.Channel, Lane: laneFor(it.c, &it.loaded.Enrollment)})
-				}
-				return e.st.ReleaseLease(ctx, it.eid)
+	var o cadence.Outcome
+	moved := false // the event no longer applies: nothing to carry out
+	err := retryConflicts(ctx, func(attempt int) error {
+		moved = false
+		if attempt > 0 {
+			// The commit lost to a concurrent change: re-apply on the
+			// fresh state.
+			l, err := e.st.Enrollment(ctx, it.eid)
+			if err != nil {
+				return err
 			}
+			it.loaded = l
+		}
+		var err error
+		o, err = it.c.Apply(it.loaded.Enrollment, ev, it.loc)
+		if errors.Is(err, cadence.ErrStale) || errors.Is(err, cadence.ErrInvalidTransition) {
+			moved = true
+			if ledgerField != "" {
+				// Keep the ledger truthful even when the enrollment has
+				// moved on (a send that raced a stop).
+				_, _ = e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: it.loaded.Enrollment, Entries: o.Entries, LedgerField: ledgerField, LedgerValue: ledgerValue, Sent: sent, Channel: ev.Channel, Lane: laneFor(it.c, &it.loaded.Enrollment)})
+			}
+			return e.st.ReleaseLease(ctx, it.eid)
+		}
+		if err != nil {
 			return err
 		}
 		_, err = e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: o.Enrollment, Entries: o.Entries,
 			LedgerField: ledgerField, LedgerValue: ledgerValue, Sent: sent, Channel: ev.Channel, Stats: statsFor(it.loaded.Enrollment, o, ev),
 			Lane: laneFor(it.c, &o.Enrollment)})
-		if errors.Is(err, store.ErrConflict) {
-			l, lerr := e.st.Enrollment(ctx, it.eid)
-			if lerr != nil {
-				return lerr
-			}
-			it.loaded = l
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := e.indexWarm(ctx, it.loaded.Enrollment.State, &o.Enrollment, ev.At); err != nil {
-			return err
-		}
-		return e.carryOut(ctx, o.Enrollment, ev, o.Actions)
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("enrollment %s: %w", it.eid, err)
 	}
-	return fmt.Errorf("enrollment %s: %w", it.eid, store.ErrConflict)
+	if err != nil || moved {
+		return err
+	}
+	if err := e.indexWarm(ctx, it.loaded.Enrollment.State, &o.Enrollment, ev.At); err != nil {
+		return err
+	}
+	return e.carryOut(ctx, o.Enrollment, ev, o.Actions)
 }
 
 // settleFound handles a send whose ledger entry already existed when this
