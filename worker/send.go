@@ -502,7 +502,8 @@ func (e *Engine) MessageOwner(ctx context.Context, messageID string) (eid, touch
 }
 
 // render builds the message for a claimed send; a template missing data
-// returns a *templates.HoldError.
+// returns a *templates.HoldError, a message over a size cap (limits.go) a
+// *LimitError: either holds the touch.
 func (e *Engine) render(it *item) error {
 	l := &it.loaded.Enrollment
 	t := it.dec.Touch
@@ -514,6 +515,9 @@ func (e *Engine) render(it *item) error {
 	if t.Channel == cadence.SMS {
 		m, err := tmpl.RenderSMS(data)
 		if err != nil {
+			return renderLimit(err, false, it.prospect)
+		}
+		if err := checkSMS(&m); err != nil {
 			return err
 		}
 		it.sms = &channels.SMS{Key: key, To: it.prospect.Phone, From: it.c.From.SMS, MessagingService: it.c.From.MessagingService,
@@ -522,7 +526,7 @@ func (e *Engine) render(it *item) error {
 	}
 	m, err := tmpl.RenderEmail(data)
 	if err != nil {
-		return err
+		return renderLimit(err, true, it.prospect)
 	}
 	if m.HTML != "" {
 		// Links go through the click endpoint and the pixel is added; the
@@ -533,9 +537,13 @@ func (e *Engine) render(it *item) error {
 	if t.Thread {
 		inReplyTo = l.PrevMessageID
 	}
-	it.email = &channels.Email{MessageID: "<" + key + ">", InReplyTo: inReplyTo, From: it.c.From.Email, ReplyTo: it.c.From.ReplyTo, To: it.prospect.Email,
+	email := &channels.Email{MessageID: "<" + key + ">", InReplyTo: inReplyTo, From: it.c.From.Email, ReplyTo: it.c.From.ReplyTo, To: it.prospect.Email,
 		Subject: m.Subject, Text: m.Text, HTML: m.HTML, Unsubscribe: data.UnsubscribeURL,
 		Headers: map[string]string{"X-Nurture-Touch": it.c.ID + "/" + t.ID + "/" + it.dec.Variant.ID}}
+	if err := checkEmail(email); err != nil {
+		return err
+	}
+	it.email = email
 	return nil
 }
 
@@ -687,7 +695,13 @@ func sentEvent(it *item, now time.Time) cadence.Event {
 func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	t := it.dec.Touch
 	var hold *templates.HoldError
-	if errors.As(it.sendErr, &hold) || errors.Is(it.sendErr, templates.ErrTooLong) {
+	var limit *LimitError
+	if errors.As(it.sendErr, &limit) {
+		e.log.Warn("touch held: rendered message over a size limit", "enrollment", it.eid, "touch", t.ID, "limit", limit.Limit, "reason", limit.Error())
+	}
+	if errors.As(it.sendErr, &hold) || limit != nil || errors.Is(it.sendErr, templates.ErrTooLong) {
+		// Rendering failed before the ledger was begun: nothing was handed
+		// to the provider, and this is not a failed attempt.
 		if err := e.st.ClearLedger(ctx, it.eid, it.ledger); err != nil {
 			return err
 		}
