@@ -2,15 +2,17 @@
 // funnels and per-touch rates, warm leads with pause / resume / snooze /
 // stop buttons, prospect timelines with consent, and (in development) the
 // outbox. Pages are server-rendered Go templates embedded in the binary;
-// there is no JavaScript. Login is by API token, the session is a signed
-// cookie, and every form carries a CSRF token bound to the session.
+// there is no JavaScript. Login is by API token (same-origin only, failed
+// attempts limited per address), the session is a cookie signed with a
+// key every replica shares and revoked in Redis on logout (session.go),
+// and every form carries a CSRF token bound to the session. Error pages
+// show a request id; the detail is in the log (errors.go).
 package dashboard
 
 import (
-	"crypto/rand"
+	"bytes"
 	"crypto/subtle"
 	"embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -43,7 +45,15 @@ type Config struct {
 	Banner string
 	// Secure marks the session cookie Secure (behind HTTPS).
 	Secure bool
-	Logger *slog.Logger
+	// SessionKey signs session cookies; at least 32 bytes, the same on
+	// every replica. Derive it with SessionKey(NURTURE_TOKEN_KEY).
+	SessionKey []byte
+	// TrustProxy counts failed logins against the last X-Forwarded-For
+	// address instead of the TCP peer. Set it only behind a reverse proxy
+	// that appends the client address to X-Forwarded-For; otherwise any
+	// client can claim any address and escape the login limit.
+	TrustProxy bool
+	Logger     *slog.Logger
 }
 
 // Dashboard serves the UI.
@@ -52,6 +62,7 @@ type Dashboard struct {
 	e      *worker.Engine
 	st     *store.Store
 	signer *tokens.Signer
+	creds  []credential // one per Config.Tokens, same order
 	tmpl   *template.Template
 	mux    *http.ServeMux
 }
@@ -61,9 +72,10 @@ type Session struct {
 	Name string
 	Role server.Role
 	CSRF string
-}
 
-const cookieName = "nurture_session"
+	id      string
+	expires time.Time
+}
 
 // New builds the dashboard.
 func New(cfg Config) (*Dashboard, error) {
@@ -73,16 +85,22 @@ func New(cfg Config) (*Dashboard, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+	if len(cfg.SessionKey) < 32 {
+		return nil, errors.New("dashboard: SessionKey of at least 32 bytes is required (dashboard.SessionKey(token key))")
+	}
+	signer, err := tokens.NewSigner(cfg.SessionKey)
+	if err != nil {
 		return nil, err
 	}
-	signer, _ := tokens.NewSigner(key)
+	creds := make([]credential, len(cfg.Tokens))
+	for i, t := range cfg.Tokens {
+		creds[i] = credential{name: t.Name, role: t.Role, fp: fingerprint(cfg.SessionKey, t.Secret)}
+	}
 	t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	d := &Dashboard{cfg: cfg, e: cfg.Engine, st: cfg.Engine.Store(), signer: signer, tmpl: t, mux: http.NewServeMux()}
+	d := &Dashboard{cfg: cfg, e: cfg.Engine, st: cfg.Engine.Store(), signer: signer, creds: creds, tmpl: t, mux: http.NewServeMux()}
 	d.mux.HandleFunc("GET /login", d.loginPage)
 	d.mux.HandleFunc("POST /login", d.login)
 	d.mux.HandleFunc("POST /logout", d.authed(d.logout))
@@ -101,15 +119,17 @@ func New(cfg Config) (*Dashboard, error) {
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'")
-	d.mux.ServeHTTP(w, r)
+	d.mux.ServeHTTP(w, withRequestID(w, r))
 }
 
 // RequireAdmin lets only a logged-in admin through to h (the queue
 // monitor); others are sent to log in or refused.
 func (d *Dashboard) RequireAdmin(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := d.session(r)
+		s, err := d.session(r)
 		switch {
+		case err != nil:
+			d.fail(w, r, nil, err, "")
 		case s == nil:
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 		case s.Role != server.RoleAdmin:
@@ -168,40 +188,31 @@ type page struct {
 }
 
 func (d *Dashboard) page(r *http.Request, s *Session, title string) page {
-	return page{Title: title, Session: s, Banner: d.cfg.Banner, Flash: r.URL.Query().Get("flash"), Outbox: d.cfg.Outbox != nil}
+	return page{Title: title, Session: s, Banner: d.cfg.Banner, Flash: d.flash(r), Outbox: d.cfg.Outbox != nil}
 }
 
-func (d *Dashboard) render(w http.ResponseWriter, name string, data any) {
+// render executes a page into a buffer, so that a template error becomes
+// an error page instead of half a page.
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := d.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		id := d.logInternal(w, r, fmt.Errorf("render %s: %w", name, err))
+		http.Error(w, "Something went wrong on our side. Request id "+id+".", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := d.tmpl.ExecuteTemplate(w, name, data); err != nil {
-		d.cfg.Logger.Error("dashboard render", "page", name, "err", err)
-	}
-}
-
-func (d *Dashboard) session(r *http.Request) *Session {
-	c, err := r.Cookie(cookieName)
-	if err != nil {
-		return nil
-	}
-	payload, err := d.signer.Verify("session", c.Value)
-	if err != nil {
-		return nil
-	}
-	parts := strings.SplitN(payload, "|", 4)
-	if len(parts) != 4 {
-		return nil
-	}
-	exp, err := time.Parse(time.RFC3339, parts[3])
-	if err != nil || time.Now().After(exp) {
-		return nil
-	}
-	return &Session{Role: server.Role(parts[0]), Name: parts[1], CSRF: parts[2]}
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
 }
 
 // authed requires a session, and a matching CSRF token on POST.
 func (d *Dashboard) authed(h func(http.ResponseWriter, *http.Request, *Session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s := d.session(r)
+		s, err := d.session(r)
+		if err != nil {
+			d.fail(w, r, nil, err, "")
+			return
+		}
 		if s == nil {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
@@ -217,52 +228,18 @@ func (d *Dashboard) authed(h func(http.ResponseWriter, *http.Request, *Session))
 	}
 }
 
-func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
-	d.render(w, "login", struct {
-		page
-		Error string
-	}{page: d.page(r, nil, "Log in")})
-}
-
-func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-	r.ParseForm()
-	secret := r.PostForm.Get("token")
-	for _, t := range d.cfg.Tokens {
-		if secret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(t.Secret)) == 1 {
-			csrf := make([]byte, 16)
-			rand.Read(csrf)
-			exp := time.Now().Add(12 * time.Hour).UTC().Format(time.RFC3339)
-			value := d.signer.Sign("session", string(t.Role)+"|"+t.Name+"|"+hex.EncodeToString(csrf)+"|"+exp)
-			http.SetCookie(w, &http.Cookie{Name: cookieName, Value: value, Path: "/", HttpOnly: true, Secure: d.cfg.Secure, SameSite: http.SameSiteStrictMode, MaxAge: 12 * 3600})
-			http.Redirect(w, r, "/", http.StatusSeeOther)
-			return
-		}
-	}
-	w.WriteHeader(http.StatusUnauthorized)
-	d.render(w, "login", struct {
-		page
-		Error string
-	}{page: d.page(r, nil, "Log in"), Error: "Unknown token."})
-}
-
-func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, _ *Session) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
 func (d *Dashboard) cadences(w http.ResponseWriter, r *http.Request, s *Session) {
 	var reps []*worker.Report
 	for id := range d.e.Cadences() {
 		rep, err := d.e.Report(r.Context(), id)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			d.fail(w, r, s, err, "The cadence reports could not be loaded.")
 			return
 		}
 		reps = append(reps, rep)
 	}
 	sort.Slice(reps, func(i, j int) bool { return reps[i].ID < reps[j].ID })
-	d.render(w, "cadences", struct {
+	d.render(w, r, http.StatusOK, "cadences", struct {
 		page
 		Reports []*worker.Report
 	}{d.page(r, s, "Cadences"), reps})
@@ -276,15 +253,15 @@ func (d *Dashboard) cadence(w http.ResponseWriter, r *http.Request, s *Session) 
 	}
 	rep, err := d.e.Report(r.Context(), c.ID)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		d.fail(w, r, s, err, "The cadence report could not be loaded.")
 		return
 	}
 	uncertain, err := d.e.Uncertain(r.Context(), c.ID, d.e.Clock().Add(-7*24*time.Hour), 50)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		d.fail(w, r, s, err, "The cadence report could not be loaded.")
 		return
 	}
-	d.render(w, "cadence", struct {
+	d.render(w, r, http.StatusOK, "cadence", struct {
 		page
 		Report    *worker.Report
 		Cadence   *cadence.Cadence
@@ -296,10 +273,10 @@ func (d *Dashboard) warm(w http.ResponseWriter, r *http.Request, s *Session) {
 	owner := r.URL.Query().Get("owner")
 	leads, err := d.e.WarmLeads(r.Context(), owner, 200)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		d.fail(w, r, s, err, "The warm leads could not be loaded.")
 		return
 	}
-	d.render(w, "warm", struct {
+	d.render(w, r, http.StatusOK, "warm", struct {
 		page
 		Owner string
 		Leads []worker.WarmLead
@@ -314,18 +291,22 @@ func (d *Dashboard) prospects(w http.ResponseWriter, r *http.Request, s *Session
 	}{page: d.page(r, s, "Prospects"), Query: q}
 	if q != "" {
 		pid, err := d.st.ProspectIDByEmail(r.Context(), q)
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			if phone, perr := cadence.NormalizePhone(q, "US"); perr == nil {
 				pid, err = d.st.ProspectIDByPhone(r.Context(), phone)
 			}
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			http.Redirect(w, r, "/prospects/"+url.PathEscape(pid), http.StatusSeeOther)
+			return
+		case !errors.Is(err, store.ErrNotFound):
+			d.fail(w, r, s, err, "The search did not work.")
 			return
 		}
 		data.Error = "No prospect with that email or phone."
 	}
-	d.render(w, "prospects", data)
+	d.render(w, r, http.StatusOK, "prospects", data)
 }
 
 type enrollmentView struct {
@@ -339,28 +320,41 @@ type enrollmentView struct {
 func (d *Dashboard) prospect(w http.ResponseWriter, r *http.Request, s *Session) {
 	ctx := r.Context()
 	pid := r.PathValue("id")
+	const msg = "The prospect could not be loaded."
 	p, err := d.st.Prospect(ctx, pid)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		d.fail(w, r, s, err, msg)
 		return
 	}
 	consent, err := d.st.ConsentLog(ctx, pid)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		d.fail(w, r, s, err, msg)
 		return
 	}
 	ids, err := d.e.ProspectEnrollments(ctx, pid)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		d.fail(w, r, s, err, msg)
 		return
 	}
 	var views []enrollmentView
 	for _, id := range ids {
 		l, err := d.st.Enrollment(ctx, id)
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
-		tl, _ := d.e.Timeline(ctx, id)
+		if err != nil {
+			d.fail(w, r, s, err, msg)
+			return
+		}
+		tl, err := d.e.Timeline(ctx, id)
+		if err != nil {
+			d.fail(w, r, s, err, msg)
+			return
+		}
 		for i, j := 0, len(tl)-1; i < j; i, j = i+1, j-1 {
 			tl[i], tl[j] = tl[j], tl[i] // newest first
 		}
@@ -372,7 +366,7 @@ func (d *Dashboard) prospect(w http.ResponseWriter, r *http.Request, s *Session)
 		}
 		views = append(views, v)
 	}
-	d.render(w, "prospect", struct {
+	d.render(w, r, http.StatusOK, "prospect", struct {
 		page
 		Prospect    *store.Prospect
 		Consent     []store.ConsentChange
@@ -392,7 +386,7 @@ func (d *Dashboard) outbox(w http.ResponseWriter, r *http.Request, s *Session) {
 	if len(msgs) > 200 {
 		msgs = msgs[:200]
 	}
-	d.render(w, "outbox", struct {
+	d.render(w, r, http.StatusOK, "outbox", struct {
 		page
 		Messages []channels.OutboxMessage
 	}{d.page(r, s, "Outbox"), msgs})
@@ -407,12 +401,38 @@ func back(r *http.Request, fallback string) string {
 	return b
 }
 
-func withFlash(path, msg string) string {
+const flashKind = "dashboard-flash-v1"
+
+// withFlash adds a message to show on the page after a redirect. It is
+// signed, so a link cannot make the dashboard show text of its choosing.
+func (d *Dashboard) withFlash(path, msg string) string {
 	sep := "?"
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	return path + sep + "flash=" + url.QueryEscape(msg)
+	return path + sep + "flash=" + url.QueryEscape(d.signer.Sign(flashKind, msg))
+}
+
+// flash returns the request's flash message if it is one we signed.
+func (d *Dashboard) flash(r *http.Request) string {
+	v := r.URL.Query().Get("flash")
+	if v == "" {
+		return ""
+	}
+	msg, err := d.signer.Verify(flashKind, v)
+	if err != nil {
+		return ""
+	}
+	return msg
+}
+
+// notDone is the flash for a failed action: the error itself when it is
+// about the request, else a request id to find it in the log.
+func (d *Dashboard) notDone(w http.ResponseWriter, r *http.Request, err error) string {
+	if userFacing(err) {
+		return "Not done: " + err.Error()
+	}
+	return "Not done: something went wrong on our side (request id " + d.logInternal(w, r, err) + ")."
 }
 
 // act pauses, resumes, snoozes (3 days) or stops one enrollment; sales and
@@ -435,32 +455,39 @@ func (d *Dashboard) act(w http.ResponseWriter, r *http.Request, s *Session) {
 	}
 	to := back(r, "/prospects/"+url.PathEscape(store.ProspectOf(eid)))
 	if _, err := d.e.Apply(r.Context(), eid, ev); err != nil {
-		http.Redirect(w, r, withFlash(to, "Not done: "+err.Error()), http.StatusSeeOther)
+		http.Redirect(w, r, d.withFlash(to, d.notDone(w, r, err)), http.StatusSeeOther)
 		return
 	}
-	http.Redirect(w, r, withFlash(to, fmt.Sprintf("%s: %s done.", eid, r.PathValue("action"))), http.StatusSeeOther)
+	http.Redirect(w, r, d.withFlash(to, fmt.Sprintf("%s: %s done.", eid, r.PathValue("action"))), http.StatusSeeOther)
 }
 
 // bulkPause pauses every enrollment of an owner, optionally until a date.
 func (d *Dashboard) bulkPause(w http.ResponseWriter, r *http.Request, s *Session) {
 	owner := strings.TrimSpace(r.PostForm.Get("owner"))
 	if owner == "" {
-		http.Redirect(w, r, withFlash("/warm", "Give an owner."), http.StatusSeeOther)
+		http.Redirect(w, r, d.withFlash("/warm", "Give an owner."), http.StatusSeeOther)
 		return
 	}
 	ev := cadence.Event{Kind: cadence.EvPaused, By: string(s.Role) + ":" + s.Name, Reason: "owner on holiday"}
 	if u := r.PostForm.Get("until"); u != "" {
 		t, err := time.Parse("2006-01-02", u)
 		if err != nil {
-			http.Redirect(w, r, withFlash("/warm", "Until must be a date."), http.StatusSeeOther)
+			http.Redirect(w, r, d.withFlash("/warm", "Until must be a date."), http.StatusSeeOther)
 			return
 		}
 		ev.Until = t
 	}
 	res, err := d.e.Bulk(r.Context(), owner, "", ev)
 	if err != nil {
-		http.Redirect(w, r, withFlash("/warm", "Not done: "+err.Error()), http.StatusSeeOther)
+		http.Redirect(w, r, d.withFlash("/warm", d.notDone(w, r, err)), http.StatusSeeOther)
 		return
 	}
-	http.Redirect(w, r, withFlash("/warm?owner="+url.QueryEscape(owner), fmt.Sprintf("Paused %d enrollments of %s (%d skipped).", res.Changed, owner, res.Skipped)), http.StatusSeeOther)
+	msg := fmt.Sprintf("Paused %d enrollments of %s (%d skipped).", res.Changed, owner, res.Skipped)
+	if len(res.Errors) > 0 {
+		// Per-enrollment failures are internal (Bulk counts the ones
+		// that do not apply as skipped): log them, show how many.
+		id := d.logInternal(w, r, fmt.Errorf("bulk pause of %s: %d failed: %s", owner, len(res.Errors), strings.Join(res.Errors, "; ")))
+		msg = fmt.Sprintf("Paused %d enrollments of %s (%d skipped, %d failed: request id %s).", res.Changed, owner, res.Skipped, len(res.Errors), id)
+	}
+	http.Redirect(w, r, d.withFlash("/warm?owner="+url.QueryEscape(owner), msg), http.StatusSeeOther)
 }
