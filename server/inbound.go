@@ -139,8 +139,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	ev := cadence.Event{Kind: cadence.EvUnsubscribed, At: s.e.Clock(), Channel: cadence.Email, By: "one-click", Reason: "List-Unsubscribe"}
 	if err := s.applyQuiet(r.Context(), eid, ev); err != nil {
-		s.log.Error("unsubscribe", "err", err)
-		http.Error(w, "Please try again in a minute.", http.StatusServiceUnavailable)
+		s.internalText(w, http.StatusServiceUnavailable, "Please try again in a minute.", err)
 		return
 	}
 	unsubTmpl.Execute(w, map[string]bool{"Done": true})
@@ -153,7 +152,17 @@ func (s *Server) twilioVerified(w http.ResponseWriter, r *http.Request) bool {
 		http.NotFound(w, r)
 		return false
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	// The signature covers the body, so the body must be read; refuse
+	// before reading anything a request that cannot carry a valid one
+	// (HMAC-SHA1, base64: 28 characters) and keep the read small: Twilio's
+	// webhook forms are a few kilobytes.
+	if sig := r.Header.Get("X-Twilio-Signature"); len(sig) != 28 {
+		// Closing the connection spares reading the unread body too.
+		w.Header().Set("Connection", "close")
+		http.Error(w, "invalid signature", http.StatusForbidden)
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "malformed form body", http.StatusBadRequest)
 		return false
@@ -234,8 +243,7 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 		return s.replied(ctx, pid, cadence.Event{Kind: cadence.EvReplied, At: now, Channel: cadence.SMS, By: "sms", Reason: excerpt(body)})
 	})
 	if err != nil {
-		s.log.Error("inbound sms", "err", err)
-		http.Error(w, "try again", http.StatusServiceUnavailable)
+		s.internalText(w, http.StatusServiceUnavailable, "try again", err)
 		return
 	}
 	twiml(w, reply)
@@ -300,8 +308,7 @@ func (s *Server) twilioStatus(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		s.log.Error("twilio status", "err", err)
-		http.Error(w, "try again", http.StatusServiceUnavailable)
+		s.internalText(w, http.StatusServiceUnavailable, "try again", err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -132,8 +132,7 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	case errors.Is(err, worker.ErrUnknownCadence):
 		writeErr(w, http.StatusNotFound, "unknown_cadence", "cadence", "%v", err)
 	default:
-		s.log.Error("request failed", "err", err)
-		writeErr(w, http.StatusInternalServerError, "internal", "", "internal error")
+		s.internalError(w, http.StatusInternalServerError, "internal", err)
 	}
 }
 
@@ -161,6 +160,12 @@ func (s *Server) authed(minimum Role, h func(http.ResponseWriter, *http.Request,
 		}
 		writeErr(w, http.StatusUnauthorized, "unauthorized", "", "unknown token")
 	}
+}
+
+// RequireAdmin lets only requests with an admin bearer token through to
+// h (/metrics on the public listener).
+func (s *Server) RequireAdmin(h http.Handler) http.Handler {
+	return s.authed(RoleAdmin, func(w http.ResponseWriter, r *http.Request, _ Token) { h.ServeHTTP(w, r) })
 }
 
 //go:embed openapi.json
