@@ -116,7 +116,8 @@ func Run(ctx context.Context, o Options) error {
 		return virtualStart.Add(time.Duration(float64(time.Since(realStart)) * speed))
 	}
 	outbox, _ := channels.NewOutbox("", 2000, clock)
-	signer, _ := tokens.NewSigner([]byte(randomHex(32)))
+	tokenKey := []byte(randomHex(32))
+	signer, _ := tokens.NewSigner(tokenKey)
 	queue := asynq.NewClientFromRedisClient(rdb)
 	obs := metrics.New(asynq.NewInspector(asynq.RedisClientOpt{Addr: m.Addr()}))
 	e, err := worker.New(worker.Config{Observer: obs, Store: store.New(rdb, "nurture"), Cadences: cads, Email: outbox, SMS: outbox, Tokens: signer,
@@ -133,7 +134,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	banner := "Demo: all state is IN MEMORY (embedded Redis) and is lost when it stops; set REDIS_URL and run `nurture serve` for a real Redis. One cadence day lasts " + fmt.Sprint(o.DaySeconds) + " s."
-	ui, err := dashboard.New(dashboard.Config{Engine: e, Tokens: creds, Outbox: outbox, Banner: banner, Logger: o.Logger})
+	ui, err := dashboard.New(dashboard.Config{Engine: e, Tokens: creds, Outbox: outbox, Banner: banner, Logger: o.Logger,
+		SessionKey: dashboard.SessionKey(tokenKey)})
 	if err != nil {
 		return err
 	}

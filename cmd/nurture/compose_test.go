@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -16,13 +18,21 @@ import (
 // wires what the binary expects.
 func TestDockerComposeMatchesTheBinary(t *testing.T) {
 	dir, _ := filepath.Abs("../..")
-	p, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
-		WorkingDir:  dir,
-		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(dir, "docker-compose.yml")}},
-		Environment: types.Mapping{},
-	}, func(o *loader.Options) { o.SetProjectName("nurture", true) })
+	load := func(env types.Mapping) (*types.Project, error) {
+		return loader.LoadWithContext(context.Background(), types.ConfigDetails{
+			WorkingDir:  dir,
+			ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(dir, "docker-compose.yml")}},
+			Environment: env,
+		}, func(o *loader.Options) { o.SetProjectName("nurture", true) })
+	}
+	// Without a .env compose must refuse to start, naming what is missing.
+	if _, err := load(types.Mapping{}); err == nil || !strings.Contains(err.Error(), "NURTURE_") {
+		t.Fatalf("docker-compose.yml loads without secrets (err %v): it must use ${VAR:?...} for them", err)
+	}
+	secrets := types.Mapping{"NURTURE_TOKEN_KEY": randomHex(32), "NURTURE_API_TOKENS": "ops:admin:" + randomHex(24) + ",sam:sales:" + randomHex(24)}
+	p, err := load(secrets)
 	if err != nil {
-		t.Fatalf("docker-compose.yml does not load: %v", err)
+		t.Fatalf("docker-compose.yml does not load with its secrets set: %v", err)
 	}
 	svc := map[string]types.ServiceConfig{}
 	for name, s := range p.Services {
@@ -72,10 +82,13 @@ func TestDockerComposeMatchesTheBinary(t *testing.T) {
 		if env["SMTP_HOST"] != "mailpit" || !mailpitPorts[env["SMTP_PORT"]] {
 			t.Errorf("%s: SMTP %s:%s is not mailpit's SMTP port", name, env["SMTP_HOST"], env["SMTP_PORT"])
 		}
-		if len(env["NURTURE_TOKEN_KEY"]) < 32 {
-			t.Errorf("%s: NURTURE_TOKEN_KEY default is shorter than the 32 bytes the binary requires", name)
+		if env["NURTURE_TOKEN_KEY"] != secrets["NURTURE_TOKEN_KEY"] {
+			t.Errorf("%s: NURTURE_TOKEN_KEY is %q, not the one from .env", name, env["NURTURE_TOKEN_KEY"])
 		}
 		cfg, err := readEngineConfig(func(k string) string { return env[k] })
+		if err == nil {
+			err = checkTokenKey(cfg.TokenKey)
+		}
 		if err != nil {
 			t.Errorf("%s: the binary rejects this environment: %v", name, err)
 		}
@@ -89,9 +102,10 @@ func TestDockerComposeMatchesTheBinary(t *testing.T) {
 	if got := strings.Join(svc["nurture"].Command, " "); !strings.HasPrefix(got, "serve") || !strings.Contains(got, "--no-worker") {
 		t.Errorf("nurture service runs %q", got)
 	}
-	if _, err := parseAPITokens(*svc["nurture"].Environment["NURTURE_API_TOKENS"]); err != nil {
-		t.Errorf("NURTURE_API_TOKENS: %v", err)
+	if toks, err := parseAPITokens(*svc["nurture"].Environment["NURTURE_API_TOKENS"]); err != nil || checkAPITokens(toks) != nil {
+		t.Errorf("NURTURE_API_TOKENS: %v %v", err, checkAPITokens(toks))
 	}
+	checkComposeOperations(t, svc)
 	if got := strings.Join(svc["worker"].Command, " "); !strings.HasPrefix(got, "worker") {
 		t.Errorf("worker service runs %q", got)
 	}
@@ -113,5 +127,113 @@ func TestDockerComposeMatchesTheBinary(t *testing.T) {
 		if !strings.Contains(string(df), want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
+	}
+}
+
+// checkComposeOperations checks what keeps the stack up: a restart policy
+// everywhere, and health checks on /readyz that probe the address each
+// nurture process actually listens on.
+func checkComposeOperations(t *testing.T, svc map[string]types.ServiceConfig) {
+	t.Helper()
+	for name, s := range svc {
+		if s.Restart != "unless-stopped" && s.Restart != "always" {
+			t.Errorf("%s: restart policy %q; want unless-stopped", name, s.Restart)
+		}
+	}
+	for name, port := range map[string]string{"nurture": "8080", "worker": "9464"} {
+		s := svc[name]
+		if s.HealthCheck == nil {
+			t.Errorf("%s has no health check", name)
+			continue
+		}
+		test := strings.Join(s.HealthCheck.Test, " ")
+		want := "CMD /usr/local/bin/nurture health http://127.0.0.1:" + port + "/readyz"
+		if test != want {
+			t.Errorf("%s health check %q, want %q", name, test, want)
+		}
+		if cmd := strings.Join(s.Command, " "); !strings.Contains(cmd, ":"+port) {
+			t.Errorf("%s runs %q, which does not listen on the port its health check probes (%s)", name, cmd, port)
+		}
+	}
+	if s := svc["nurture"]; s.DependsOn["redis"].Condition != "service_healthy" {
+		t.Error("nurture does not wait for a healthy redis")
+	}
+}
+
+// TestComposeSecretsAreRequired reads docker-compose.yml as text: every
+// secret is ${VAR:?message} (no published fallback), optional provider
+// credentials may only default to empty, and .env.example documents each
+// required variable.
+func TestComposeSecretsAreRequired(t *testing.T) {
+	raw, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../../.env.example")
+	if err != nil {
+		t.Fatalf(".env.example: %v", err)
+	}
+	ref := regexp.MustCompile(`\$\{([A-Z0-9_]+)(:?[-?])?([^}]*)\}`)
+	required := map[string]bool{}
+	for _, m := range ref.FindAllStringSubmatch(string(raw), -1) {
+		name, op, value := m[1], m[2], m[3]
+		secret := strings.Contains(name, "KEY") || strings.Contains(name, "TOKEN") || strings.Contains(name, "PASSWORD") || strings.Contains(name, "SECRET")
+		switch {
+		case op == ":?":
+			required[name] = true
+			if !strings.Contains(value, ".env") {
+				t.Errorf("${%s:?...}: the message %q should say where to set it", name, value)
+			}
+		case secret && value != "":
+			t.Errorf("${%s%s%s}: a secret with a published default", name, op, value)
+		}
+	}
+	for _, name := range []string{"NURTURE_TOKEN_KEY", "NURTURE_API_TOKENS"} {
+		if !required[name] {
+			t.Errorf("%s is not required with ${%s:?...}", name, name)
+		}
+	}
+	for name := range required {
+		if !regexp.MustCompile(`(?m)^` + name + `=`).Match(example) {
+			t.Errorf(".env.example does not document %s", name)
+		}
+	}
+}
+
+// TestPlaceholderSecretsAreRefused: the binary will not run production
+// mode on an example or guessable secret, and says which and why.
+func TestPlaceholderSecretsAreRefused(t *testing.T) {
+	for key, want := range map[string]string{
+		"": "NURTURE_TOKEN_KEY is not set",
+		"change-me-to-a-long-random-secret-0123456789": `contains "change-me"`,
+		"0123456789abcdef":      "16 bytes, at least 32",
+		strings.Repeat("s", 40): "only 1 distinct characters",
+		randomHex(32):           "",
+	} {
+		err := checkTokenKey(key)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("NURTURE_TOKEN_KEY=%q: %v, want %q", key, err, want)
+		}
+	}
+	for spec, want := range map[string]string{
+		"ops:admin:change-me-admin-token-0123":                              `token "ops" contains "change-me"`,
+		"ops:admin:aaaaaaaaaaaaaaaaaaaa":                                    `token "ops" uses only 1 distinct`,
+		"ops:admin:" + randomHex(24):                                        "",
+		"ops:admin:" + randomHex(24) + ",sam:sales:CHANGEME-please-0000000": `token "sam" contains "changeme"`,
+	} {
+		toks, err := parseAPITokens(spec)
+		if err == nil {
+			err = checkAPITokens(toks)
+		}
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("NURTURE_API_TOKENS=%q: %v, want %q", spec, err, want)
+		}
+	}
+	// The worker refuses before it connects anywhere.
+	err := run(context.Background(), []string{"worker"}, func(k string) string {
+		return map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "NURTURE_TOKEN_KEY": "change-me-to-a-long-random-secret-0123456789"}[k]
+	}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "NURTURE_TOKEN_KEY") {
+		t.Errorf("worker with a placeholder key: %v", err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -52,7 +51,7 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := tokens.NewSigner([]byte(strings.Repeat("s", 32)))
+	signer, _ := tokens.NewSigner([]byte(testTokenKey))
 	ob, _ := channels.NewOutbox("", 1, time.Now)
 	st := store.New(rdb, prefix)
 	e, err := worker.New(worker.Config{Store: st, Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: ob, SMS: ob, Tokens: signer, PublicURL: "https://n.example"})
@@ -75,7 +74,7 @@ func TestWorkersSurviveSIGKILL(t *testing.T) {
 		env = append(env, k+"="+v)
 	}
 	env = append(env, "NURTURE_PREFIX="+prefix, "NURTURE_CADENCES="+dir,
-		"NURTURE_TOKEN_KEY="+strings.Repeat("s", 32), "NURTURE_PUBLIC_URL=https://n.example", "NURTURE_LEASE=2s", "NURTURE_JOURNAL=message",
+		"NURTURE_TOKEN_KEY="+testTokenKey, "NURTURE_PUBLIC_URL=https://n.example", "NURTURE_LEASE=2s", "NURTURE_JOURNAL=message",
 		fmt.Sprintf("NURTURE_TASK_BATCH=%d", taskBatch), "SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", fmt.Sprintf("SMTP_CONNECTIONS=%d", smtpConns))
 	start := func() *exec.Cmd {
 		cmd := exec.Command(bin, "worker", "--tick", "100ms", fmt.Sprintf("--concurrency=%d", concurrency))

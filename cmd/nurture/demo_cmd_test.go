@@ -115,3 +115,7 @@ func TestDemoCommandSmoke(t *testing.T) {
 		t.Fatal("demo did not stop within 20 s of SIGTERM")
 	}
 }
+
+// testTokenKey is a NURTURE_TOKEN_KEY the binary accepts (32+ bytes that
+// look random); tests that sign tokens themselves pass it to NewSigner.
+const testTokenKey = "tK3y-9f2c71e8b3d6054a7e-nurture-test-only-Qz81"

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +41,7 @@ func BenchmarkImport(b *testing.B) {
 			b.Fatal(err)
 		}
 		ob, _ := channels.NewOutbox("", 1, time.Now)
-		signer, _ := tokens.NewSigner([]byte(strings.Repeat("s", 32)))
+		signer, _ := tokens.NewSigner([]byte(testTokenKey))
 		e, err := worker.New(worker.Config{Store: store.New(rdb, prefix), Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: ob, SMS: ob, Tokens: signer, PublicURL: "https://n.example"})
 		if err != nil {
 			b.Fatal(err)

@@ -46,6 +46,7 @@ func commands() []command {
 		{"schema", "print the JSON Schema of the cadence format", cmdSchema},
 		{"worker", "run the dispatcher and send workers against REDIS_URL", cmdWorker},
 		{"serve", "serve the API, tracking and webhooks (and, by default, the workers)", cmdServe},
+		{"health", "probe a health URL and exit 0 when it answers 200 (container health checks)", cmdHealth},
 		{"enroll", "enroll one prospect (API client: NURTURE_API_URL, NURTURE_API_TOKEN)", cmdEnroll},
 		{"import", "bulk-enroll prospects from a CSV file, with progress and rejected rows", cmdImport},
 		{"pause", "pause a prospect's cadence (--email/--phone/--id, --reason, --until)", cmdControl("pause")},

@@ -54,14 +54,29 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := resolveTokenKey(&cfg, cfg.embeddedMode(), log); err != nil {
+		return err
+	}
 	tokens, err := parseAPITokens(env("NURTURE_API_TOKENS"))
 	if err != nil {
 		return err
 	}
-	if len(tokens) == 0 {
-		return errors.New("NURTURE_API_TOKENS must name at least one token, e.g. ops:admin:<secret>")
+	if len(tokens) == 0 && cfg.embeddedMode() {
+		tokens = []server.Token{{Name: "admin", Role: server.RoleAdmin, Secret: randomHex(16)}}
+		fmt.Fprintf(stdout, "nurture: NURTURE_API_TOKENS is not set; admin token %s for this embedded run\n", tokens[0].Secret)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := checkAPITokens(tokens); err != nil {
+		return err
+	}
+	trustProxy, err := boolEnv(env, "NURTURE_TRUST_PROXY")
+	if err != nil {
+		return err
+	}
+	metricsAddr := env("NURTURE_METRICS_ADDR")
+	if metricsAddr == "" {
+		metricsAddr = defaultOf("NURTURE_METRICS_ADDR")
+	}
 	p, err := startEngine(ctx, "serve", cfg, log)
 	if err != nil {
 		return err
@@ -92,49 +107,104 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	ui, err := dashboard.New(dashboard.Config{Engine: e, Tokens: tokens, Outbox: p.outbox, Logger: log, Secure: strings.HasPrefix(cfg.PublicURL, "https://")})
+	ui, err := dashboard.New(dashboard.Config{Engine: e, Tokens: tokens, Outbox: p.outbox, Logger: log, Secure: strings.HasPrefix(cfg.PublicURL, "https://"),
+		SessionKey: dashboard.SessionKey([]byte(cfg.TokenKey)), TrustProxy: trustProxy})
 	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(p.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	monitor := asynqmon.New(asynqmon.Options{RootPath: "/monitor", RedisConnOpt: conn})
-	site := server.Site(srv, server.SiteConfig{UI: ui, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Monitor: ui.RequireAdmin(monitor)})
-	hs := &http.Server{Handler: site, ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
+	// /metrics on the public listener needs an admin token; the metrics
+	// listener (loopback by default) serves it to a local scraper as is.
+	site := server.Site(srv, server.SiteConfig{UI: ui, Metrics: srv.RequireAdmin(metricsHandler), Monitor: ui.RequireAdmin(monitor)})
+	listeners := []*listener{{name: "http", ln: ln, srv: server.NewHTTPServer(site, server.DefaultTimeouts, log)}}
+	if metricsAddr != "off" {
+		mln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("NURTURE_METRICS_ADDR=%q: %w (set another address, or off)", metricsAddr, err)
+		}
+		listeners = append(listeners, &listener{name: "metrics", ln: mln, srv: server.NewHTTPServer(opsMux(metricsHandler, p), server.DefaultTimeouts, log)})
+		fmt.Fprintf(stdout, "nurture: metrics on http://%s/metrics\n", mln.Addr())
+	}
 	fmt.Fprintf(stdout, "nurture: serving on http://%s (public URL %s)\n", ln.Addr(), cfg.PublicURL)
-	// The workers stop with runCtx; serve returns only once they have
-	// finished their in-flight sends.
 	runCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
+	var workers func(context.Context) error
+	if !*noWorker {
+		workers = func(ctx context.Context) error { return p.engine.Run(ctx, conn, worker.RunOptions{Concurrency: *concurrency}) }
+	}
+	return serveUntilDone(runCtx, stopWorkers, listeners, workers)
+}
+
+// listener is one HTTP listener of a process.
+type listener struct {
+	name string
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// serveUntilDone serves every listener, and runs workers when it is not
+// nil, until ctx ends or one of them fails; then it drains the listeners
+// and waits for the workers' in-flight sends.
+func serveUntilDone(ctx context.Context, stopWorkers func(), listeners []*listener, workers func(context.Context) error) error {
+	failed := make(chan error, len(listeners)+1)
+	for _, l := range listeners {
+		go func() {
+			if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				failed <- fmt.Errorf("%s listener %s: %w", l.name, l.ln.Addr(), err)
+			}
+		}()
+	}
 	workersDone := make(chan error, 1)
-	if *noWorker {
-		close(workersDone)
-	} else {
-		go func() { workersDone <- e.Run(runCtx, conn, worker.RunOptions{Concurrency: *concurrency}) }()
+	if workers != nil {
+		go func() {
+			err := workers(ctx)
+			if err == nil && ctx.Err() == nil {
+				err = errors.New("workers stopped unexpectedly")
+			}
+			workersDone <- err
+		}()
 	}
 	var result error
 	select {
 	case <-ctx.Done():
-	case err := <-serveErr:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			result = err
-		}
-	case err := <-workersDone:
-		result = err
-		workersDone = nil
+	case result = <-failed:
+	case result = <-workersDone:
+		workers = nil
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(shutdown); err != nil && result == nil {
-		result = err
+	for _, l := range listeners {
+		if err := l.srv.Shutdown(shutdown); err != nil && result == nil {
+			result = err
+		}
 	}
 	stopWorkers()
-	if workersDone != nil {
+	if workers != nil {
 		if err := <-workersDone; err != nil && result == nil {
 			result = err
 		}
 	}
 	return result
+}
+
+// opsMux serves what an operator's tooling polls on a private address:
+// /metrics, /healthz (the process answers) and /readyz (Redis answers).
+func opsMux(metrics http.Handler, p *parts) http.Handler {
+	mux := http.NewServeMux()
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := p.engine.Store().Redis().Ping(r.Context()).Err(); err != nil {
+			http.Error(w, "redis unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	return mux
 }

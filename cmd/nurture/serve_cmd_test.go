@@ -30,10 +30,10 @@ func freeAddr(t *testing.T) string {
 // commands, as a sales rep in a terminal would.
 func TestServeAndCLI(t *testing.T) {
 	_, prefix := redistest.Client(t)
-	addr := freeAddr(t)
-	env := map[string]string{
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	env := map[string]string{"NURTURE_METRICS_ADDR": metricsAddr,
 		"NURTURE_PREFIX": prefix, "NURTURE_CADENCES": "../../examples",
-		"NURTURE_TOKEN_KEY": strings.Repeat("s", 32), "NURTURE_OUTBOX_DIR": t.TempDir(), "NURTURE_PUBLIC_URL": "http://" + addr,
+		"NURTURE_TOKEN_KEY": testTokenKey, "NURTURE_OUTBOX_DIR": t.TempDir(), "NURTURE_PUBLIC_URL": "http://" + addr,
 		"NURTURE_API_TOKENS": "ops:admin:ops-secret-0123456789,sam:sales:sam-secret-0123456789",
 		"NURTURE_API_URL":    "http://" + addr, "NURTURE_API_TOKEN": "ops-secret-0123456789",
 	}
@@ -141,7 +141,28 @@ func TestServeAndCLI(t *testing.T) {
 	if out, err := cli("enroll", "--cadence", "saas-trial", "--email", "z@example.com"); err == nil || !strings.Contains(out+err.Error(), "forbidden") {
 		t.Fatalf("a sales token enrolled: %v %s", err, out)
 	}
+	// /metrics: an admin token on the public listener, none on the private
+	// metrics listener.
 	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("public /metrics without a token: %s", resp.Status)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer sam-secret-0123456789")
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("public /metrics with a sales token: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	req.Header.Set("Authorization", "Bearer ops-secret-0123456789")
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("public /metrics with an admin token: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	resp, err = http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,13 +186,12 @@ func TestServeAndCLI(t *testing.T) {
 
 func TestServeWithoutRedisURLUsesTheEmbeddedRedis(t *testing.T) {
 	addr := freeAddr(t)
-	env := map[string]string{"NURTURE_CADENCES": "../../examples", "NURTURE_TOKEN_KEY": strings.Repeat("s", 32),
-		"NURTURE_API_TOKENS": "ops:admin:ops-secret-0123456789"}
+	env := map[string]string{"NURTURE_CADENCES": "../../examples", "NURTURE_METRICS_ADDR": "off"}
 	ctx, cancel := context.WithCancel(context.Background())
-	var errOut bytes.Buffer
+	var out, errOut syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr}, func(k string) string { return env[k] }, io.Discard, &errOut)
+		done <- run(ctx, []string{"serve", "--addr", addr}, func(k string) string { return env[k] }, &out, &errOut)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -191,5 +211,9 @@ func TestServeWithoutRedisURLUsesTheEmbeddedRedis(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "EMBEDDED IN-MEMORY Redis") {
 		t.Fatalf("no warning that state is in memory:\n%s", errOut.String())
+	}
+	// Embedded mode makes up the secrets it is not given, and says so.
+	if !strings.Contains(errOut.String(), "NURTURE_TOKEN_KEY is not set: using a random key") || !tokenLine.MatchString(out.String()) {
+		t.Fatalf("embedded serve without secrets:\n%s\n%s", out.String(), errOut.String())
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -42,7 +41,7 @@ func TestTwoWorkersSplitTheWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := tokens.NewSigner([]byte(strings.Repeat("s", 32)))
+	signer, _ := tokens.NewSigner([]byte(testTokenKey))
 	ob, _ := channels.NewOutbox("", 1, time.Now)
 	e, err := worker.New(worker.Config{Store: store.New(rdb, prefix), Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: ob, SMS: ob, Tokens: signer, PublicURL: "https://n.example"})
 	if err != nil {
@@ -61,7 +60,7 @@ func TestTwoWorkersSplitTheWork(t *testing.T) {
 	for k, v := range redistest.Env(t) {
 		env = append(env, k+"="+v)
 	}
-	env = append(env, "NURTURE_PREFIX="+prefix, "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+strings.Repeat("s", 32),
+	env = append(env, "NURTURE_PREFIX="+prefix, "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+testTokenKey,
 		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_TASK_BATCH=20", "SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", "SMTP_CONNECTIONS=2")
 	var workers []*exec.Cmd
 	for _, name := range []string{"worker-a", "worker-b"} {

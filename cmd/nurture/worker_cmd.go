@@ -13,12 +13,16 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
 	"github.com/nurture-dev/nurture/demo"
 	"github.com/nurture-dev/nurture/metrics"
+	"github.com/nurture-dev/nurture/server"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/tokens"
 	"github.com/nurture-dev/nurture/worker"
@@ -75,8 +79,33 @@ var envTable = [][3]string{
 	{"NURTURE_IMAP_MAILBOX", "INBOX", "serve: mailbox to read"},
 	{"NURTURE_IMAP_TLS", "tls", "serve: tls, starttls or none"},
 	{"NURTURE_API_TOKENS", "", "serve: API tokens as name:role:secret, comma separated; roles admin and sales"},
+	{"NURTURE_METRICS_ADDR", "127.0.0.1:9464", "serve: private listener for /metrics, /healthz and /readyz without credentials (off disables it; /metrics on the public address needs an admin token)"},
+	{"NURTURE_TRUST_PROXY", "false", "serve: true behind a reverse proxy that appends the client address to X-Forwarded-For (login rate limits count that address)"},
 	{"NURTURE_BRAND", "Nurture", "serve: brand name in SMS HELP and STOP replies"},
 	{"NURTURE_HELP_CONTACT", "", "serve: contact given in SMS HELP replies (a phone number, email or URL)"},
+}
+
+// boolEnv reads a true/false variable (default from envTable).
+func boolEnv(env func(string) string, name string) (bool, error) {
+	v := env(name)
+	if v == "" {
+		v = defaultOf(name)
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: expected true or false", name, v)
+	}
+	return b, nil
+}
+
+// defaultOf is a variable's default from envTable.
+func defaultOf(name string) string {
+	for _, row := range envTable {
+		if row[0] == name {
+			return row[1]
+		}
+	}
+	return ""
 }
 
 func readEngineConfig(env func(string) string) (engineConfig, error) {
@@ -84,12 +113,7 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 		if v := env(k); v != "" {
 			return v
 		}
-		for _, row := range envTable {
-			if row[0] == k {
-				return row[1]
-			}
-		}
-		return ""
+		return defaultOf(k)
 	}
 	c := engineConfig{RedisURL: get("REDIS_URL"), RedisPass: get("REDIS_PASSWORD"), Prefix: get("NURTURE_PREFIX"), CadenceDir: get("NURTURE_CADENCES"),
 		PublicURL: get("NURTURE_PUBLIC_URL"), TokenKey: get("NURTURE_TOKEN_KEY"), MsgIDDomain: get("NURTURE_MESSAGE_ID_DOMAIN"),
@@ -123,9 +147,6 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 			}
 			c.ClusterAddr = append(c.ClusterAddr, strings.TrimSpace(a))
 		}
-	}
-	if len(c.TokenKey) < 32 {
-		return c, errors.New("NURTURE_TOKEN_KEY must be set to a secret of at least 32 bytes")
 	}
 	return c, nil
 }
@@ -203,6 +224,7 @@ func cmdWorker(ctx context.Context, args []string, env func(string) string, stdo
 	concurrency := fl.Int("concurrency", 8, "send tasks processed at once")
 	tick := fl.Duration("tick", 250*time.Millisecond, "how often the dispatcher claims due touches")
 	noDispatch := fl.Bool("no-dispatcher", false, "run only the send handlers")
+	opsAddr := fl.String("ops-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464; off when empty)")
 	fl.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: nurture worker [flags]\n\nRuns the dispatcher and the send handlers. Any number may run against one Redis.\n\nEnvironment:\n")
 		for _, row := range envTable {
@@ -218,14 +240,31 @@ func cmdWorker(ctx context.Context, args []string, env func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	if err := checkTokenKey(cfg.TokenKey); err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	p, err := startEngine(ctx, "worker", cfg, log)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	log.Info("worker started", "concurrency", *concurrency)
-	return p.engine.Run(ctx, p.conn, worker.RunOptions{Concurrency: *concurrency, Tick: *tick, NoDispatcher: *noDispatch})
+	var listeners []*listener
+	if *opsAddr != "" {
+		ln, err := net.Listen("tcp", *opsAddr)
+		if err != nil {
+			return fmt.Errorf("--ops-addr %s: %w", *opsAddr, err)
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(p.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		listeners = append(listeners, &listener{name: "ops", ln: ln, srv: server.NewHTTPServer(opsMux(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), p), server.DefaultTimeouts, log)})
+	}
+	log.Info("worker started", "concurrency", *concurrency, "ops_addr", *opsAddr)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	return serveUntilDone(runCtx, stop, listeners, func(ctx context.Context) error {
+		return p.engine.Run(ctx, p.conn, worker.RunOptions{Concurrency: *concurrency, Tick: *tick, NoDispatcher: *noDispatch})
+	})
 }
 
 // parts is a running engine with what surrounds it.

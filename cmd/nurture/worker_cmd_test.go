@@ -22,7 +22,7 @@ func TestWorkerCommandSendsToOutbox(t *testing.T) {
 	outDir := t.TempDir()
 	env := map[string]string{
 		"NURTURE_PREFIX": prefix, "NURTURE_CADENCES": "../../examples",
-		"NURTURE_TOKEN_KEY": strings.Repeat("s", 32), "NURTURE_OUTBOX_DIR": outDir, "NURTURE_PUBLIC_URL": "https://n.example",
+		"NURTURE_TOKEN_KEY": testTokenKey, "NURTURE_OUTBOX_DIR": outDir, "NURTURE_PUBLIC_URL": "https://n.example",
 	}
 	for k, v := range redistest.Env(t) {
 		env[k] = v
