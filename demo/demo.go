@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/mail"
 	"strings"
 	"sync"
@@ -146,8 +145,8 @@ func Run(ctx context.Context, o Options) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(obs)
 	monitor := asynqmon.New(asynqmon.Options{RootPath: "/monitor", RedisConnOpt: asynq.RedisClientOpt{Addr: m.Addr()}})
-	site := server.Site(api, server.SiteConfig{UI: ui, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Monitor: ui.RequireAdmin(monitor)})
-	hs := &http.Server{Handler: site, ReadHeaderTimeout: 10 * time.Second}
+	site := server.Site(api, server.SiteConfig{UI: ui, Metrics: api.RequireAdmin(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), Monitor: ui.RequireAdmin(monitor)})
+	hs := server.NewHTTPServer(site, server.DefaultTimeouts, o.Logger)
 	go hs.Serve(ln)
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -109,8 +109,20 @@ func TestDemoMovesProspectsAndSalesCanPause(t *testing.T) {
 	if body := get(t, admin, info.URL+"/monitor/"); !strings.Contains(strings.ToLower(body), "asynq") {
 		t.Fatalf("monitor page:\n%.300s", body)
 	}
-	if body := get(t, c, info.URL+"/metrics"); !strings.Contains(body, "nurture_sends_total") {
-		t.Fatalf("metrics:\n%.300s", body)
+	// /metrics needs an admin bearer token, not a dashboard session.
+	if resp, err := c.Get(info.URL + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/metrics without a token: %v %v", err, resp)
+	}
+	req, _ := http.NewRequest("GET", info.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+info.AdminToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(mb), "nurture_sends_total") {
+		t.Fatalf("metrics: %s\n%.300s", resp.Status, mb)
 	}
 
 	// A form without the CSRF token is refused.

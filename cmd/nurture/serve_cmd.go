@@ -69,6 +69,9 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err := checkAPITokens(tokens); err != nil {
 		return err
 	}
+	if *noWorker && cfg.embeddedMode() {
+		log.Warn("--no-worker on the embedded Redis: no worker process can reach it, so nothing will be sent; set REDIS_URL to run workers separately")
+	}
 	trustProxy, err := boolEnv(env, "NURTURE_TRUST_PROXY")
 	if err != nil {
 		return err
