@@ -149,6 +149,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 // r.Host, which a proxy may have rewritten).
 func (s *Server) twilioVerified(w http.ResponseWriter, r *http.Request) bool {
 	if s.cfg.TwilioAuthToken == "" {
+		w.Header().Set("Connection", "close")
 		http.NotFound(w, r)
 		return false
 	}
