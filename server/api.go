@@ -298,13 +298,12 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// fieldOf names the field a prospect validation error is about.
+// fieldOf names the field a prospect validation error is about ("" for
+// other errors).
 func fieldOf(err error) string {
-	msg := err.Error()
-	for _, f := range []string{"email", "phone", "timezone", "id"} {
-		if strings.HasPrefix(msg, f+" ") || strings.HasPrefix(msg, f+":") {
-			return f
-		}
+	var fe *store.FieldError
+	if errors.As(err, &fe) {
+		return fe.Field
 	}
 	return ""
 }
@@ -316,8 +315,8 @@ func (s *Server) putProspect(w http.ResponseWriter, r *http.Request, _ Token) {
 	}
 	p.ID = r.PathValue("id")
 	if err := s.e.UpsertProspect(r.Context(), &p); err != nil {
-		if f := fieldOf(err); f != "" || errors.Is(err, cadence.ErrInvalidPhone) {
-			writeErr(w, http.StatusBadRequest, "invalid_prospect", fieldOf(err), "%v", err)
+		if f := fieldOf(err); f != "" {
+			writeErr(w, http.StatusBadRequest, "invalid_prospect", f, "%v", err)
 			return
 		}
 		s.fail(w, err)

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"fmt"
 	"net/mail"
 	"strings"
 	"time"
@@ -37,32 +36,55 @@ func (p Prospect) String() string { return "prospect " + p.ID }
 
 // Normalize validates and canonicalizes the prospect: lowercased email,
 // E.164 phone (COMPLIANCE.md 10), a known time zone. defaultRegion reads
-// numbers written without a country code.
+// numbers written without a country code. Every field is bounded (see
+// limits.go); text is valid UTF-8 without control characters (attribute
+// values may hold tabs and line breaks). A refused prospect gets a
+// *FieldError.
 func (p *Prospect) Normalize(defaultRegion string) error {
 	p.ID = strings.TrimSpace(p.ID)
-	if p.ID == "" || strings.ContainsAny(p.ID, "~{} \t\n") || len(p.ID) > 128 {
-		return fmt.Errorf("id %q: must be 1-128 characters without spaces, braces or ~", p.ID)
+	if err := checkID(p.ID); err != nil {
+		return err
+	}
+	// Sizes first: nothing below parses a value before it is known to be
+	// short.
+	for _, f := range [...]struct {
+		name  string
+		value string
+		limit int
+	}{
+		{"email", p.Email, MaxEmailLen}, {"phone", p.Phone, MaxPhoneLen},
+		{"first_name", p.FirstName, MaxNameLen}, {"last_name", p.LastName, MaxNameLen},
+		{"company", p.Company, MaxCompanyLen}, {"title", p.Title, MaxTitleLen},
+		{"city", p.City, MaxCityLen}, {"state", p.State, MaxStateLen}, {"country", p.Country, MaxCountryLen},
+		{"timezone", p.TimeZone, MaxTimeZoneLen}, {"owner", p.Owner, MaxOwnerLen},
+	} {
+		if err := checkText(f.name, f.value, f.limit, false); err != nil {
+			return err
+		}
+	}
+	if err := checkAttrs(p.Attr); err != nil {
+		return err
 	}
 	if p.Email == "" && p.Phone == "" {
-		return fmt.Errorf("prospect %s: needs an email or a phone", p.ID)
+		return &FieldError{Field: "email", Msg: "a prospect needs an email or a phone"}
 	}
 	if p.Email != "" {
 		a, err := mail.ParseAddress(p.Email)
 		if err != nil || a.Name != "" {
-			return fmt.Errorf("email %q: not a valid address", p.Email)
+			return &FieldError{Field: "email", Value: excerpt(p.Email), Msg: "not a valid address"}
 		}
 		p.Email = strings.ToLower(a.Address)
 	}
 	if p.Phone != "" {
 		e164, err := cadence.NormalizePhone(p.Phone, defaultRegion)
 		if err != nil {
-			return fmt.Errorf("phone: %w", err)
+			return &FieldError{Field: "phone", Msg: err.Error(), Err: err}
 		}
 		p.Phone = e164
 	}
 	if p.TimeZone != "" {
 		if _, err := cadence.LoadZone(p.TimeZone); err != nil {
-			return fmt.Errorf("timezone: %w", err)
+			return &FieldError{Field: "timezone", Msg: err.Error(), Err: err}
 		}
 	}
 	p.State = strings.ToUpper(strings.TrimSpace(p.State))

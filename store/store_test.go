@@ -77,7 +77,7 @@ func TestProspectValidation(t *testing.T) {
 		"bad phone":    {store.Prospect{ID: "a", Phone: "12"}, "phone: invalid phone number"},
 		"bad zone":     {store.Prospect{ID: "a", Email: "a@b.co", TimeZone: "Mars/Base"}, "unknown time zone"},
 		"bad id":       {store.Prospect{ID: "a~b", Email: "a@b.co"}, `id "a~b"`},
-		"empty id":     {store.Prospect{Email: "a@b.co"}, `id ""`},
+		"empty id":     {store.Prospect{Email: "a@b.co"}, "id: required"},
 		"display name": {store.Prospect{ID: "a", Email: "Ada <a@b.co>"}, "not a valid address"},
 	}
 	for name, tc := range cases {
