@@ -2,23 +2,30 @@ package server
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/store"
-	"github.com/nurture-dev/nurture/worker"
 )
 
-// MaxBody bounds request bodies (bulk imports included).
+// MaxBody bounds request bodies; it is also the default bulk import
+// limit (SetBulkLimit).
 const MaxBody = 64 << 20
 
 func (s *Server) routesAPI() {
@@ -421,9 +428,402 @@ var csvFields = map[string]func(p *store.Prospect, v string){
 	"timezone": func(p *store.Prospect, v string) { p.TimeZone = v }, "owner": func(p *store.Prospect, v string) { p.Owner = v },
 }
 
+// Bulk import tuning. Rows go to the engine in chunks of bulkChunkRows
+// (or bulkChunkBytes of input, whichever comes first), bulkInFlight
+// chunks at a time, so one chunk's Redis round trips overlap the other's
+// validation and memory does not grow with the body.
+const (
+	bulkChunkRows  = 1000
+	bulkChunkBytes = 4 << 20
+	bulkInFlight   = 2
+	// bulkListed bounds the rejected rows listed in the answer (the
+	// first by row); rejected_total counts them all.
+	bulkListed = 1000
+	// bulkSpoolMem is the largest body kept in memory; larger ones are
+	// spooled to a temporary file.
+	bulkSpoolMem = 1 << 20
+	// bulkMaxLine bounds one JSON line.
+	bulkMaxLine = 1 << 20
+)
+
+// bulkLimit is the largest bulk import body; 0 means MaxBody.
+var bulkLimit atomic.Int64
+
+// SetBulkLimit sets the largest body POST /v1/enrollments/bulk accepts, in
+// bytes, for every Server in the process (n <= 0 restores MaxBody), and
+// returns the previous limit. A larger body is refused whole with 413 and
+// nothing is enrolled.
+func SetBulkLimit(n int64) int64 {
+	prev := bulkLimit.Swap(max(n, 0))
+	if prev == 0 {
+		prev = MaxBody
+	}
+	return prev
+}
+
+func currentBulkLimit() int64 {
+	if n := bulkLimit.Load(); n > 0 {
+		return n
+	}
+	return MaxBody
+}
+
+// sizeText writes a byte count for "the ... limit".
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d-byte", n)
+}
+
+func bodyTooLarge(w http.ResponseWriter, limit int64) {
+	writeErr(w, http.StatusRequestEntityTooLarge, "body_too_large", "",
+		"body is larger than the %s bulk limit; nothing was enrolled; split it (nurture import sends 1,000-row chunks)", sizeText(limit))
+}
+
+var errBodyTooLarge = errors.New("body too large")
+
+// bodyReadError is a failure to read the request body (not the spool).
+type bodyReadError struct{ err error }
+
+func (e bodyReadError) Error() string { return "reading the body: " + e.err.Error() }
+func (e bodyReadError) Unwrap() error { return e.err }
+
+// readErrs remembers the read errors of r, to tell them from write errors
+// in io.Copy.
+type readErrs struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrs) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+// spoolBody reads the whole body, at most limit bytes, into memory when
+// it is small and into an unlinked temporary file otherwise, and returns
+// a reader of it. cleanup is never nil. A body over the limit is
+// errBodyTooLarge.
+func spoolBody(body io.Reader, limit int64) (src io.Reader, cleanup func(), err error) {
+	cleanup = func() {}
+	in := &readErrs{r: body}
+	lr := &io.LimitedReader{R: in, N: limit + 1}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(lr, bulkSpoolMem+1)); err != nil {
+		return nil, cleanup, bodyReadError{err}
+	}
+	if lr.N == 0 {
+		return nil, cleanup, errBodyTooLarge
+	}
+	if buf.Len() <= bulkSpoolMem {
+		return bytes.NewReader(buf.Bytes()), cleanup, nil
+	}
+	f, err := os.CreateTemp("", "nurture-bulk-*")
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("bulk import: spooling the body: %w", err)
+	}
+	// Unlinked now, the file goes away with the process even if it dies.
+	_ = os.Remove(f.Name())
+	cleanup = func() { f.Close(); os.Remove(f.Name()) }
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		return nil, cleanup, fmt.Errorf("bulk import: spooling the body: %w", err)
+	}
+	buf = bytes.Buffer{}
+	if _, err := io.Copy(f, lr); err != nil {
+		if in.err != nil {
+			return nil, cleanup, bodyReadError{in.err}
+		}
+		return nil, cleanup, fmt.Errorf("bulk import: spooling the body: %w", err)
+	}
+	if lr.N == 0 {
+		return nil, cleanup, errBodyTooLarge
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, cleanup, fmt.Errorf("bulk import: spooling the body: %w", err)
+	}
+	return f, cleanup, nil
+}
+
+// bulkChunk is rows on their way to the engine.
+type bulkChunk struct {
+	rows  []*store.Prospect
+	lines []int
+	bytes int
+}
+
+// bulkBatcher enrolls rows chunk by chunk, bulkInFlight chunks at a time,
+// and tallies the answer: the enrolled count, every rejection counted
+// and the first bulkListed by row kept.
+type bulkBatcher struct {
+	s    *Server
+	ctx  context.Context
+	cad  string
+	jobs chan bulkChunk
+	wg   sync.WaitGroup
+	cur  bulkChunk
+
+	mu       sync.Mutex
+	enrolled int
+	total    int
+	listed   []rowError
+}
+
+func (s *Server) startBatcher(ctx context.Context, cad string) *bulkBatcher {
+	b := &bulkBatcher{s: s, ctx: ctx, cad: cad, jobs: make(chan bulkChunk)}
+	for range bulkInFlight {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			for c := range b.jobs {
+				res := s.e.EnrollBatch(ctx, c.rows, cad)
+				b.mu.Lock()
+				for i, r := range res {
+					if r.Err != nil {
+						b.rejectLocked(rowError{Row: c.lines[i], Field: fieldOf(r.Err), Error: r.Err.Error()})
+						continue
+					}
+					b.enrolled++
+				}
+				b.mu.Unlock()
+			}
+		}()
+	}
+	return b
+}
+
+func (b *bulkBatcher) reject(re rowError) {
+	b.mu.Lock()
+	b.rejectLocked(re)
+	b.mu.Unlock()
+}
+
+func sortRows(list []rowError) {
+	slices.SortFunc(list, func(x, y rowError) int { return cmp.Compare(x.Row, y.Row) })
+}
+
+func (b *bulkBatcher) rejectLocked(re rowError) {
+	b.total++
+	b.listed = append(b.listed, re)
+	if len(b.listed) >= 2*bulkListed {
+		sortRows(b.listed)
+		b.listed = b.listed[:bulkListed]
+	}
+}
+
+// add queues a row read at line; size is its length in the body. It
+// reports false when the request is gone and reading should stop.
+func (b *bulkBatcher) add(line, size int, p *store.Prospect) bool {
+	b.cur.rows, b.cur.lines, b.cur.bytes = append(b.cur.rows, p), append(b.cur.lines, line), b.cur.bytes+size
+	if len(b.cur.rows) >= bulkChunkRows || b.cur.bytes >= bulkChunkBytes {
+		return b.flush()
+	}
+	return true
+}
+
+func (b *bulkBatcher) flush() bool {
+	if len(b.cur.rows) == 0 {
+		return true
+	}
+	select {
+	case b.jobs <- b.cur:
+	case <-b.ctx.Done():
+		return false
+	}
+	b.cur = bulkChunk{}
+	return true
+}
+
+// finish enrolls what is queued and waits for every chunk.
+func (b *bulkBatcher) finish() bulkResult {
+	b.flush()
+	close(b.jobs)
+	b.wg.Wait()
+	sortRows(b.listed)
+	listed := b.listed[:min(len(b.listed), bulkListed)]
+	return bulkResult{Cadence: b.cad, Enrolled: b.enrolled, Rejected: append([]rowError{}, listed...),
+		RejectedTotal: b.total, RejectedTruncated: b.total > len(listed)}
+}
+
+// bulkResult is the answer of a bulk import.
+type bulkResult struct {
+	Cadence  string     `json:"cadence"`
+	Enrolled int        `json:"enrolled"`
+	Rejected []rowError `json:"rejected"`
+	// RejectedTotal counts every rejected row; Rejected lists the first
+	// bulkListed of them, by row, and RejectedTruncated says whether
+	// there were more.
+	RejectedTotal     int  `json:"rejected_total"`
+	RejectedTruncated bool `json:"rejected_truncated"`
+}
+
+// csvColumn says where a CSV column goes: a prospect field, or an
+// attribute (attr), or nowhere for a column without a header.
+type csvColumn struct {
+	set  func(p *store.Prospect, v string)
+	attr string
+}
+
+// csvColumns reads the header row. An attribute column whose name no row
+// could use is refused here rather than in every row.
+func csvColumns(header []string) ([]csvColumn, *store.FieldError, int) {
+	cols := make([]csvColumn, len(header))
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if set, ok := csvFields[h]; ok {
+			cols[i].set = set
+			continue
+		}
+		if h == "" {
+			continue
+		}
+		name := strings.TrimPrefix(h, "attr.")
+		if err := store.CheckAttrKey(name); err != nil {
+			fe, _ := err.(*store.FieldError)
+			return nil, fe, i + 1
+		}
+		cols[i].attr = name
+	}
+	return cols, nil, 0
+}
+
+// feedCSV reads CSV records after the header. A record the CSV reader
+// refuses (bad quoting) is rejected with the line it starts on and
+// reading goes on.
+func feedCSV(cr *csv.Reader, cols []csvColumn, b *bulkBatcher) error {
+	prev := cr.InputOffset()
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			b.reject(rowError{Row: pe.StartLine, Error: err.Error()})
+			prev = cr.InputOffset()
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		line, _ := cr.FieldPos(0)
+		size := int(cr.InputOffset() - prev)
+		prev = cr.InputOffset()
+		p := &store.Prospect{}
+		var unnamed int
+		for i, v := range rec {
+			if i >= len(cols) {
+				continue
+			}
+			if v = strings.TrimSpace(v); v == "" {
+				continue
+			}
+			switch c := cols[i]; {
+			case c.set != nil:
+				c.set(p, v)
+			case c.attr != "":
+				if p.Attr == nil {
+					p.Attr = map[string]string{}
+				}
+				p.Attr[c.attr] = v
+			default:
+				unnamed = i + 1
+			}
+		}
+		if unnamed > 0 {
+			b.reject(rowError{Row: line, Field: "attr", Error: fmt.Sprintf("column %d has a value but no name in the header row", unnamed)})
+			continue
+		}
+		if p.ID == "" {
+			p.ID = strings.ToLower(p.Email)
+			if p.ID == "" {
+				p.ID = p.Phone
+			}
+		}
+		if !b.add(line, size, p) {
+			return nil
+		}
+	}
+}
+
+// readLine reads one line into buf[:0] and returns it without its line
+// ending. A line longer than maxLen is read to its end and reported as
+// long, without keeping it.
+func readLine(br *bufio.Reader, maxLen int, buf []byte) (line []byte, long bool, err error) {
+	buf, n := buf[:0], 0
+	for {
+		frag, err := br.ReadSlice('\n')
+		n += len(frag)
+		if !long {
+			if len(buf)+len(frag) > maxLen+2 { // room for CR LF
+				long, buf = true, buf[:0]
+			} else {
+				buf = append(buf, frag...)
+			}
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && n == 0:
+			return nil, false, io.EOF
+		case err != nil && err != io.EOF:
+			return nil, false, err
+		}
+		buf = bytes.TrimSuffix(bytes.TrimSuffix(buf, []byte("\n")), []byte("\r"))
+		return buf, long || len(buf) > maxLen, nil
+	}
+}
+
+// feedNDJSON reads one prospect per line; blank lines are skipped but
+// counted.
+func feedNDJSON(src io.Reader, b *bulkBatcher) error {
+	br := bufio.NewReaderSize(src, 64<<10)
+	var buf []byte
+	for line := 1; ; line++ {
+		text, long, err := readLine(br, bulkMaxLine, buf)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		buf = text
+		if long {
+			b.reject(rowError{Row: line, Error: fmt.Sprintf("line is longer than the %s limit", sizeText(bulkMaxLine))})
+			continue
+		}
+		text = bytes.TrimSpace(text)
+		if len(text) == 0 {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(text))
+		dec.DisallowUnknownFields()
+		p := &store.Prospect{}
+		if err := dec.Decode(p); err != nil {
+			b.reject(rowError{Row: line, Error: "malformed JSON: " + err.Error()})
+			continue
+		}
+		if p.ID == "" {
+			p.ID = strings.ToLower(p.Email)
+		}
+		if !b.add(line, len(text), p) {
+			return nil
+		}
+	}
+}
+
 // bulkEnroll enrolls prospects from JSON lines (one prospect per line) or
-// CSV (a header row). Bad rows are reported with their row number; good
-// rows are enrolled.
+// CSV (a header row). The body is read whole first (to a temporary file
+// when large): one over the limit is refused with 413 and nothing is
+// enrolled. Then rows are enrolled chunk by chunk; bad rows are reported
+// with their line in the body (the CSV header is line 1), the first
+// bulkListed of them listed and all counted.
 func (s *Server) bulkEnroll(w http.ResponseWriter, r *http.Request, _ Token) {
 	cad := r.URL.Query().Get("cadence")
 	if _, err := s.e.Cadence(cad); err != nil {
@@ -431,114 +831,64 @@ func (s *Server) bulkEnroll(w http.ResponseWriter, r *http.Request, _ Token) {
 		return
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	body := io.LimitReader(r.Body, MaxBody)
-	var rows []*store.Prospect
-	var rowNums []int
-	var rejected []rowError
 	switch mt {
-	case "text/csv":
-		cr := csv.NewReader(body)
+	case "text/csv", "application/x-ndjson", "application/jsonl", "application/json":
+	default:
+		writeErr(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "", "send text/csv or application/x-ndjson, not %q", mt)
+		return
+	}
+	limit := currentBulkLimit()
+	if r.ContentLength > limit {
+		bodyTooLarge(w, limit)
+		return
+	}
+	src, cleanup, err := spoolBody(r.Body, limit)
+	defer cleanup()
+	var mbe *http.MaxBytesError
+	var rerr bodyReadError
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		bodyTooLarge(w, limit)
+		return
+	case errors.As(err, &mbe):
+		bodyTooLarge(w, min(limit, mbe.Limit))
+		return
+	case errors.As(err, &rerr):
+		writeErr(w, http.StatusBadRequest, "bad_body", "", "%v", err)
+		return
+	case err != nil:
+		s.fail(w, err)
+		return
+	}
+	var feed func(b *bulkBatcher) error
+	if mt == "text/csv" {
+		cr := csv.NewReader(bufio.NewReaderSize(src, 64<<10))
 		cr.FieldsPerRecord = -1
+		cr.ReuseRecord = true
 		header, err := cr.Read()
 		if err != nil {
 			writeErr(w, http.StatusBadRequest, "bad_csv", "", "reading the header row: %v", err)
 			return
 		}
-		for i := range header {
-			header[i] = strings.ToLower(strings.TrimSpace(header[i]))
-		}
-		for line := 2; ; line++ {
-			rec, err := cr.Read()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				rejected = append(rejected, rowError{Row: line, Error: err.Error()})
-				continue
-			}
-			p := &store.Prospect{}
-			for i, v := range rec {
-				if i >= len(header) || strings.TrimSpace(v) == "" {
-					continue
-				}
-				if set, ok := csvFields[header[i]]; ok {
-					set(p, strings.TrimSpace(v))
-					continue
-				}
-				if p.Attr == nil {
-					p.Attr = map[string]string{}
-				}
-				p.Attr[strings.TrimPrefix(header[i], "attr.")] = strings.TrimSpace(v)
-			}
-			if p.ID == "" {
-				p.ID = strings.ToLower(p.Email)
-				if p.ID == "" {
-					p.ID = p.Phone
-				}
-			}
-			rows, rowNums = append(rows, p), append(rowNums, line)
-		}
-	case "application/x-ndjson", "application/jsonl", "application/json":
-		sc := bufio.NewScanner(body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for line := 1; sc.Scan(); line++ {
-			text := strings.TrimSpace(sc.Text())
-			if text == "" {
-				continue
-			}
-			dec := json.NewDecoder(strings.NewReader(text))
-			dec.DisallowUnknownFields()
-			p := &store.Prospect{}
-			if err := dec.Decode(p); err != nil {
-				rejected = append(rejected, rowError{Row: line, Error: "malformed JSON: " + err.Error()})
-				continue
-			}
-			if p.ID == "" {
-				p.ID = strings.ToLower(p.Email)
-			}
-			rows, rowNums = append(rows, p), append(rowNums, line)
-		}
-		if err := sc.Err(); err != nil {
-			writeErr(w, http.StatusBadRequest, "bad_body", "", "reading lines: %v", err)
+		cols, fe, col := csvColumns(header)
+		if fe != nil {
+			writeErr(w, http.StatusBadRequest, "bad_csv", fe.Field, "header row, column %d: %v; nothing was enrolled", col, fe)
 			return
 		}
-	default:
-		writeErr(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "", "send text/csv or application/x-ndjson, not %q", mt)
+		feed = func(b *bulkBatcher) error { return feedCSV(cr, cols, b) }
+	} else {
+		feed = func(b *bulkBatcher) error { return feedNDJSON(src, b) }
+	}
+	b := s.startBatcher(r.Context(), cad)
+	err = feed(b)
+	res := b.finish()
+	if err != nil {
+		// Reading back the spooled body failed: the rows before were
+		// enrolled, and re-sending skips them as duplicates.
+		s.fail(w, fmt.Errorf("bulk import: after %d rows enrolled: %w", res.Enrolled, err))
 		return
 	}
-	// Chunks of 1,000 go two at a time, so one chunk's Redis round trips
-	// overlap the other's validation.
-	const chunk, parallel = 1000, 2
-	results := make([][]worker.EnrollResult, (len(rows)+chunk-1)/chunk)
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range next {
-				lo := c * chunk
-				results[c] = s.e.EnrollBatch(r.Context(), rows[lo:min(lo+chunk, len(rows))], cad)
-			}
-		}()
-	}
-	for c := range results {
-		next <- c
-	}
-	close(next)
-	wg.Wait()
-	enrolled := 0
-	for c, rs := range results {
-		for i, res := range rs {
-			if res.Err != nil {
-				rejected = append(rejected, rowError{Row: rowNums[c*chunk+i], Field: fieldOf(res.Err), Error: res.Err.Error()})
-				continue
-			}
-			enrolled++
-		}
-	}
-	sort.Slice(rejected, func(i, j int) bool { return rejected[i].Row < rejected[j].Row })
-	writeJSON(w, http.StatusOK, map[string]any{"cadence": cad, "enrolled": enrolled, "rejected": rejected})
+	writeJSON(w, http.StatusOK, res)
 }
 
 // enrollmentView is an enrollment with its timeline.
