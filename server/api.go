@@ -39,7 +39,7 @@ func (s *Server) routesAPI() {
 	})
 	s.handle("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.st.Redis().Ping(r.Context()).Err(); err != nil {
-			writeErr(w, http.StatusServiceUnavailable, "redis_unreachable", "", "redis: %v", err)
+			s.internalError(w, http.StatusServiceUnavailable, "redis_unreachable", err)
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -251,31 +251,46 @@ func cmdImport(ctx context.Context, args []string, env func(string) string, stdo
 	type chunkJob struct {
 		body     bytes.Buffer
 		lines    []int
+		fileLine map[int]int   // line in body where a record starts -> its line in the file
 		bad      []rejectedRow // rows the CSV reader could not read
 		enrolled int
 		rejected []rejectedRow
+		unlisted int // rejections the server counted but did not list
 		err      error
 	}
+	unlisted := 0
 	jobs, results := make(chan *chunkJob, *parallel), make(chan *chunkJob, *parallel)
 	sendCtx, stop := context.WithCancel(ctx) // the first failure stops the rest
 	defer stop()
 	go func() {
 		defer close(jobs)
 		for {
-			j := &chunkJob{}
+			j := &chunkJob{fileLine: map[int]int{}}
 			w := csv.NewWriter(&j.body)
 			w.Write(header)
+			w.Flush()
+			bodyLine := 2 // the server numbers a record by the body line it starts on
 			for len(j.lines) < *chunk {
 				rec, err := r.Read()
 				if err == io.EOF {
 					break
 				}
-				line++
+				// A quoted field may span lines: report the line the record
+				// starts on, as an editor shows it.
+				if l, _ := r.FieldPos(0); l > 0 {
+					line = l
+				} else {
+					line++
+				}
 				if err != nil {
 					j.bad = append(j.bad, rejectedRow{Row: line, Error: err.Error()})
 					continue
 				}
+				before := j.body.Len()
 				w.Write(rec)
+				w.Flush()
+				j.fileLine[bodyLine] = line
+				bodyLine += bytes.Count(j.body.Bytes()[before:], []byte{'\n'})
 				j.lines = append(j.lines, line)
 			}
 			w.Flush()
@@ -299,18 +314,20 @@ func cmdImport(ctx context.Context, args []string, env func(string) string, stdo
 					j.err = err
 				} else if len(j.lines) > 0 {
 					var out struct {
-						Enrolled int           `json:"enrolled"`
-						Rejected []rejectedRow `json:"rejected"`
+						Enrolled      int           `json:"enrolled"`
+						Rejected      []rejectedRow `json:"rejected"`
+						RejectedTotal int           `json:"rejected_total"`
 					}
 					j.err = c.do(sendCtx, "POST", "/v1/enrollments/bulk?cadence="+url.QueryEscape(*cad), "text/csv", &j.body, &out)
 					j.enrolled = out.Enrolled
 					for _, rj := range out.Rejected {
-						// The server numbers rows of the chunk (header = 1).
-						if rj.Row-2 >= 0 && rj.Row-2 < len(j.lines) {
-							rj.Row = j.lines[rj.Row-2]
+						// The server numbers rows by their line in the chunk's body.
+						if l, ok := j.fileLine[rj.Row]; ok {
+							rj.Row = l
 						}
 						j.rejected = append(j.rejected, rj)
 					}
+					j.unlisted = max(0, out.RejectedTotal-len(out.Rejected))
 				}
 				results <- j
 			}
@@ -329,6 +346,7 @@ func cmdImport(ctx context.Context, args []string, env func(string) string, stdo
 		enrolled += j.enrolled
 		rejected = append(rejected, j.bad...)
 		rejected = append(rejected, j.rejected...)
+		unlisted += j.unlisted
 		done += len(j.lines) + len(j.bad)
 		progress(stderr, done, total-1, time.Since(start))
 	}
@@ -338,10 +356,10 @@ func cmdImport(ctx context.Context, args []string, env func(string) string, stdo
 	}
 	sort.Slice(rejected, func(i, k int) bool { return rejected[i].Row < rejected[k].Row })
 	fmt.Fprintln(stderr)
-	fmt.Fprintf(stdout, "%s: %d rows, %d enrolled in %s, %d rejected (%.0f rows/s)\n", files[0], done, enrolled, *cad, len(rejected), float64(done)/time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "%s: %d rows, %d enrolled in %s, %d rejected (%.0f rows/s)\n", files[0], done, enrolled, *cad, len(rejected)+unlisted, float64(done)/time.Since(start).Seconds())
 	for i, rj := range rejected {
 		if i == 20 {
-			fmt.Fprintf(stdout, "  ... and %d more\n", len(rejected)-20)
+			fmt.Fprintf(stdout, "  ... and %d more\n", len(rejected)+unlisted-20)
 			break
 		}
 		field := ""
@@ -350,7 +368,7 @@ func cmdImport(ctx context.Context, args []string, env func(string) string, stdo
 		}
 		fmt.Fprintf(stdout, "  %s:%d:%s %s\n", files[0], rj.Row, field, rj.Error)
 	}
-	if len(rejected) > 0 {
+	if len(rejected)+unlisted > 0 {
 		return exitCode(1)
 	}
 	return nil

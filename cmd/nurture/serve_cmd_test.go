@@ -92,6 +92,14 @@ func TestServeAndCLI(t *testing.T) {
 		!strings.Contains(out, "prospects.csv:2502: email:") || !strings.Contains(out, "prospects.csv:2503: phone:") || !strings.Contains(out, "2502/2502 rows") {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
+	// A quoted field spanning lines: rejections still name the file line
+	// their record starts on.
+	multi := filepath.Join(t.TempDir(), "multi.csv")
+	os.WriteFile(multi, []byte("email,first_name,notes\nm1@example.com,M1,\"line one\nline two\"\nbad-address,X,\nm2@example.com,M2,ok\n"), 0o644)
+	out, err = cli("import", multi, "--cadence", "saas-trial")
+	if !errors.As(err, &ec) || !strings.Contains(out, "3 rows, 2 enrolled in saas-trial, 1 rejected") || !strings.Contains(out, "multi.csv:4: email:") {
+		t.Fatalf("import with a multi-line field: %v\n%s", err, out)
+	}
 	// The reload endpoint is wired to the cadence directory.
 	reload := func() (int, string) {
 		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/cadences/reload", nil)
