@@ -137,7 +137,9 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	defer stopWorkers()
 	var workers func(context.Context) error
 	if !*noWorker {
-		workers = func(ctx context.Context) error { return p.engine.Run(ctx, conn, worker.RunOptions{Concurrency: *concurrency}) }
+		workers = func(ctx context.Context) error {
+			return p.engine.Run(ctx, conn, worker.RunOptions{Concurrency: *concurrency})
+		}
 	}
 	return serveUntilDone(runCtx, stopWorkers, listeners, workers)
 }
