@@ -1,12 +1,14 @@
-// Package browsertest finds Debian's Chromium for browser tests. Under
-// CI=true a missing browser fails the test (.ci/run installs it); on a
-// developer machine without it the test is skipped with the install hint.
+// Package browsertest finds Debian's Chromium for browser tests. Under CI
+// (CI=true, 1, yes…; see internal/ci) a missing browser fails the test
+// (.ci/run installs it); on a developer machine without it the test is
+// skipped with the install hint.
 package browsertest
 
 import (
-	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/nurture-dev/nurture/internal/ci"
 )
 
 // Chromium returns the path of a Chromium binary.
@@ -17,7 +19,7 @@ func Chromium(t testing.TB) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") == "true" {
+	if ci.Enabled() {
 		t.Fatal("chromium is required under CI (.ci/run installs it)")
 	}
 	t.Skip("no chromium on PATH; apt-get install chromium")

@@ -2,8 +2,8 @@
 // REDIS_CLUSTER_ADDRS is set (comma-separated seed addresses), else
 // REDIS_URL if set, else a throwaway redis-server started from PATH on a
 // free loopback port. Each caller gets its own key prefix, so tests never
-// see each other's data. Under CI=true a missing redis-server fails the
-// test instead of skipping.
+// see each other's data. Under CI (CI=true, 1, yes…; see internal/ci) a
+// missing redis-server fails the test instead of skipping.
 package redistest
 
 import (
@@ -23,6 +23,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/nurture-dev/nurture/internal/ci"
 )
 
 var (
@@ -44,7 +46,7 @@ func Addr(t testing.TB) string {
 	}
 	once.Do(func() { addr, startEr = start() })
 	if startEr != nil {
-		if os.Getenv("CI") == "true" {
+		if ci.Enabled() {
 			t.Fatalf("redis-server is required under CI: %v", startEr)
 		}
 		t.Skipf("no redis-server on PATH (%v); install redis-server or set REDIS_URL", startEr)
@@ -189,7 +191,7 @@ type Server struct {
 func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") == "true" {
+		if ci.Enabled() {
 			t.Fatalf("redis-server is required under CI: %v", err)
 		}
 		t.Skipf("no redis-server on PATH: %v", err)
@@ -261,8 +263,8 @@ func (s *Server) Kill(downtime time.Duration) {
 
 // Cluster returns a client on a Redis Cluster and a unique key prefix: the
 // one in REDIS_CLUSTER_ADDRS, else three masters started for this test with
-// scripts/redis-cluster.sh (stopped when it ends). Under CI=true missing
-// redis-server or redis-cli fails the test.
+// scripts/redis-cluster.sh (stopped when it ends). Under CI (internal/ci)
+// missing redis-server or redis-cli fails the test.
 func Cluster(t testing.TB) (*redis.ClusterClient, string) {
 	t.Helper()
 	if ClusterAddrs() != nil {
@@ -271,7 +273,7 @@ func Cluster(t testing.TB) (*redis.ClusterClient, string) {
 	}
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") == "true" {
+			if ci.Enabled() {
 				t.Fatalf("%s is required under CI: %v", bin, err)
 			}
 			t.Skipf("no %s on PATH", bin)
