@@ -1,6 +1,7 @@
 package cadence
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -42,6 +43,83 @@ func (e *FieldError) Error() string {
 	return fmt.Sprintf("%s: %s: %s", e.Pos, e.Field, e.Msg)
 }
 
+// Snippet returns the source line the problem is on and, when the column is
+// known, a caret under that column, so a CLI, an API response and the
+// dashboard can all show the same thing:
+//
+//	name: Trial: 14 days
+//	           ^
+//
+// src is the file the problem was found in. Tabs before the column are
+// kept in the caret line so it lines up however tabs are shown. A line
+// longer than 120 characters is cut to the part around the column, marked
+// with "…". Snippet returns "" when the position has no line or the line is
+// not in src. The result has no trailing newline.
+func (e *FieldError) Snippet(src []byte) string {
+	line, ok := sourceLine(src, e.Pos.Line)
+	if !ok {
+		return ""
+	}
+	return snippet(line, e.Pos.Column)
+}
+
+// snippet renders line with a caret under col (1-based, in characters; 0
+// means unknown, and gives the line alone).
+func snippet(line string, col int) string {
+	runes := []rune(line)
+	const width, context = 120, 60
+	if len(runes) > width {
+		at := col - 1
+		if at < 0 {
+			at = 0
+		}
+		from := max(0, min(at-context, len(runes)-width))
+		to := min(len(runes), from+width)
+		cut := string(runes[from:to])
+		if from > 0 {
+			cut = "…" + cut
+			col = col - from + 1
+		}
+		if to < len(runes) {
+			cut += "…"
+		}
+		runes = []rune(cut)
+	}
+	if col <= 0 {
+		return string(runes)
+	}
+	var caret strings.Builder
+	for i := 0; i < col-1; i++ {
+		if i < len(runes) && runes[i] == '\t' {
+			caret.WriteRune('\t')
+		} else {
+			caret.WriteByte(' ')
+		}
+	}
+	caret.WriteByte('^')
+	return string(runes) + "\n" + caret.String()
+}
+
+// sourceLine returns line n (1-based) of src without its line break.
+func sourceLine(src []byte, n int) (string, bool) {
+	if n < 1 {
+		return "", false
+	}
+	rest := src
+	for i := 1; i < n; i++ {
+		_, after, found := bytes.Cut(rest, []byte("\n"))
+		if !found {
+			return "", false
+		}
+		rest = after
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	if n == 1 {
+		line = bytes.TrimPrefix(line, []byte(bom))
+	}
+	return strings.TrimSuffix(string(line), "\r"), true
+}
+
 // ValidationError holds every problem found in one load, in file order.
 type ValidationError struct {
 	Problems []*FieldError
@@ -53,6 +131,34 @@ func (e *ValidationError) Error() string {
 		lines[i] = p.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Render lists every problem like Error, each followed by its Snippet from
+// src (the file that was parsed), indented by four spaces:
+//
+//	saas.yaml:7:6: malformed YAML: did not find expected key; …
+//	         channel: email
+//	         ^
+//
+// It ends with a newline.
+func (e *ValidationError) Render(src []byte) string {
+	lines := splitLines(src)
+	var b strings.Builder
+	for _, p := range e.Problems {
+		b.WriteString(p.Error())
+		b.WriteByte('\n')
+		if p.Pos.Line < 1 || p.Pos.Line > len(lines) {
+			continue
+		}
+		if sn := snippet(lines[p.Pos.Line-1], p.Pos.Column); sn != "" {
+			for _, l := range strings.Split(sn, "\n") {
+				b.WriteString("    ")
+				b.WriteString(l)
+				b.WriteByte('\n')
+			}
+		}
+	}
+	return b.String()
 }
 
 // Unwrap exposes each problem to errors.Is / errors.As.

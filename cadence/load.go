@@ -1,8 +1,10 @@
 package cadence
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/nurture-dev/nurture/templates"
 )
@@ -50,9 +52,10 @@ func Parse(file string, data []byte) (*Cadence, error) {
 		p.add(Pos{File: file}, "", "file is larger than %d bytes; split it", MaxFileSize)
 		return nil, p.err()
 	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		p.add(Pos{File: file, Line: yamlErrLine(err)}, "", "malformed YAML: %s", cleanYAMLErr(err))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		p.list = append(p.list, syntaxProblem(file, data, err))
 		return nil, p.err()
 	}
 	if root.Kind == 0 || len(root.Content) == 0 {
@@ -61,6 +64,16 @@ func Parse(file string, data []byte) (*Cadence, error) {
 	}
 	doc := root.Content[0]
 	d := &decoder{file: file}
+	// The decoder reads one document; a second one would be ignored
+	// silently, so it is a problem (a trailing empty "---" is not).
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		d.list = append(d.list, syntaxProblem(file, data, err))
+	case len(next.Content) > 0 && !(next.Content[0].Kind == yaml.ScalarNode && next.Content[0].Tag == "!!null"):
+		d.add(Pos{File: file, Line: next.Line, Column: next.Column}, "", "a second YAML document starts here; a cadence file holds one (remove the --- and what follows, or put it in its own file)")
+	}
 	var spec Spec
 	d.decode(doc, reflect.ValueOf(&spec).Elem(), "")
 	if len(d.list) > 0 {
@@ -73,22 +86,6 @@ func Parse(file string, data []byte) (*Cadence, error) {
 	}
 	c.Version = "v" + contentHash(doc)
 	return c, nil
-}
-
-var yamlLine = regexp.MustCompile(`line (\d+)`)
-
-func yamlErrLine(err error) int {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		var n int
-		fmt.Sscan(m[1], &n)
-		return n
-	}
-	return 0
-}
-
-func cleanYAMLErr(err error) string {
-	s := strings.TrimPrefix(err.Error(), "yaml: ")
-	return yamlLine.ReplaceAllString(strings.TrimPrefix(s, "line "), "line $1")
 }
 
 // contentHash hashes the document's meaning: keys sorted, comments, styles

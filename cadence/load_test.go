@@ -231,6 +231,8 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte("id: &a [*a]"))
+	f.Add([]byte(misindented))
+	f.Add([]byte("from: {email: [a\n\"b\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := cadence.Parse("fuzz.yaml", data)
 		if err == nil && (c == nil || len(c.Stages) == 0) {
