@@ -1,12 +1,49 @@
-// Package tokens makes the opaque, HMAC-signed tokens in tracking, click
-// and unsubscribe links (COMPLIANCE.md 16): a forged or altered token
-// fails verification and reveals nothing about what it names.
+// Package tokens makes the opaque tokens in tracking, click and
+// unsubscribe links and in Message-IDs (COMPLIANCE.md 16): the payload is
+// encrypted and authenticated, so a forged or altered token fails
+// verification and a token reveals nothing about what it names (not even
+// an email address used as a prospect id).
+//
+// # Format
+//
+// A token is "~" followed by the unpadded base64url encoding of
+//
+//	tag (16 bytes) || ciphertext (len(payload) bytes)
+//
+// where, SIV style (deterministic authenticated encryption, RFC 5297's
+// construction with HMAC-SHA256 as the PRF):
+//
+//	tag        = HMAC-SHA256(macKey, 0x01 || uvarint(len(kind)) || kind || payload)[:16]
+//	ciphertext = AES-256-CTR(encKey, iv = tag, payload)
+//	macKey     = HKDF-SHA256(secret key, no salt, info "nurture/tokens/v1 mac")
+//	encKey     = HKDF-SHA256(secret key, no salt, info "nurture/tokens/v1 enc")
+//
+// The kind is authenticated (associated data) but not sent. Equal (kind,
+// payload) pairs give equal tokens: Message-IDs must be the same for the
+// same send across retries. A token reveals only its payload's length and
+// whether it equals another token.
+// Verify decrypts with the tag as the IV and accepts the payload only if
+// the tag recomputed over it matches. The overhead over the payload is 16
+// bytes, the same as the signed format before it.
+//
+// # Legacy format
+//
+// Tokens made before encryption are base64url(payload) "." base64url(mac),
+// mac = HMAC-SHA256(key, kind || 0x00 || payload)[:16]. They reveal the
+// payload, and Sign no longer makes them, but Verify still accepts them:
+// they are in emails already sent (unsubscribe links must keep working) and
+// in Message-IDs that replies refer to. The two formats cannot be confused:
+// a legacy token never starts with "~" and a new one never contains ".".
 package tokens
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"strings"
 )
@@ -14,20 +51,93 @@ import (
 // ErrInvalid is returned for any token that does not verify.
 var ErrInvalid = errors.New("invalid token")
 
-// Signer signs and verifies tokens with one secret key.
+// Signer makes and verifies tokens with one secret key. It is safe for
+// concurrent use.
 type Signer struct {
-	key []byte
+	key    []byte // the legacy format's HMAC key
+	macKey []byte
+	block  cipher.Block
 }
+
+const (
+	prefix     = "~" // starts every token Sign makes
+	tagLen     = 16
+	maxToken   = 4096
+	version1   = 0x01
+	infoMAC    = "nurture/tokens/v1 mac"
+	infoCipher = "nurture/tokens/v1 enc"
+)
 
 // NewSigner returns a signer; the key must be at least 32 bytes.
 func NewSigner(key []byte) (*Signer, error) {
 	if len(key) < 32 {
 		return nil, errors.New("token key must be at least 32 bytes")
 	}
-	return &Signer{key: append([]byte(nil), key...)}, nil
+	macKey, err := hkdf.Key(sha256.New, key, nil, infoMAC, 32)
+	if err != nil {
+		return nil, err
+	}
+	encKey, err := hkdf.Key(sha256.New, key, nil, infoCipher, 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(encKey)
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{key: append([]byte(nil), key...), macKey: macKey, block: block}, nil
 }
 
-func (s *Signer) mac(kind, payload string) []byte {
+// tag is the synthetic IV and authenticator of (kind, payload).
+func (s *Signer) tag(kind string, payload []byte) []byte {
+	m := hmac.New(sha256.New, s.macKey)
+	var hdr [1 + binary.MaxVarintLen64]byte
+	hdr[0] = version1
+	n := binary.PutUvarint(hdr[1:], uint64(len(kind)))
+	m.Write(hdr[:1+n])
+	m.Write([]byte(kind))
+	m.Write(payload)
+	return m.Sum(nil)[:tagLen]
+}
+
+// Sign returns a URL-safe token that carries payload encrypted; kind
+// separates uses (a click token is not an unsubscribe token).
+func (s *Signer) Sign(kind, payload string) string {
+	out := make([]byte, tagLen+len(payload))
+	copy(out, s.tag(kind, []byte(payload)))
+	cipher.NewCTR(s.block, out[:tagLen]).XORKeyStream(out[tagLen:], []byte(payload))
+	return prefix + base64.RawURLEncoding.EncodeToString(out)
+}
+
+// Verify returns the payload of a valid token of the given kind, in either
+// format (see the package documentation).
+func (s *Signer) Verify(kind, token string) (string, error) {
+	if len(token) > maxToken {
+		return "", ErrInvalid
+	}
+	body, ok := strings.CutPrefix(token, prefix)
+	if !ok {
+		return s.verifyLegacy(kind, token)
+	}
+	// Strict: one token has exactly one spelling.
+	if !urlSafe(body) {
+		return "", ErrInvalid
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(body)
+	if err != nil || len(raw) < tagLen {
+		return "", ErrInvalid
+	}
+	tag, ct := raw[:tagLen], raw[tagLen:]
+	payload := make([]byte, len(ct))
+	cipher.NewCTR(s.block, tag).XORKeyStream(payload, ct)
+	if !hmac.Equal(tag, s.tag(kind, payload)) {
+		return "", ErrInvalid
+	}
+	return string(payload), nil
+}
+
+// legacyMAC is the authenticator of the signed, unencrypted format.
+func (s *Signer) legacyMAC(kind, payload string) []byte {
 	m := hmac.New(sha256.New, s.key)
 	m.Write([]byte(kind))
 	m.Write([]byte{0})
@@ -35,24 +145,15 @@ func (s *Signer) mac(kind, payload string) []byte {
 	return m.Sum(nil)[:16]
 }
 
-// Sign returns a URL-safe token for payload; kind separates uses (a click
-// token is not an unsubscribe token).
-func (s *Signer) Sign(kind, payload string) string {
-	enc := base64.RawURLEncoding
-	return enc.EncodeToString([]byte(payload)) + "." + enc.EncodeToString(s.mac(kind, payload))
-}
-
-// Verify returns the payload of a valid token of the given kind.
-func (s *Signer) Verify(kind, token string) (string, error) {
-	// Strict: one token has exactly one spelling.
+func (s *Signer) verifyLegacy(kind, token string) (string, error) {
 	enc := base64.RawURLEncoding.Strict()
 	p, m, ok := strings.Cut(token, ".")
-	if !ok || len(token) > 4096 || !urlSafe(p) || !urlSafe(m) {
+	if !ok || !urlSafe(p) || !urlSafe(m) {
 		return "", ErrInvalid
 	}
 	payload, err1 := enc.DecodeString(p)
 	mac, err2 := enc.DecodeString(m)
-	if err1 != nil || err2 != nil || !hmac.Equal(mac, s.mac(kind, string(payload))) {
+	if err1 != nil || err2 != nil || !hmac.Equal(mac, s.legacyMAC(kind, string(payload))) {
 		return "", ErrInvalid
 	}
 	return string(payload), nil
