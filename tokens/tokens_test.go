@@ -3,6 +3,7 @@ package tokens_test
 import (
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,23 +29,31 @@ func TestTokens(t *testing.T) {
 	flipped := []byte(tok)
 	flipped[2] ^= 1
 	for name, bad := range map[string]func() (string, error){
-		"other kind":  func() (string, error) { return s.Verify("c", tok) },
-		"other key":   func() (string, error) { return other.Verify("u", tok) },
-		"altered":     func() (string, error) { return s.Verify("u", string(flipped)) },
-		"truncated":   func() (string, error) { return s.Verify("u", tok[:len(tok)-1]) },
-		"extended":    func() (string, error) { return s.Verify("u", tok+"A") },
-		"no prefix":   func() (string, error) { return s.Verify("u", tok[1:]) },
-		"prefix only": func() (string, error) { return s.Verify("u", "~") },
-		"short":       func() (string, error) { return s.Verify("u", "~AAAA") },
-		"with a dot":  func() (string, error) { return s.Verify("u", tok[:5]+"."+tok[5:]) },
-		"garbage":     func() (string, error) { return s.Verify("u", "%%%.###") },
-		"new garbage": func() (string, error) { return s.Verify("u", "~%%%###") },
-		"huge":        func() (string, error) { return s.Verify("u", strings.Repeat("a", 5000)+".b") },
-		"huge new":    func() (string, error) { return s.Verify("u", "~"+strings.Repeat("a", 5000)) },
+		"other kind":   func() (string, error) { return s.Verify("c", tok) },
+		"other key":    func() (string, error) { return other.Verify("u", tok) },
+		"altered":      func() (string, error) { return s.Verify("u", string(flipped)) },
+		"truncated":    func() (string, error) { return s.Verify("u", tok[:len(tok)-1]) },
+		"extended":     func() (string, error) { return s.Verify("u", tok+"A") },
+		"empty":        func() (string, error) { return s.Verify("u", "") },
+		"short":        func() (string, error) { return s.Verify("u", "AQAA") },
+		"with a dot":   func() (string, error) { return s.Verify("u", tok[:5]+"."+tok[5:]) },
+		"padded":       func() (string, error) { return s.Verify("u", tok+"=") },
+		"std alphabet": func() (string, error) { return s.Verify("u", stdAlphabet(t, s, "u")) },
+		"crlf":         func() (string, error) { return s.Verify("u", tok[:10]+"\r\n"+tok[10:]) },
+		"garbage":      func() (string, error) { return s.Verify("u", "%%%.###") },
+		"new garbage":  func() (string, error) { return s.Verify("u", "%%%###") },
+		"huge":         func() (string, error) { return s.Verify("u", strings.Repeat("a", 5000)+".b") },
+		"huge new":     func() (string, error) { return s.Verify("u", strings.Repeat("a", 5000)) },
 		"spliced": func() (string, error) {
-			// The tag of one token with the ciphertext of another.
+			// The version and tag of one token with the ciphertext of
+			// another (17 bytes: 22 characters and 4 bits).
 			b := s.Sign("u", "bob~saas")
 			return s.Verify("u", tok[:23]+b[23:])
+		},
+		"other version": func() (string, error) {
+			raw, _ := base64.RawURLEncoding.DecodeString(tok)
+			raw[0] = 2
+			return s.Verify("u", base64.RawURLEncoding.EncodeToString(raw))
 		},
 	} {
 		if _, err := bad(); !errors.Is(err, tokens.ErrInvalid) {
@@ -53,6 +62,20 @@ func TestTokens(t *testing.T) {
 	}
 	if _, err := tokens.NewSigner([]byte("short")); err == nil {
 		t.Error("a short key was accepted")
+	}
+}
+
+// stdAlphabet is a valid token of kind spelled in the standard base64
+// alphabet ("+" and "/" for "-" and "_").
+func stdAlphabet(t *testing.T, s *tokens.Signer, kind string) string {
+	for i := 0; ; i++ {
+		tok := s.Sign(kind, strconv.Itoa(i))
+		if strings.ContainsAny(tok, "-_") {
+			return strings.NewReplacer("-", "+", "_", "/").Replace(tok)
+		}
+		if i > 1000 {
+			t.Fatal("no token with - or _")
+		}
 	}
 }
 
@@ -67,10 +90,10 @@ func TestRoundTrip(t *testing.T) {
 	for _, p := range payloads {
 		for _, kind := range []string{"c", "o", "u", "m", "s", ""} {
 			tok := s.Sign(kind, p)
-			if !strings.HasPrefix(tok, "~") || strings.Contains(tok, ".") {
-				t.Fatalf("token %q is not in the new format", tok)
+			if raw, err := base64.RawURLEncoding.Strict().DecodeString(tok); err != nil || len(raw) != 17+len(p) || raw[0] != 1 {
+				t.Fatalf("token %q is not version 1 of %d bytes: %v", tok, 17+len(p), err)
 			}
-			for i := 1; i < len(tok); i++ {
+			for i := 0; i < len(tok); i++ {
 				c := tok[i]
 				if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 					t.Fatalf("token %q has %q, not base64url without padding", tok, c)
@@ -121,7 +144,7 @@ func TestTamper(t *testing.T) {
 		}
 	}
 	// And every bit of the decoded bytes, re-encoded.
-	raw, err := base64.RawURLEncoding.DecodeString(tok[1:])
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +152,7 @@ func TestTamper(t *testing.T) {
 		for bit := 0; bit < 8; bit++ {
 			b := append([]byte(nil), raw...)
 			b[i] ^= 1 << bit
-			if p, err := s.Verify("c", "~"+base64.RawURLEncoding.EncodeToString(b)); err == nil {
+			if p, err := s.Verify("c", base64.RawURLEncoding.EncodeToString(b)); err == nil {
 				t.Fatalf("flipping bit %d of decoded byte %d verified: %q", bit, i, p)
 			}
 		}
@@ -163,8 +186,8 @@ func TestLegacyStillVerifies(t *testing.T) {
 	}
 	for _, p := range []string{"", "ada@example.com~saas", "ada@example.com~saas|welcome|1767225600000|https://acme.example/"} {
 		old := tokens.SignLegacy(s, "c", p)
-		if strings.HasPrefix(old, "~") {
-			t.Fatalf("legacy token %q starts with the new prefix", old)
+		if strings.Count(old, ".") != 1 {
+			t.Fatalf("legacy token %q has no single dot", old)
 		}
 		if got, err := s.Verify("c", old); err != nil || got != p {
 			t.Fatalf("legacy %q: %q %v", old, got, err)
@@ -179,7 +202,7 @@ func TestLegacyStillVerifies(t *testing.T) {
 		for name, bad := range map[string]string{
 			"no mac":     payload,
 			"altered":    payload + "." + strings.Map(func(r rune) rune { return r ^ 1 }, mac),
-			"prefixed":   "~" + old,
+			"two dots":   old + ".",
 			"crlf":       payload + ".\r\n" + mac,
 			"other data": base64.RawURLEncoding.EncodeToString([]byte(p+"x")) + "." + mac,
 		} {
@@ -198,7 +221,7 @@ func TestNoPlaintext(t *testing.T) {
 	for _, p := range []string{email, email + "~saas", email + "~saas|welcome|1767225600000|https://acme.example/pricing"} {
 		for _, kind := range []string{"c", "o", "u", "m", "s"} {
 			tok := s.Sign(kind, p)
-			raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(tok, "~"))
+			raw, err := base64.RawURLEncoding.DecodeString(tok)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,12 +244,13 @@ func TestNoPlaintext(t *testing.T) {
 }
 
 // TestLength: the overhead over the payload stays that of the signed
-// format (16 bytes of tag, one prefix character instead of the dot).
+// format (a version byte and 16 bytes of tag, against 16 bytes of mac and
+// the dot): never longer.
 func TestLength(t *testing.T) {
 	s := newSigner(t, "k")
 	for _, p := range []string{"", "ada~saas", "ada.lovelace@example.com~saas|welcome|1767225600000|https://acme.example/pricing?plan=pro"} {
 		old, tok := tokens.SignLegacy(s, "c", p), s.Sign("c", p)
-		if len(tok) > len(old)+2 {
+		if len(tok) > len(old) {
 			t.Errorf("payload of %d bytes: token %d characters, legacy %d", len(p), len(tok), len(old))
 		}
 		t.Logf("payload %d bytes: legacy token %d characters, new %d", len(p), len(old), len(tok))
@@ -238,7 +262,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add(s.Sign("u", "ada~saas"))
 	f.Add(tokens.SignLegacy(s, "u", "ada~saas"))
 	f.Add("a.b")
-	f.Add("~AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	f.Fuzz(func(t *testing.T, tok string) {
 		if p, err := s.Verify("u", tok); err == nil && s.Sign("u", p) != tok && tokens.SignLegacy(s, "u", p) != tok {
 			t.Fatalf("accepted a token it did not sign: %q", tok)
