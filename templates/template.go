@@ -112,6 +112,8 @@ type Template struct {
 	required map[Part][]string
 	// hasUnsubscribe records whether the body already shows the link.
 	textHasUnsub, htmlHasUnsub bool
+	// linkOrigins are the origins of URLs written in the HTML (links.go).
+	linkOrigins []string
 }
 
 var funcs = map[string]any{
@@ -213,8 +215,11 @@ func Compile(name string, src Source) (*Template, []Problem) {
 	if src.HTML != "" {
 		ht, err := htmltemplate.New(string(PartHTML)).Funcs(funcs).Option("missingkey=zero").Parse(src.HTML)
 		var analyzed []Problem
+		var origins []string
 		if err == nil {
 			analyzed = t.analyze(PartHTML, ht.Tree)
+			// Before the first Execute: the escaper rewrites the tree.
+			origins = linkOrigins(ht.Tree)
 			if len(ht.Templates()) > 1 {
 				analyzed = append(analyzed, Problem{Part: PartHTML, Msg: "{{ define }} is not supported; write the text inline"})
 			}
@@ -230,7 +235,7 @@ func Compile(name string, src Source) (*Template, []Problem) {
 			if err := ht.Execute(io.Discard, sampleData()); err != nil && !errors.As(err, new(*texttemplate.ExecError)) {
 				probs = append(probs, problemFromErr(PartHTML, err))
 			} else {
-				t.html = ht
+				t.html, t.linkOrigins = ht, origins
 			}
 		}
 	}

@@ -1,7 +1,8 @@
-// Package tracking rewrites links in outgoing HTML to signed click URLs,
-// adds the open pixel, and reads the tokens back. A token carries the
-// enrollment, the touch and the send time, so an open or click seconds
-// after delivery can be told apart from a person (COMPLIANCE.md 16-18).
+// Package tracking rewrites the template's own links in outgoing HTML to
+// click URLs, adds the open pixel, and reads the tokens back. A token
+// (package tokens: encrypted and authenticated) carries the enrollment,
+// the touch and the send time, so an open or click seconds after delivery
+// can be told apart from a person (COMPLIANCE.md 16-18).
 package tracking
 
 import (
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nurture-dev/nurture/templates"
 	"github.com/nurture-dev/nurture/tokens"
 )
 
@@ -71,16 +73,41 @@ func (l Linker) ClickURL(r Ref, dest string) string {
 
 var hrefRe = regexp.MustCompile(`(?i)(<a\s[^>]*?href\s*=\s*")(https?://[^"]+)(")`)
 
-// Rewrite sends every http(s) link of html through the click endpoint,
-// except the unsubscribe link, and adds the open pixel before </body>.
-func (l Linker) Rewrite(html string, r Ref, unsubscribeURL string) string {
+// AllowedDestination reports whether u may be a click's destination: an
+// absolute http or https URL, the scheme in any case ("HTTPS://…"), with a
+// host and no user info (templates.URLOrigin). Rewrite tracks only such
+// links, and the click endpoint redirects only to them.
+func AllowedDestination(u string) bool {
+	_, ok := templates.URLOrigin(u)
+	return ok
+}
+
+// Rewrite sends the links of html whose destination is on one of origins
+// through the click endpoint, and adds the open pixel before </body>.
+// origins are the template's own (templates.Template.LinkOrigins): a link
+// to anywhere else, such as one that came from prospect data, is left as
+// it is, neither tracked nor redirected through us, so a signed click link
+// is never an open redirect. The unsubscribe link is never tracked.
+func (l Linker) Rewrite(html string, r Ref, unsubscribeURL string, origins []string) string {
+	allowed := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		if k, ok := templates.URLOrigin(o); ok {
+			allowed[k] = true
+		}
+	}
 	out := hrefRe.ReplaceAllStringFunc(html, func(m string) string {
 		sub := hrefRe.FindStringSubmatch(m)
 		dest := unescapeAttr(sub[2])
 		if dest == unsubscribeURL || strings.HasPrefix(dest, l.Base+"/u/") {
 			return m
 		}
-		return sub[1] + l.ClickURL(r, dest) + sub[3]
+		if o, ok := templates.URLOrigin(dest); !ok || !allowed[o] {
+			return m
+		}
+		// Schemes are case-insensitive; the token carries it in lower
+		// case, the form every click endpoint accepts.
+		i := strings.IndexByte(dest, ':')
+		return sub[1] + l.ClickURL(r, strings.ToLower(dest[:i])+dest[i:]) + sub[3]
 	})
 	pixel := `<img src="` + l.OpenURL(r) + `" width="1" height="1" alt="" style="display:none">`
 	if i := strings.LastIndex(strings.ToLower(out), "</body>"); i >= 0 {

@@ -529,9 +529,10 @@ func (e *Engine) render(it *item) error {
 		return renderLimit(err, true, it.prospect)
 	}
 	if m.HTML != "" {
-		// Links go through the click endpoint and the pixel is added; the
+		// The template's own links go through the click endpoint (links
+		// from prospect data are left alone) and the pixel is added; the
 		// token carries the send time to tell machine opens from people.
-		m.HTML = e.linker.Rewrite(m.HTML, tracking.Ref{EID: l.ID, Touch: t.ID, SentAt: e.cfg.Clock()}, data.UnsubscribeURL)
+		m.HTML = e.linker.Rewrite(m.HTML, tracking.Ref{EID: l.ID, Touch: t.ID, SentAt: e.cfg.Clock()}, data.UnsubscribeURL, tmpl.LinkOrigins())
 	}
 	inReplyTo := ""
 	if t.Thread {
