@@ -91,8 +91,8 @@ templates:
 }
 
 var (
-	rulesPixelRe = regexp.MustCompile(`/o/([A-Za-z0-9_.=\-]+)`)
-	rulesClickRe = regexp.MustCompile(`/c/([A-Za-z0-9_.=\-]+)`)
+	rulesPixelRe = regexp.MustCompile(`/o/([A-Za-z0-9_.=~\-]+)`)
+	rulesClickRe = regexp.MustCompile(`/c/([A-Za-z0-9_.=~\-]+)`)
 	rulesUnsubRe = regexp.MustCompile(`href="([^"]*/u/[^"]+)"`)
 	rulesAngleRe = regexp.MustCompile(`<([^>]+)>`)
 )
