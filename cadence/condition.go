@@ -54,8 +54,20 @@ func ParseCondition(s string) (Condition, error) {
 		c.Kind = k
 		return c, nil
 	}
+	if hint := didYouMean(c.Text, conditionNames); hint != "" {
+		return c, fmt.Errorf("unknown condition %q%s", s, hint)
+	}
 	return c, fmt.Errorf("unknown condition %q (expected has_phone, has_email, opened_previous, clicked_previous, each optionally with not_, or attr.NAME=VALUE / attr.NAME!=VALUE)", s)
 }
+
+// conditionNames are the conditions without arguments, for suggestions.
+var conditionNames = func() []string {
+	var out []string
+	for _, k := range []CondKind{CondHasPhone, CondHasEmail, CondOpenedPrevious, CondClickedPrevious} {
+		out = append(out, string(k), "not_"+string(k))
+	}
+	return out
+}()
 
 // holds evaluates the condition.
 func (c Condition) holds(e *Enrollment, r *Recipient) bool {

@@ -34,10 +34,43 @@ type nodeDecoder interface {
 }
 
 type decoder struct {
-	file string
+	file  string
+	lines []string // the source, to place template problems on their line
 	problems
 	depth int
+	// bad holds the field paths that did not decode (wrong type, bad
+	// value, missing, misspelled), so the semantic checks that would read
+	// their zero value instead can skip them: every problem is reported
+	// once, at its cause.
+	bad, badUnder map[string]bool
+	suggestCost   int // spent of suggestBudget
 }
+
+// markBad records that the value at path is not usable.
+func (d *decoder) markBad(path string) {
+	if d.bad == nil {
+		d.bad, d.badUnder = map[string]bool{}, map[string]bool{}
+	}
+	d.bad[path] = true
+	// Every enclosing path ("stages[0].touches[1]", "stages[0]", "stages")
+	// has something bad under it.
+	for i := len(path) - 1; i > 0; i-- {
+		if path[i] == '.' || path[i] == '[' {
+			if d.badUnder[path[:i]] {
+				break // and so do its ancestors
+			}
+			d.badUnder[path[:i]] = true
+		}
+	}
+	d.badUnder[""] = true
+}
+
+// failedAt reports whether the value at path itself did not decode.
+func (d *decoder) failedAt(path string) bool { return d.bad[path] }
+
+// failed reports whether the value at path, or anything inside it, did not
+// decode.
+func (d *decoder) failed(path string) bool { return d.bad[path] || d.badUnder[path] }
 
 var (
 	positionsType   = reflect.TypeOf(Positions(nil))
@@ -53,6 +86,7 @@ func (d *decoder) pos(n *yaml.Node) Pos {
 
 func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
 	d.add(d.pos(n), field, format, args...)
+	d.markBad(field)
 }
 
 func kindName(n *yaml.Node) string {
@@ -228,12 +262,31 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
 	}
 	positions := Positions{"": d.pos(n)}
 	seen := make(map[string]bool)
+	// misspelt holds the fields an unknown key is a likely typo of: that
+	// field is not reported missing, and checks that need it skip it.
+	misspelt := make(map[string]bool)
+	var absent []string // suggestions for an unknown key: fields not given
+	for _, name := range names {
+		given := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			given = given || n.Content[i].Value == name
+		}
+		if !given {
+			absent = append(absent, name)
+		}
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		path := joinField(field, k.Value)
 		f, ok := byName[k.Value]
 		if !ok {
-			d.fail(k, path, "unknown field %q (expected one of: %s)", k.Value, strings.Join(names, ", "))
+			if s, close := Suggest(k.Value, absent); close {
+				d.fail(k, path, "unknown field; did you mean %s?", s)
+				misspelt[s] = true
+				d.markBad(joinField(field, s))
+			} else {
+				d.fail(k, path, "unknown field (expected one of: %s)", strings.Join(names, ", "))
+			}
 			continue
 		}
 		if seen[k.Value] {
@@ -242,9 +295,19 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
 		}
 		seen[k.Value] = true
 		positions[k.Value] = d.pos(val)
+		if val.Kind == yaml.SequenceNode {
+			// Items too, as "if[0]", for checks on single items.
+			for j, item := range val.Content {
+				positions[fmt.Sprintf("%s[%d]", k.Value, j)] = d.pos(item)
+			}
+		}
 		if f.enum != nil {
 			if val.Kind != yaml.ScalarNode || !contains(f.enum, val.Value) {
-				d.fail(val, path, "found %s, expected one of: %s", kindName(val), strings.Join(f.enum, ", "))
+				hint := ""
+				if val.Kind == yaml.ScalarNode {
+					hint = d.didYouMean(val.Value, f.enum)
+				}
+				d.fail(val, path, "found %s, expected one of: %s%s", kindName(val), strings.Join(f.enum, ", "), hint)
 				continue
 			}
 		}
@@ -258,7 +321,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
 		d.decode(val, v.Field(f.index), path)
 	}
 	for _, f := range fields {
-		if f.required && !seen[f.name] {
+		if f.required && !seen[f.name] && !misspelt[f.name] {
 			d.fail(n, joinField(field, f.name), "required field %q is missing", f.name)
 		}
 	}

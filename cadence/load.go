@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v4"
@@ -63,7 +62,7 @@ func Parse(file string, data []byte) (*Cadence, error) {
 		return nil, p.err()
 	}
 	doc := root.Content[0]
-	d := &decoder{file: file}
+	d := &decoder{file: file, lines: splitLines(data)}
 	// The decoder reads one document; a second one would be ignored
 	// silently, so it is a problem (a trailing empty "---" is not).
 	var next yaml.Node
@@ -74,11 +73,13 @@ func Parse(file string, data []byte) (*Cadence, error) {
 	case len(next.Content) > 0 && !(next.Content[0].Kind == yaml.ScalarNode && next.Content[0].Tag == "!!null"):
 		d.add(Pos{File: file, Line: next.Line, Column: next.Column}, "", "a second YAML document starts here; a cadence file holds one (remove the --- and what follows, or put it in its own file)")
 	}
+	// One pass reports everything: the semantic checks run on whatever
+	// decoded, and skip the fields that did not (d.failed), whose problem
+	// is already reported.
 	var spec Spec
 	d.decode(doc, reflect.ValueOf(&spec).Elem(), "")
-	if len(d.list) > 0 {
-		// Semantic checks on a half-decoded spec would only add noise.
-		return nil, d.err()
+	if d.failedAt("") {
+		return nil, d.err() // not even a mapping: nothing to check
 	}
 	c := compile(&spec, d, file)
 	if err := d.err(); err != nil {
@@ -127,10 +128,13 @@ func (w *WindowSpec) compile(d *decoder, field string) Window {
 	if _, given := w.At["days"]; !given {
 		out.Days = AllDays.Days
 	}
-	if w.End <= w.Start {
+	if d.failedAt(field) {
+		return out
+	}
+	if w.End <= w.Start && !d.failed(field+".start") && !d.failed(field+".end") {
 		d.add(w.At.Of("end"), field+".end", "window closes at %s, not after it opens at %s", w.End, w.Start)
 	}
-	if out.Days == (Weekdays{}) {
+	if out.Days == (Weekdays{}) && !d.failed(field+".days") {
 		d.add(w.At.Of("days"), field+".days", "window is open on no day")
 	}
 	return out
@@ -144,7 +148,7 @@ func compile(s *Spec, d *decoder, file string) *Cadence {
 		stageIndex: map[string]int{}, touchIndex: map[string]*Touch{},
 		Templates: map[string]*templates.Template{},
 	}
-	if !idPattern.MatchString(s.ID) {
+	if !idPattern.MatchString(s.ID) && !d.failed("id") {
 		d.add(s.At.Of("id"), "id", "%q is not a valid id (lowercase letters, digits, - and _, at most 63)", s.ID)
 	}
 	if s.SendWindow != nil {
@@ -153,7 +157,7 @@ func compile(s *Spec, d *decoder, file string) *Cadence {
 	if q := s.SMSQuietHours; q != nil {
 		w := q.compile(d, "sms_quiet_hours")
 		legal := SMSWindow("")
-		if w.Start < legal.Start || w.End > legal.End {
+		if (w.Start < legal.Start || w.End > legal.End) && !d.failed("sms_quiet_hours") {
 			d.add(q.At.Of("start"), "sms_quiet_hours", "%s-%s is wider than the legal %s-%s; it may only narrow it", w.Start, w.End, legal.Start, legal.End)
 		}
 		c.SMSQuiet = w
@@ -163,14 +167,14 @@ func compile(s *Spec, d *decoder, file string) *Cadence {
 		c.Holidays[h] = true
 	}
 	for ch, cp := range map[Channel]*CapSpec{Email: s.FrequencyCaps.Email, SMS: s.FrequencyCaps.SMS} {
-		if cp == nil {
+		field := "frequency_caps." + string(ch)
+		if cp == nil || d.failedAt(field) {
 			continue
 		}
-		field := "frequency_caps." + string(ch)
-		if cp.Max < 1 {
+		if cp.Max < 1 && !d.failed(field+".max") {
 			d.add(cp.At.Of("max"), field+".max", "must be at least 1, found %d", cp.Max)
 		}
-		if cp.Per.BusinessDays > 0 || cp.Per.Approx() <= 0 {
+		if (cp.Per.BusinessDays > 0 || cp.Per.Approx() <= 0) && !d.failed(field+".per") {
 			d.add(cp.At.Of("per"), field+".per", "must be a positive period in minutes, hours or days, found %q", cp.Per.Text)
 		}
 		c.Caps[ch] = Cap{Max: cp.Max, Per: cp.Per.Approx()}
@@ -191,8 +195,12 @@ func compile(s *Spec, d *decoder, file string) *Cadence {
 	for _, name := range names {
 		c.definedTemplates[name] = true
 	}
+	c.templateNames = names
 	for _, name := range names {
 		ts := s.Templates[name]
+		if d.failed("templates." + name) {
+			continue // compiling what is left of it would only add noise
+		}
 		t, probs := templates.Compile(name, templates.Source{Subject: ts.Subject.Text, Text: ts.Text.Text, HTML: ts.HTML.Text, SMS: ts.SMS.Text})
 		for _, pr := range probs {
 			src := map[templates.Part]Source{templates.PartSubject: ts.Subject, templates.PartText: ts.Text, templates.PartHTML: ts.HTML, templates.PartSMS: ts.SMS}[pr.Part]
@@ -203,40 +211,66 @@ func compile(s *Spec, d *decoder, file string) *Cadence {
 				pos.Line += pr.Line - 1
 				pos.Column = 0
 			}
-			d.add(pos, "templates."+name+"."+string(pr.Part), "%s", pr.Msg)
+			msg, token := templateProblem(pr.Msg)
+			if token != "" && src.Pos.Line != 0 {
+				pos.Column = d.columnOf(token, pos)
+			}
+			d.add(pos, "templates."+name+"."+string(pr.Part), "%s", msg)
 		}
 		if t != nil {
 			c.Templates[name] = t
 		}
 	}
+	// Template references are checked only when every template decoded:
+	// otherwise a reference to a broken one would read as undefined.
+	templatesKnown := !d.failedAt("templates")
 
 	// Stages and touches.
-	if len(s.Stages) == 0 {
+	if len(s.Stages) == 0 && !d.failed("stages") {
 		d.add(s.At.Of("stages"), "stages", "a cadence needs at least one stage")
 	}
+	stageIDsKnown := true
 	for i, ss := range s.Stages {
 		field := fmt.Sprintf("stages[%d]", i)
-		if !idPattern.MatchString(ss.ID) || ss.ID == ThenNext || ss.ID == ThenComplete || ss.ID == ThenExit {
-			d.add(ss.At.Of("id"), field+".id", "%q is not a valid stage id (lowercase letters, digits, - and _; not next, complete or exit)", ss.ID)
-		}
-		if _, dup := c.stageIndex[ss.ID]; dup {
-			d.add(ss.At.Of("id"), field+".id", "duplicate stage id %q", ss.ID)
-		}
 		st := &Stage{ID: ss.ID, Name: orDefault(ss.Name, ss.ID), Index: i, Then: orDefault(ss.Then, ThenNext)}
-		c.stageIndex[ss.ID] = i
 		c.Stages = append(c.Stages, st)
+		if d.failedAt(field) || d.failed(field+".id") {
+			stageIDsKnown = false
+		} else {
+			if !idPattern.MatchString(ss.ID) || ss.ID == ThenNext || ss.ID == ThenComplete || ss.ID == ThenExit {
+				d.add(ss.At.Of("id"), field+".id", "%q is not a valid stage id (lowercase letters, digits, - and _; not next, complete or exit)", ss.ID)
+			}
+			if _, dup := c.stageIndex[ss.ID]; dup {
+				d.add(ss.At.Of("id"), field+".id", "duplicate stage id %q", ss.ID)
+			} else {
+				c.stageIndex[ss.ID] = i
+			}
+		}
 		for j, ts := range ss.Touches {
-			st.Touches = append(st.Touches, compileTouch(c, st, j, &ts, d, fmt.Sprintf("%s.touches[%d]", field, j)))
+			st.Touches = append(st.Touches, compileTouch(c, st, j, &ts, d, fmt.Sprintf("%s.touches[%d]", field, j), templatesKnown))
 		}
 	}
-	// Rules name stages, so check them once every stage is known.
+	// Rules name stages, so check them once every stage is known. When a
+	// stage's id did not decode, a rule naming it is not reported unknown.
+	given := stageIDs(s)
+	listed := listNames(given)
+	targets := append(given[:len(given):len(given)], ThenComplete, ThenExit)
 	stageRef := func(pos Pos, field, to string, allowNext bool) {
-		if to == ThenComplete || to == ThenExit || (allowNext && to == ThenNext) {
+		if to == ThenComplete || to == ThenExit || (allowNext && to == ThenNext) || d.failed(field) || !stageIDsKnown {
 			return
 		}
-		if _, ok := c.stageIndex[to]; !ok {
-			d.add(pos, field, "unknown stage %q (stages: %s; or complete, exit)", to, strings.Join(stageIDs(s), ", "))
+		if _, ok := c.stageIndex[to]; ok {
+			return
 		}
+		cands := targets
+		if allowNext {
+			cands = append(cands[:len(cands):len(cands)], ThenNext)
+		}
+		if hint := d.didYouMean(to, cands); hint != "" {
+			d.add(pos, field, "unknown stage %q%s", to, hint)
+			return
+		}
+		d.add(pos, field, "unknown stage %q (stages: %s; or complete, exit)", to, listed)
 	}
 	for i, ss := range s.Stages {
 		st := c.Stages[i]
@@ -247,20 +281,25 @@ func compile(s *Spec, d *decoder, file string) *Cadence {
 		for j, as := range ss.Advance {
 			af := fmt.Sprintf("%s.advance[%d]", field, j)
 			r := AdvanceRule{On: Trigger(as.On), After: as.After, Goal: as.Goal, To: as.To}
-			stageRef(as.At.Of("to"), af+".to", as.To, false)
-			if r.On == OnNoEngagement {
-				if as.After.IsZero() {
-					d.add(as.At.Of("after"), af+".after", "on: no_engagement needs after: a wait such as 7d")
-				}
-				if st.NoEngagement != nil {
-					d.add(as.At.Of("on"), af+".on", "only one no_engagement rule per stage")
-				}
-				st.NoEngagement = &r
-			} else if _, given := as.At["after"]; given {
-				d.add(as.At.Of("after"), af+".after", "after only applies to on: no_engagement")
+			if d.failedAt(af) {
+				continue
 			}
-			if as.Goal != "" && r.On != OnGoal {
-				d.add(as.At.Of("goal"), af+".goal", "goal only applies to on: goal")
+			stageRef(as.At.Of("to"), af+".to", as.To, false)
+			if !d.failed(af + ".on") {
+				if r.On == OnNoEngagement {
+					if as.After.IsZero() && !d.failed(af+".after") {
+						d.add(as.At.Of("after"), af+".after", "on: no_engagement needs after: a wait such as 7d")
+					}
+					if st.NoEngagement != nil {
+						d.add(as.At.Of("on"), af+".on", "only one no_engagement rule per stage")
+					}
+					st.NoEngagement = &r
+				} else if _, given := as.At["after"]; given {
+					d.add(as.At.Of("after"), af+".after", "after only applies to on: no_engagement")
+				}
+				if as.Goal != "" && r.On != OnGoal {
+					d.add(as.At.Of("goal"), af+".goal", "goal only applies to on: goal")
+				}
 			}
 			st.Advance = append(st.Advance, r)
 		}
@@ -271,7 +310,9 @@ func compile(s *Spec, d *decoder, file string) *Cadence {
 	}
 	if c.Reply.Action == ReplyAdvance {
 		if s.Reply.To == "" {
-			d.add(s.Reply.At.Of("action"), "reply.to", "action advance needs to: a stage id")
+			if !d.failed("reply.to") {
+				d.add(s.Reply.At.Of("action"), "reply.to", "action advance needs to: a stage id")
+			}
 		} else {
 			stageRef(s.Reply.At.Of("to"), "reply.to", s.Reply.To, false)
 		}
@@ -290,33 +331,44 @@ func compile(s *Spec, d *decoder, file string) *Cadence {
 			}
 		}
 	}
-	if c.hasSMSTouches && s.From.SMS == "" && s.From.MessagingService == "" {
+	if c.hasSMSTouches && s.From.SMS == "" && s.From.MessagingService == "" && !d.failed("from") {
 		d.add(s.From.At.Of(""), "from", "the cadence has SMS touches but from gives neither sms nor messaging_service")
 	}
 	return c
 }
 
+// stageIDs lists the stage ids given, each once, in file order.
 func stageIDs(s *Spec) []string {
-	out := make([]string, len(s.Stages))
-	for i, st := range s.Stages {
-		out[i] = st.ID
+	out := make([]string, 0, len(s.Stages))
+	seen := map[string]bool{}
+	for _, st := range s.Stages {
+		if st.ID != "" && !seen[st.ID] {
+			seen[st.ID] = true
+			out = append(out, st.ID)
+		}
 	}
 	return out
 }
 
-func compileTouch(c *Cadence, st *Stage, j int, ts *TouchSpec, d *decoder, field string) *Touch {
+func compileTouch(c *Cadence, st *Stage, j int, ts *TouchSpec, d *decoder, field string, templatesKnown bool) *Touch {
 	t := &Touch{ID: ts.ID, Stage: st, Index: j, Channel: Channel(ts.Channel), Delay: ts.Delay,
 		FromEntry: ts.DelayFrom == "stage_entry", Thread: ts.Thread, Pos: ts.At.Of("")}
-	if ts.Thread && t.Channel != Email {
+	if d.failedAt(field) {
+		return t // not a mapping: reported, nothing to check
+	}
+	channelOK := !d.failed(field + ".channel")
+	if ts.Thread && t.Channel != Email && channelOK && !d.failed(field+".thread") {
 		d.add(ts.At.Of("thread"), field+".thread", "only email touches can thread")
 	}
-	if !idPattern.MatchString(ts.ID) {
-		d.add(ts.At.Of("id"), field+".id", "%q is not a valid touch id (lowercase letters, digits, - and _)", ts.ID)
-	}
-	if prev, dup := c.touchIndex[ts.ID]; dup {
-		d.add(ts.At.Of("id"), field+".id", "duplicate touch id %q (first at %s)", ts.ID, prev.Pos)
-	} else {
-		c.touchIndex[ts.ID] = t
+	if !d.failed(field + ".id") {
+		if !idPattern.MatchString(ts.ID) {
+			d.add(ts.At.Of("id"), field+".id", "%q is not a valid touch id (lowercase letters, digits, - and _)", ts.ID)
+		}
+		if prev, dup := c.touchIndex[ts.ID]; dup {
+			d.add(ts.At.Of("id"), field+".id", "duplicate touch id %q (first at %s)", ts.ID, prev.Pos)
+		} else {
+			c.touchIndex[ts.ID] = t
+		}
 	}
 	if ts.Window != nil {
 		w := ts.Window.compile(d, field+".window")
@@ -326,58 +378,73 @@ func compileTouch(c *Cadence, st *Stage, j int, ts *TouchSpec, d *decoder, field
 	case ts.Template != "" && len(ts.Variants) > 0:
 		d.add(ts.At.Of("variants"), field, "give template or variants, not both")
 	case ts.Template == "" && len(ts.Variants) == 0:
-		d.add(ts.At.Of(""), field+".template", "a touch needs a template or variants")
+		if !d.failed(field+".template") && !d.failed(field+".variants") {
+			d.add(ts.At.Of(""), field+".template", "a touch needs a template or variants")
+		}
 	case ts.Template != "":
 		t.Variants = []Variant{{ID: "default", Template: ts.Template, Weight: 1}}
-		checkTemplateRef(c, t, ts.Template, ts.At.Of("template"), field+".template", d)
+		if templatesKnown {
+			checkTemplateRef(c, t, ts.Template, ts.At.Of("template"), field+".template", d, channelOK)
+		}
 	default:
 		seen := map[string]bool{}
 		for k, vs := range ts.Variants {
 			vf := fmt.Sprintf("%s.variants[%d]", field, k)
+			if d.failedAt(vf) {
+				continue
+			}
 			w := vs.Weight
 			if _, given := vs.At["weight"]; !given {
 				w = 1
 			}
-			if w < 1 {
+			if w < 1 && !d.failed(vf+".weight") {
 				d.add(vs.At.Of("weight"), vf+".weight", "must be at least 1, found %d", vs.Weight)
 			}
-			if seen[vs.ID] {
-				d.add(vs.At.Of("id"), vf+".id", "duplicate variant id %q", vs.ID)
+			if !d.failed(vf + ".id") {
+				if seen[vs.ID] {
+					d.add(vs.At.Of("id"), vf+".id", "duplicate variant id %q", vs.ID)
+				}
+				seen[vs.ID] = true
 			}
-			seen[vs.ID] = true
-			checkTemplateRef(c, t, vs.Template, vs.At.Of("template"), vf+".template", d)
+			if templatesKnown && !d.failed(vf+".template") {
+				checkTemplateRef(c, t, vs.Template, vs.At.Of("template"), vf+".template", d, channelOK)
+			}
 			t.Variants = append(t.Variants, Variant{ID: vs.ID, Template: vs.Template, Weight: max(w, 1)})
 		}
 	}
 	for k, cs := range ts.If {
 		cond, err := ParseCondition(cs)
 		if err != nil {
-			d.add(ts.At.Of("if"), fmt.Sprintf("%s.if[%d]", field, k), "%v", err)
+			d.add(ts.At.Of(fmt.Sprintf("if[%d]", k)), fmt.Sprintf("%s.if[%d]", field, k), "%v", err)
 			continue
 		}
 		t.Conditions = append(t.Conditions, cond)
 	}
 	if t.Channel == Email {
-		if c.From.Email == "" {
+		if c.From.Email == "" && !d.failed("from") {
 			d.add(ts.At.Of("channel"), field+".channel", "email touch, but from.email is not set")
 		}
-		if c.PostalAddress == "" {
+		if c.PostalAddress == "" && !d.failed("postal_address") {
 			d.add(ts.At.Of("channel"), field+".channel", "email touch, but postal_address is not set (required in every marketing email)")
 		}
 	}
 	return t
 }
 
-func checkTemplateRef(c *Cadence, t *Touch, name string, pos Pos, field string, d *decoder) {
+func checkTemplateRef(c *Cadence, t *Touch, name string, pos Pos, field string, d *decoder, checkKind bool) {
 	tmpl, ok := c.Templates[name]
 	if !ok {
 		if !c.definedTemplates[name] {
-			d.add(pos, field, "template %q is not defined (templates: %s)", name, strings.Join(sortedKeys(c.definedTemplates), ", "))
+			if hint := d.didYouMean(name, c.templateNames); hint != "" {
+				d.add(pos, field, "template %q is not defined%s", name, hint)
+			} else {
+				d.add(pos, field, "template %q is not defined (templates: %s)", name, listNames(c.templateNames))
+			}
 		}
 		// A template that failed to compile is already reported.
 		return
 	}
-	if string(tmpl.Kind) != string(t.Channel) {
+	if checkKind && string(tmpl.Kind) != string(t.Channel) {
 		d.add(pos, field, "template %q is an %s template, but the touch is %s", name, tmpl.Kind, t.Channel)
 	}
 }
@@ -389,13 +456,4 @@ func (c *Cadence) ZoneFor(r *Recipient) *time.Location {
 		return zones[0]
 	}
 	return c.Zone
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -41,6 +41,7 @@ type Cadence struct {
 	touchIndex       map[string]*Touch
 	hasSMSTouches    bool
 	definedTemplates map[string]bool
+	templateNames    []string // sorted
 }
 
 // Stage is a journey stage.

@@ -311,6 +311,10 @@ func (w *Weekdays) decodeNode(d *decoder, n *yaml.Node, field string) {
 			if !d.scalar(c, field) {
 				return
 			}
+			if _, err := ParseWeekdays([]string{c.Value}); err != nil {
+				d.fail(c, field, "%v", err) // at the item, not the list
+				return
+			}
 			items = append(items, c.Value)
 		}
 	default:
