@@ -65,6 +65,10 @@ func TestExamplesAreValid(t *testing.T) {
 		if !strings.HasPrefix(c.Version, "v") || len(c.Version) != 13 {
 			t.Errorf("%s: version %q", f, c.Version)
 		}
+		// An example's id is its file name, so no two share one.
+		if want := strings.TrimSuffix(filepath.Base(f), ".yaml"); c.ID != want {
+			t.Errorf("%s: id %q, want %q", f, c.ID, want)
+		}
 	}
 }
 
