@@ -123,6 +123,9 @@ func sourceLine(src []byte, n int) (string, bool) {
 // ValidationError holds every problem found in one load, in file order.
 type ValidationError struct {
 	Problems []*FieldError
+	// Source is the file that was parsed, for Render and Snippet (nil for
+	// a file over MaxFileSize).
+	Source []byte
 }
 
 func (e *ValidationError) Error() string {
@@ -134,7 +137,8 @@ func (e *ValidationError) Error() string {
 }
 
 // Render lists every problem like Error, each followed by its Snippet from
-// src (the file that was parsed), indented by four spaces:
+// src, the file that was parsed (nil means e.Source), indented by four
+// spaces:
 //
 //	saas.yaml:7:6: malformed YAML: did not find expected key; …
 //	         channel: email
@@ -142,6 +146,9 @@ func (e *ValidationError) Error() string {
 //
 // It ends with a newline.
 func (e *ValidationError) Render(src []byte) string {
+	if src == nil {
+		src = e.Source
+	}
 	lines := splitLines(src)
 	var b strings.Builder
 	for _, p := range e.Problems {

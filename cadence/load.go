@@ -44,8 +44,17 @@ func LoadFile(path string) (*Cadence, error) {
 }
 
 // Parse validates a cadence definition. On failure the error is a
-// *ValidationError listing every problem with file:line:column.
+// *ValidationError listing every problem with file:line:column, and
+// holding data as its Source.
 func Parse(file string, data []byte) (*Cadence, error) {
+	c, err := parse(file, data)
+	if ve, ok := err.(*ValidationError); ok && len(data) <= MaxFileSize {
+		ve.Source = data
+	}
+	return c, err
+}
+
+func parse(file string, data []byte) (*Cadence, error) {
 	var p problems
 	if len(data) > MaxFileSize {
 		p.add(Pos{File: file}, "", "file is larger than %d bytes; split it", MaxFileSize)

@@ -2,6 +2,8 @@ package cadence_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -177,6 +179,28 @@ test.yaml:17:22: send_window.start: cannot read "9am" as a time of day (expected
                          ^
 `
 	if got := ve.Render([]byte(src)); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestLoadFileErrorCarriesItsSource(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "saas.yaml")
+	if err := os.WriteFile(path, []byte(misindented), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cadence.LoadFile(path)
+	var ve *cadence.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("want *ValidationError, got %v", err)
+	}
+	if string(ve.Source) != misindented {
+		t.Fatalf("Source %q", ve.Source)
+	}
+	want := path + `:7:6: malformed YAML: did not find expected key; check the indentation: "channel" is at column 6, "id" on line 6 at column 7
+         channel: email
+         ^
+`
+	if got := ve.Render(nil); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
