@@ -59,7 +59,7 @@ func boolKey(b bool) string {
 // click records a click and redirects to the signed destination.
 func (s *Server) click(w http.ResponseWriter, r *http.Request) {
 	ref, err := tracking.Decode(s.e.Tokens(), tracking.KindClick, r.PathValue("token"))
-	if err != nil || !(strings.HasPrefix(ref.URL, "https://") || strings.HasPrefix(ref.URL, "http://")) {
+	if err != nil || !tracking.AllowedDestination(ref.URL) {
 		http.Error(w, "This link is not valid.", http.StatusNotFound)
 		return
 	}
@@ -139,8 +139,10 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	ev := cadence.Event{Kind: cadence.EvUnsubscribed, At: s.e.Clock(), Channel: cadence.Email, By: "one-click", Reason: "List-Unsubscribe"}
 	if err := s.applyQuiet(r.Context(), eid, ev); err != nil {
-		s.internalText(w, http.StatusServiceUnavailable, "Please try again in a minute.", err)
-		return
+		if !s.spoolOptOut(spooled{Kind: "unsubscribe", EID: eid, Key: requestKey(r.PathValue("token")), At: ev.At}, err) {
+			s.internalText(w, http.StatusServiceUnavailable, "Please try again in a minute.", err)
+			return
+		}
 	}
 	unsubTmpl.Execute(w, map[string]bool{"Done": true})
 }
@@ -244,6 +246,12 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 		return s.replied(ctx, pid, cadence.Event{Kind: cadence.EvReplied, At: now, Channel: cadence.SMS, By: "sms", Reason: excerpt(body)})
 	})
 	if err != nil {
+		// An opt-out is acknowledged even when Redis is down: it waits in
+		// the spool, and the confirmation goes out now (COMPLIANCE.md 2).
+		if kw == inbound.Stop && s.spoolOptOut(spooled{Kind: "sms_stop", Phone: from, Body: body, Key: sid, At: s.e.Clock()}, err) {
+			twiml(w, s.stopText())
+			return
+		}
 		s.internalText(w, http.StatusServiceUnavailable, "try again", err)
 		return
 	}

@@ -47,6 +47,10 @@ type Config struct {
 	// Reload loads the cadence files again (POST /v1/cadences/reload);
 	// nil disables reloading.
 	Reload func() (map[string]*cadence.Cadence, error)
+	// Spool, when set, keeps one-click unsubscribes and SMS STOPs that
+	// arrive while Redis is unreachable, so they are acknowledged and
+	// applied later (RunSpool) instead of refused.
+	Spool  *Spool
 	Logger *slog.Logger
 }
 

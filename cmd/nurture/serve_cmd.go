@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,7 +88,19 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	defer p.close()
 	e, conn := p.engine, p.conn
-	srv, err := server.New(server.Config{Engine: e, Tokens: tokens, PublicURL: cfg.PublicURL, TwilioAuthToken: env("TWILIO_AUTH_TOKEN"),
+	spoolDir := env("NURTURE_SPOOL_DIR")
+	if spoolDir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("NURTURE_SPOOL_DIR is not set and there is no user cache directory (%v); set it to a persistent directory", err)
+		}
+		spoolDir = filepath.Join(cache, "nurture", "spool")
+	}
+	spool, err := server.OpenSpool(spoolDir)
+	if err != nil {
+		return fmt.Errorf("NURTURE_SPOOL_DIR: %w", err)
+	}
+	srv, err := server.New(server.Config{Spool: spool, Engine: e, Tokens: tokens, PublicURL: cfg.PublicURL, TwilioAuthToken: env("TWILIO_AUTH_TOKEN"),
 		Brand: env("NURTURE_BRAND"), HelpContact: env("NURTURE_HELP_CONTACT"), Logger: log,
 		Reload: func() (map[string]*cadence.Cadence, error) { return loadCadences(cfg.CadenceDir) }})
 	if err != nil {
@@ -135,6 +149,7 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	fmt.Fprintf(stdout, "nurture: serving on http://%s (public URL %s)\n", ln.Addr(), cfg.PublicURL)
 	runCtx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
+	go srv.RunSpool(runCtx, 5*time.Second)
 	var workers func(context.Context) error
 	if !*noWorker {
 		workers = func(ctx context.Context) error {

@@ -121,7 +121,7 @@ func TestComposeTopology(t *testing.T) {
 	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
 	admin := randomHex(20)
 	env := append(os.Environ(), "REDIS_URL=redis://"+rs.Addr+"/0", "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+randomHex(32),
-		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_METRICS_ADDR="+metricsAddr,
+		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_METRICS_ADDR="+metricsAddr, "NURTURE_SPOOL_DIR="+t.TempDir(),
 		"SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", "SMTP_CONNECTIONS=2")
 	// The compose file sets these; the parent's must not leak in.
 	for _, k := range []string{"REDIS_CLUSTER_ADDRS", "NURTURE_PREFIX", "NURTURE_JOURNAL"} {

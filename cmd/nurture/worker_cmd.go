@@ -80,6 +80,7 @@ var envTable = [][3]string{
 	{"NURTURE_IMAP_TLS", "tls", "serve: tls, starttls or none"},
 	{"NURTURE_API_TOKENS", "", "serve: API tokens as name:role:secret, comma separated; roles admin and sales"},
 	{"NURTURE_METRICS_ADDR", "127.0.0.1:9464", "serve: private listener for /metrics, /healthz and /readyz without credentials (off disables it; /metrics on the public address needs an admin token)"},
+	{"NURTURE_SPOOL_DIR", "", "serve: directory where one-click unsubscribes and SMS STOPs that arrive while Redis is unreachable wait to be applied (default: nurture/spool in the user cache directory)"},
 	{"NURTURE_TRUST_PROXY", "false", "serve: true behind a reverse proxy that appends the client address to X-Forwarded-For (login rate limits count that address)"},
 	{"NURTURE_BRAND", "Nurture", "serve: brand name in SMS HELP and STOP replies"},
 	{"NURTURE_HELP_CONTACT", "", "serve: contact given in SMS HELP replies (a phone number, email or URL)"},
