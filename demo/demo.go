@@ -209,7 +209,7 @@ func enrollSamples(ctx context.Context, e *worker.Engine, o Options) error {
 			b2c = append(b2c, p)
 		}
 	}
-	for id, batch := range map[string][]*store.Prospect{"saas-trial": b2b, "shop-welcome": b2c} {
+	for id, batch := range map[string][]*store.Prospect{"saas-trial": b2b, "shop-winback": b2c} {
 		for _, res := range e.EnrollBatch(ctx, batch, id) {
 			if res.Err != nil && !errors.Is(res.Err, store.ErrAlreadyEnrolled) {
 				return fmt.Errorf("demo enroll: %w", res.Err)

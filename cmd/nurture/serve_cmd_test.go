@@ -31,7 +31,7 @@ func freeAddr(t *testing.T) string {
 func TestServeAndCLI(t *testing.T) {
 	_, prefix := redistest.Client(t)
 	addr, metricsAddr := freeAddr(t), freeAddr(t)
-	env := map[string]string{"NURTURE_METRICS_ADDR": metricsAddr,
+	env := map[string]string{"NURTURE_METRICS_ADDR": metricsAddr, "NURTURE_SPOOL_DIR": t.TempDir(),
 		"NURTURE_PREFIX": prefix, "NURTURE_CADENCES": "../../examples",
 		"NURTURE_TOKEN_KEY": testTokenKey, "NURTURE_OUTBOX_DIR": t.TempDir(), "NURTURE_PUBLIC_URL": "http://" + addr,
 		"NURTURE_API_TOKENS": "ops:admin:ops-secret-0123456789,sam:sales:sam-secret-0123456789",
@@ -112,7 +112,7 @@ func TestServeAndCLI(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, string(b)
 	}
-	if code, body := reload(); code != 200 || !strings.Contains(body, `"saas-trial"`) || !strings.Contains(body, `"shop-welcome"`) {
+	if code, body := reload(); code != 200 || !strings.Contains(body, `"saas-trial"`) || !strings.Contains(body, `"shop-winback"`) {
 		t.Fatalf("reload: %d %s", code, body)
 	}
 	if out, err := cli("uncertain", "--cadence", "saas-trial"); err != nil || !strings.Contains(out, "no uncertain touches in saas-trial") {
@@ -194,7 +194,7 @@ func TestServeAndCLI(t *testing.T) {
 
 func TestServeWithoutRedisURLUsesTheEmbeddedRedis(t *testing.T) {
 	addr := freeAddr(t)
-	env := map[string]string{"NURTURE_CADENCES": "../../examples", "NURTURE_METRICS_ADDR": "off"}
+	env := map[string]string{"NURTURE_CADENCES": "../../examples", "NURTURE_METRICS_ADDR": "off", "NURTURE_SPOOL_DIR": t.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
 	done := make(chan error, 1)

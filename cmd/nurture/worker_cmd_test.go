@@ -57,7 +57,7 @@ func TestWorkerCommandSendsToOutbox(t *testing.T) {
 			}
 		}
 	}
-	if _, err := e.Enroll(context.Background(), &store.Prospect{ID: "w1", Email: "w1@example.com", TimeZone: zone}, "shop-welcome"); err != nil {
+	if _, err := e.Enroll(context.Background(), &store.Prospect{ID: "w1", Email: "w1@example.com", TimeZone: zone}, "shop-winback"); err != nil {
 		t.Fatal(err)
 	}
 
