@@ -18,38 +18,6 @@ import (
 	"time"
 )
 
-// Keyword is an SMS control keyword.
-type Keyword int
-
-const (
-	None Keyword = iota
-	Stop
-	Start
-	Help
-)
-
-var (
-	stopWords  = map[string]bool{"STOP": true, "STOPALL": true, "UNSUBSCRIBE": true, "CANCEL": true, "END": true, "QUIT": true, "REVOKE": true, "OPTOUT": true, "OPT OUT": true}
-	startWords = map[string]bool{"START": true, "UNSTOP": true, "YES": true}
-	helpWords  = map[string]bool{"HELP": true, "INFO": true}
-)
-
-// SMSKeyword classifies an inbound SMS body: trimmed and case-folded, the
-// whole body must be the keyword (COMPLIANCE.md 1, 3, 4).
-func SMSKeyword(body string) Keyword {
-	b := strings.ToUpper(strings.Join(strings.Fields(body), " "))
-	b = strings.Trim(b, ".!")
-	switch {
-	case stopWords[b]:
-		return Stop
-	case startWords[b]:
-		return Start
-	case helpWords[b]:
-		return Help
-	}
-	return None
-}
-
 // Kind is what an inbound email is.
 type Kind string
 
@@ -69,8 +37,27 @@ type Email struct {
 	Subject   string
 	// References are the Message-IDs it answers (In-Reply-To first).
 	References []string
-	Excerpt    string
-	// ReturnDate is an auto-reply's "back on" date, when it can be read.
+	// Excerpt is the start of Text on one line (up to 20 lines joined),
+	// for the timeline and for sales.
+	Excerpt string
+	// Text is what the sender wrote in this message: the text/plain part
+	// (or the HTML converted to text), decoded from base64 or
+	// quoted-printable and its charset, with the quoted history and the
+	// signature removed (see MessageText and NewText). Empty for bounce and
+	// complaint reports.
+	Text string
+	// Reply classifies a reply or auto-reply (ClassifyReply): opt-out,
+	// out-of-office, other automatic reply, disguised bounce, not now,
+	// wrong person or positive, with the phrase that decided. Zero for
+	// bounce and complaint reports.
+	Reply Classification
+	// ReturnOn is the first day an out-of-office sender is back, when the
+	// notice says (a calendar day: resume at the start of the prospect's
+	// send window, in the prospect's zone). Zero otherwise.
+	ReturnOn Date
+	// ReturnDate is ReturnOn at 09:00 UTC when that is after now, else zero.
+	//
+	// Deprecated: 09:00 UTC is not the prospect's morning; use ReturnOn.
 	ReturnDate time.Time
 	// Bounce fields (Kind bounce).
 	BounceRecipient  string
@@ -86,8 +73,6 @@ func (e *Email) Key() string {
 	}
 	return e.From + "|" + e.Subject + "|" + e.Excerpt
 }
-
-var oooSubject = regexp.MustCompile(`(?i)^(auto(matic)?[ -]?(reply|response)|out of (the )?office|ooo\b|away from (the )?office|abwesenheit|absence|r[ée]ponse automatique|respuesta autom[aá]tica|on vacation|on leave)`)
 
 var msgIDRe = regexp.MustCompile(`<([^<>\s]+)>`)
 
@@ -120,63 +105,52 @@ func ParseEmail(raw []byte, now time.Time) (*Email, error) {
 		}
 		return e, nil
 	}
-	text, err := textBody(h, m.Body)
+	text, err := MessageText(h, m.Body)
 	if err != nil {
 		return nil, err
 	}
-	e.Excerpt = firstLines(text)
-	if autoReply(h, e.Subject) {
+	e.Text = NewText(text)
+	e.Excerpt = firstLines(e.Text)
+	e.Reply = ClassifyReplyAt(e.Subject, text, h, now)
+	// Kind keeps its meaning for callers that only read it: auto_reply for
+	// anything machine-generated that is not a DSN or ARF report —
+	// COMPLIANCE.md 19 headers and subjects, and bodies that read as an
+	// out-of-office notice, an autoresponder or a delivery failure.
+	if autoHeaders(h, e.Subject) {
 		e.Kind = KindAutoReply
-		e.ReturnDate = returnDate(text, now)
+	}
+	switch e.Reply.Class {
+	case ClassOutOfOffice, ClassAutoReply, ClassBounce:
+		e.Kind = KindAutoReply
+	}
+	if e.Reply.Class == ClassOutOfOffice {
+		e.ReturnOn = e.Reply.Until
+	} else if e.Kind == KindAutoReply && e.Reply.Class != ClassBounce {
+		e.ReturnOn, _ = ParseReturnDate(e.Subject+"\n"+e.Text, sentAt(h, now))
+	}
+	if !e.ReturnOn.IsZero() {
+		if t := e.ReturnOn.At(9, 0, time.UTC); t.After(now) {
+			e.ReturnDate = t
+		}
 	}
 	return e, nil
 }
 
+// sentAt is the message's Date, unless missing or more than a day ahead
+// of now.
+func sentAt(h mail.Header, now time.Time) time.Time {
+	if t, err := mail.ParseDate(h.Get("Date")); err == nil && !t.After(now.Add(24*time.Hour)) {
+		return t
+	}
+	return now
+}
+
 func decodeHeader(s string) string {
-	d, err := new(mime.WordDecoder).DecodeHeader(s)
+	d, err := (&mime.WordDecoder{CharsetReader: charsetReader}).DecodeHeader(s)
 	if err != nil {
 		return s
 	}
 	return d
-}
-
-// autoReply applies COMPLIANCE.md 19.
-func autoReply(h mail.Header, subject string) bool {
-	if v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); v != "" && v != "no" {
-		return true
-	}
-	if h.Get("X-Autoreply") != "" || h.Get("X-Autorespond") != "" {
-		return true
-	}
-	if p := strings.ToLower(h.Get("Precedence")); p == "auto_reply" {
-		return true
-	}
-	return oooSubject.MatchString(strings.TrimSpace(subject))
-}
-
-// textBody returns the text/plain content (first text part of a multipart).
-func textBody(h mail.Header, body io.Reader) (string, error) {
-	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
-	if err != nil || !strings.HasPrefix(mt, "multipart/") {
-		b, err := io.ReadAll(io.LimitReader(body, 1<<20))
-		return string(b), err
-	}
-	mr := multipart.NewReader(body, params["boundary"])
-	for i := 0; i < 50; i++ {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			return "", nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("multipart body: %w", err)
-		}
-		pmt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		if pmt == "text/plain" || pmt == "" {
-			b, err := io.ReadAll(io.LimitReader(p, 1<<20))
-			return string(b), err
-		}
-	}
-	return "", nil
 }
 
 // firstLines keeps the new text of a reply: up to the first quoted line or
@@ -194,41 +168,6 @@ func firstLines(text string) string {
 		}
 	}
 	return strings.Join(out, " ")
-}
-
-var returnRe = regexp.MustCompile(`(?i)(?:until|back on|back in the office on|return(?:ing)? on|returning|back)\s+(?:on\s+)?(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?([A-Za-z0-9 ,./-]{4,30})`)
-
-var dateLayouts = []string{"January 2, 2006", "January 2 2006", "2 January 2006", "Jan 2, 2006", "Jan 2 2006", "2 Jan 2006", "2006-01-02", "01/02/2006", "January 2", "Jan 2", "2 January", "2 Jan"}
-
-// returnDate reads "back on March 9" style dates; year-less dates are the
-// next such date after now.
-func returnDate(text string, now time.Time) time.Time {
-	for _, m := range returnRe.FindAllStringSubmatch(text, 5) {
-		cand := strings.TrimRight(strings.TrimSpace(m[1]), ".,")
-		words := strings.Fields(cand)
-		for n := min(len(words), 4); n >= 1; n-- {
-			s := strings.TrimRight(strings.Join(words[:n], " "), ".,")
-			s = regexp.MustCompile(`(\d+)(st|nd|rd|th)\b`).ReplaceAllString(s, "$1")
-			for _, layout := range dateLayouts {
-				t, err := time.Parse(layout, s)
-				if err != nil {
-					continue
-				}
-				if t.Year() == 0 {
-					t = time.Date(now.Year(), t.Month(), t.Day(), 9, 0, 0, 0, time.UTC)
-					if !t.After(now) {
-						t = t.AddDate(1, 0, 0)
-					}
-				} else {
-					t = time.Date(t.Year(), t.Month(), t.Day(), 9, 0, 0, 0, time.UTC)
-				}
-				if t.After(now) && t.Before(now.AddDate(1, 0, 1)) {
-					return t
-				}
-			}
-		}
-	}
-	return time.Time{}
 }
 
 // eachPart calls fn with the media type and (bounded) content of each part

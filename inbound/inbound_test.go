@@ -14,7 +14,10 @@ func TestSMSKeywords(t *testing.T) {
 		"cancel": inbound.Stop, "END": inbound.Stop, "quit": inbound.Stop, "revoke": inbound.Stop, "optout": inbound.Stop, "opt out": inbound.Stop, "OPT  OUT": inbound.Stop,
 		"START": inbound.Start, "unstop": inbound.Start, "Yes": inbound.Start,
 		"help": inbound.Help, "INFO": inbound.Help,
-		"please stop calling me": inbound.None, "stopping by later": inbound.None, "": inbound.None, "Thanks!": inbound.None,
+		// "please stop …" begins, politeness aside, with STOP: an opt-out
+		// (COMPLIANCE.md 1; it was a reply before the keyword rules
+		// followed the FCC's revocation-by-any-reasonable-means order).
+		"please stop calling me": inbound.Stop, "stopping by later": inbound.None, "": inbound.None, "Thanks!": inbound.None,
 	}
 	for body, want := range cases {
 		if got := inbound.SMSKeyword(body); got != want {

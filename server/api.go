@@ -248,10 +248,12 @@ func (s *Server) validateCadence(w http.ResponseWriter, r *http.Request, _ Token
 			Field   string `json:"field"`
 			Message string `json:"message"`
 			Text    string `json:"text"`
+			// Snippet is the source line with a caret under the column.
+			Snippet string `json:"snippet,omitempty"`
 		}
 		var ps []problem
 		for _, p := range ve.Problems {
-			ps = append(ps, problem{Line: p.Pos.Line, Column: p.Pos.Column, Field: p.Field, Message: p.Msg, Text: p.Error()})
+			ps = append(ps, problem{Line: p.Pos.Line, Column: p.Pos.Column, Field: p.Field, Message: p.Msg, Text: p.Error(), Snippet: p.Snippet(body)})
 		}
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"valid": false, "problems": ps})
 		return

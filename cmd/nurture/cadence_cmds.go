@@ -69,9 +69,7 @@ func cmdValidate(_ context.Context, args []string, _ func(string) string, stdout
 		switch {
 		case errors.As(err, &ve):
 			bad++
-			for _, p := range ve.Problems {
-				fmt.Fprintln(stdout, p)
-			}
+			fmt.Fprint(stdout, ve.Render(nil))
 			continue
 		case err != nil:
 			bad++
@@ -152,9 +150,7 @@ func cmdSimulate(_ context.Context, args []string, _ func(string) string, stdout
 	if err != nil {
 		var ve *cadence.ValidationError
 		if errors.As(err, &ve) {
-			for _, p := range ve.Problems {
-				fmt.Fprintln(stderr, p)
-			}
+			fmt.Fprint(stderr, ve.Render(nil))
 			return exitCode(1)
 		}
 		return err
