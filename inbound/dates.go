@@ -182,6 +182,7 @@ var (
 	nextWeekRe = regexp.MustCompile(`\b(next\s+week|(?:la\s+)?semaine\s+prochaine|nachste[nr]?\s+woche|kommende[nr]?\s+woche|(?:la\s+)?(?:proxima|siguiente)\s+semana|la\s+semana\s+que\s+viene|(?:the\s+)?rest\s+of\s+(?:this|the)\s+week|(?:the\s+)?end\s+of\s+(?:this|the)\s+week)\b`)
 	inNRe      = regexp.MustCompile(`\b(?:in|dans|en|dentro\s+de|d'ici)\s+(` + numWordAlt + `)\s+(` + unitAlt + `)\b`)
 	forNRe     = regexp.MustCompile(`\b(?:for|pour|pendant|fur|durante|por)\s+(?:the\s+next\s+|the\s+)?(` + numWordAlt + `)\s+(` + unitAlt + `)\b`)
+	thisWeekRe = regexp.MustCompile(`\b(?:out|away|off|absent|absente|abwesend|nicht\s+im\s+buro|fuera|ausente|on\s+leave|en\s+conges)\b[^.\n]{0,30}?\b(this\s+week|cette\s+semaine|diese\s+woche|esta\s+semana)\b`)
 	monthEndRe = regexp.MustCompile(`\b((?:the\s+)?end\s+of\s+(?:the\s+)?month|fin\s+du\s+mois|ende\s+des\s+monats|monatsende|(?:el\s+)?final\s+de(?:l)?\s+mes|fin\s+de\s+mes)\b`)
 )
 
@@ -375,6 +376,12 @@ func (c dateCtx) findDates(fs string) []dateHit {
 	for _, m := range inNRe.FindAllStringSubmatchIndex(fs, -1) {
 		if n := numWord(str(m, 1)); n > 0 {
 			add(m[0], m[1], c.ref.AddDays(n*unitDays(str(m, 2))), true, true)
+		}
+	}
+	// "absent this week": back next Monday.
+	for _, m := range thisWeekRe.FindAllStringSubmatchIndex(fs, -1) {
+		if !taken(m[2], m[3]) {
+			hits = append(hits, dateHit{start: m[2], end: m[3], d: c.nextMonday(), kind: kindDuration, fixed: true})
 		}
 	}
 	for _, m := range forNRe.FindAllStringSubmatchIndex(fs, -1) {

@@ -15,8 +15,8 @@
 //
 //	body…
 //
-// The label is the source file's name (opt_out.txt → opt_out); a "tuned-"
-// or "holdout-" prefix names the set (see corpus/README.md); the id's first
+// The label is the source file's name (opt_out.txt → opt_out); a "round2-",
+// "round3-" or "blind-" prefix names the set (see corpus/README.md); the id's first
 // two letters are the language (en, fr, de, es). Placeholders:
 // {first} {name} {company} {domain} {rep} {repname} {repemail}.
 package main
@@ -129,7 +129,7 @@ func main() {
 	for _, f := range files {
 		class := strings.TrimSuffix(filepath.Base(f), ".txt")
 		set := "dev"
-		for _, s := range []string{"tuned", "holdout"} {
+		for _, s := range []string{"round2", "round3", "blind"} {
 			if c, ok := strings.CutPrefix(class, s+"-"); ok {
 				class, set = c, s
 			}
