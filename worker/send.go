@@ -47,32 +47,17 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 		return err
 	}
 	var sends []*item
-	var needHistory []*item
 	if items, err = e.rebase(ctx, items, now); err != nil {
 		return err
 	}
 	for _, it := range items {
 		l := &it.loaded.Enrollment
 		it.dec = it.c.Gate(l, cadence.Claim{Stage: l.Stage, Step: l.Step, Generation: l.Generation}, &it.rcpt, nil, now)
-		if (it.dec.Verdict == cadence.Send || it.dec.Verdict == cadence.Defer) && needsHistory(it) {
-			needHistory = append(needHistory, it)
-		}
 	}
-	if len(needHistory) > 0 {
-		// Frequency caps need the recipient's recent sends; read them only
-		// for touches that may go out, in one round trip.
-		pids := make([]string, len(needHistory))
-		for i, it := range needHistory {
-			pids[i] = it.loaded.Enrollment.ProspectID
-		}
-		hs, err := e.st.RecentSendsBatch(ctx, pids, now.Add(-store.SendHistoryWindow))
-		if err != nil {
-			return err
-		}
-		for i, it := range needHistory {
-			l := &it.loaded.Enrollment
-			it.dec = it.c.Gate(l, cadence.Claim{Stage: l.Stage, Step: l.Step, Generation: l.Generation}, &it.rcpt, &hs[i], now)
-		}
+	// Frequency caps: one prospect's touches of this batch are gated in
+	// turn, each counting the sends accepted before it (caps.go).
+	if err := e.gateCaps(ctx, items, now); err != nil {
+		return err
 	}
 	for _, it := range items {
 		switch it.dec.Verdict {
