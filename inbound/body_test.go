@@ -137,6 +137,7 @@ func TestClassifyReplyReasons(t *testing.T) {
 	}{
 		{"Re: hi", "please remove me from your list", inbound.ClassOptOut, "remove me"},
 		{"Re: hi", "Please don't remove me, I'm interested!", inbound.ClassPositive, ""},
+		{"Re: hi", "Yes, Thursday.\n\nIf you no longer wish to receive our newsletter, unsubscribe here.", inbound.ClassPositive, ""},
 		{"Re: hi", "I'm out of the office tomorrow but let's talk Thursday", inbound.ClassPositive, ""},
 		{"Re: hi", "Thanks! Stop by our booth at SaaStr.", inbound.ClassPositive, ""},
 		{"Re: hi", "Not right now - circle back next quarter?", inbound.ClassNotNow, "Not right now"},

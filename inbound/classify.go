@@ -135,9 +135,11 @@ func first(fs string, rules []rule) (match, bool) {
 	for _, x := range rules {
 		for _, m := range x.re.FindAllStringIndex(fs, -1) {
 			if x.negBefore != nil {
-				cs := 0
-				for _, b := range negClause.FindAllStringIndex(fs[:m[0]], -1) {
-					cs = b[1]
+				// The clause before the match, within 200 bytes.
+				base := max(0, m[0]-200)
+				cs := base
+				for _, b := range negClause.FindAllStringIndex(fs[base:m[0]], -1) {
+					cs = base + b[1]
 				}
 				if x.negBefore.MatchString(fs[cs:m[0]]) {
 					continue
@@ -160,8 +162,9 @@ func first(fs string, rules []rule) (match, bool) {
 
 func anyMatch(fs string, rules []rule) bool { _, ok := first(fs, rules); return ok }
 
-// Negations that cancel an opt-out phrase in the same clause.
-const negOptOut = `(?:\b(?:don'?t|do\s+not|dont|didn'?t|did\s+not|no\s+need\s+to|not|never|won'?t|wouldn'?t|isn'?t|wasn'?t|without|nicht|kein|keine)\s+(?:[a-z']+\s+){0,3}|\bne\s+(?:me\s+|m'|nous\s+|le\s+|la\s+)?|\bno\s+(?:me\s+|nos\s+|lo\s+|la\s+)?(?:[a-z]+\s+)?)$`
+// Negations that cancel an opt-out phrase in the same clause, and the
+// conditional of a footer ("if you no longer wish to receive …").
+const negOptOut = `(?:\bif\s+you\s+(?:[a-z']+\s+){0,3}|\b(?:don'?t|do\s+not|dont|didn'?t|did\s+not|no\s+need\s+to|not|never|won'?t|wouldn'?t|isn'?t|wasn'?t|without|nicht|kein|keine)\s+(?:[a-z']+\s+){0,3}|\bne\s+(?:me\s+|m'|nous\s+|le\s+|la\s+)?|\bno\s+(?:me\s+|nos\s+|lo\s+|la\s+)?(?:[a-z]+\s+)?)$`
 
 var optOutRules = []rule{
 	// A clause that is only the request: "Unsubscribe", "Remove", "STOP",
@@ -182,7 +185,7 @@ var optOutRules = []rule{
 	r("asks not to be contacted", `\b(?:don'?t|do\s+not|dont|never)\s+(?:ever\s+)?(?:e-?mail|contact|message|text|write\s+to|send\s+(?:me|us)\s+(?:any|more|these)|call|spam)\s+(?:me|us)?\s*(?:again|anymore|any\s+more|ever)?\b`).unless("", `^\s*(?:the|a|an|this|that|your\s+deck|until|before|till|on|at|next|tomorrow)\b`),
 	r("asks not to be contacted", `\b(?:didn'?t|did\s+not|wouldn'?t|would\s+not)\s+(?:contact|e-?mail|message|write\s+to|text)\s+(?:me|us)\s+(?:again|anymore|any\s+more)\b`),
 	r("asks for no more emails", `\b(?:no|any)\s+more\s+(?:e-?mails|emails|messages|mails|texts|spam|of\s+(?:these|this))\b`),
-	r("asks for no more emails", `\b(?:don'?t|do\s+not|no\s+longer)\s+(?:want|wish)\s+(?:to\s+(?:receive|get|hear\s+from|be\s+(?:contacted|emailed)))\b`),
+	r("asks for no more emails", `\b(?:don'?t|do\s+not|no\s+longer)\s+(?:want|wish)\s+(?:to\s+(?:receive|get|hear\s+from|be\s+(?:contacted|emailed)))\b`).unless(`\bif\s+you\s+(?:[a-z']+\s+){0,3}$`, ""),
 	r("asks for no more emails", `\b(?:don'?t|do\s+not)\s+(?:want|wish)\s+(?:to\s+(?:receive|get|hear)\s+)?(?:any\s+)?(?:more|further|these|your)\s+(?:e-?mails|emails|messages|mail|communications?|updates|texts)\b`),
 	r("opt-out request", `\b(?:opt|opting)\s*-?\s*(?:me|us)\s+out\b|\b(?:want|like|wish|please|pls|need)\s+(?:to\s+)?opt\s*-?\s*out\b`),
 	r("asks to delete their data", `\b(?:delete|erase|remove)\s+(?:all\s+)?(?:my|our)\s+(?:personal\s+)?(?:data|details|information|contact\s+(?:details|information)|e-?mail(?:\s+address)?|address)\b|\bdeletion\s+of\s+(?:any|all|my)\s+(?:personal\s+)?data\b`),

@@ -124,6 +124,18 @@ func TestReplyCorpus(t *testing.T) {
 				refMiss = append(refMiss, fmt.Sprintf("%-50s %-7s want %s got %q", c.file, c.set, c.referral, e.Reply.Referral))
 			}
 		}
+		// Kind is what today's server routes on: machine-made classes must
+		// not warm a lead, human ones must.
+		switch {
+		case got == inbound.ClassOutOfOffice || got == inbound.ClassAutoReply || got == inbound.ClassBounce:
+			if e.Kind != inbound.KindAutoReply {
+				t.Errorf("%s: class %s but kind %s", c.file, got, e.Kind)
+			}
+		case got == inbound.ClassPositive || got == inbound.ClassNotNow:
+			if e.Kind != inbound.KindReply {
+				t.Errorf("%s: class %s but kind %s", c.file, got, e.Kind)
+			}
+		}
 		if strings.Contains(e.Excerpt, "fieldnote.io/u/") || base64Run.MatchString(e.Excerpt) ||
 			(e.Excerpt == "" && (want == inbound.ClassPositive || want == inbound.ClassNotNow || want == inbound.ClassWrongPerson)) {
 			excerptBad = append(excerptBad, fmt.Sprintf("%-50s %q", c.file, e.Excerpt))

@@ -425,11 +425,13 @@ var (
 	clauseEnd = regexp.MustCompile(`[\n!?;]|[a-z]{4}\.\s`)
 )
 
-// clauseStart is where the clause containing position p begins.
+// clauseStart is where the clause containing position p begins (looking
+// back 200 bytes at most).
 func clauseStart(fs string, p int) int {
-	start := 0
-	for _, m := range clauseEnd.FindAllStringIndex(fs[:p], -1) {
-		start = m[1]
+	start := max(0, p-200)
+	base := start
+	for _, m := range clauseEnd.FindAllStringIndex(fs[base:p], -1) {
+		start = base + m[1]
 	}
 	return start
 }

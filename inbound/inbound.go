@@ -1,7 +1,21 @@
 // Package inbound parses what recipients send back: SMS keywords (STOP,
 // START, HELP families) and raw RFC 5322 email — human replies,
 // auto-replies with their return date, and DSN bounce reports
-// (multipart/report). It is pure: no Redis, no clock of its own.
+// (multipart/report). It is pure: no Redis, no network, no clock of its
+// own (every time is an argument).
+//
+//   - SMSKeyword reads STOP/START/HELP keywords; ClassifySMS reads the rest
+//     of an SMS with the reply rules.
+//   - ParseEmail parses a message: Kind routes it (reply, auto_reply,
+//     bounce, complaint), Text is what the sender wrote (decoded, quoted
+//     history removed), Reply classifies it (ClassifyReply), ReturnOn is an
+//     out-of-office return day.
+//   - ClassifyReply sorts a reply into opt_out, out_of_office, auto_reply,
+//     bounce_in_disguise, not_now, wrong_person or positive, quoting the
+//     phrase that decided, by rules for English, French, German and Spanish.
+//   - MessageText and NewText are the decoding and quote-stripping steps;
+//     ParseReturnDate reads a return day, as a Date (a calendar day, no
+//     zone: the caller picks the time of day in the prospect's zone).
 package inbound
 
 import (
@@ -126,7 +140,7 @@ func ParseEmail(raw []byte, now time.Time) (*Email, error) {
 	if e.Reply.Class == ClassOutOfOffice {
 		e.ReturnOn = e.Reply.Until
 	} else if e.Kind == KindAutoReply && e.Reply.Class != ClassBounce {
-		e.ReturnOn, _ = ParseReturnDate(e.Subject+"\n"+e.Text, sentAt(h, now))
+		e.ReturnOn, _ = ParseReturnDate(e.Subject+"\n"+truncate(e.Text, 16<<10), sentAt(h, now))
 	}
 	if !e.ReturnOn.IsZero() {
 		if t := e.ReturnOn.At(9, 0, time.UTC); t.After(now) {
