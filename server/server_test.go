@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/mail"
 	"net/url"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -588,7 +589,65 @@ func TestInboundEmail(t *testing.T) {
 	if last := tl[len(tl)-2].Text(); !strings.Contains(last, "Sounds good, can we talk Tuesday?") || strings.Contains(last, "> Hello") {
 		t.Errorf("reply excerpt: %q", last)
 	}
-	post(reply) // delivered twice: nothing changes
+	// Delivered twice (a relay's retry, or the IMAP poller reading it
+	// again a minute later): nothing changes — the enrollment, its
+	// timeline, the cadence's counters and the warm list are as they were.
+	type snapshot struct {
+		enrollment cadence.Enrollment
+		timeline   []string
+		stats      map[string]int64
+		warm       []string
+	}
+	snap := func() snapshot {
+		t.Helper()
+		ctx := context.Background()
+		var sn snapshot
+		sn.enrollment = h.enrollment(eid)
+		tl, err := h.e.Timeline(ctx, eid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, en := range tl {
+			sn.timeline = append(sn.timeline, en.Text())
+		}
+		if sn.stats, err = h.e.Stats(ctx, "trial"); err != nil {
+			t.Fatal(err)
+		}
+		leads, err := h.e.WarmLeads(ctx, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range leads {
+			sn.warm = append(sn.warm, fmt.Sprintf("%s %s %q", l.Enrollment.ID, l.Enrollment.State, l.Reply))
+		}
+		return sn
+	}
+	before := snap()
+	if len(before.warm) != 1 {
+		t.Fatalf("after the first delivery: warm %v", before.warm)
+	}
+	// The reply names its touch (In-Reply-To is welcome's Message-ID),
+	// so the touch's replied counter shows it.
+	if n := before.stats["t:welcome:replied"]; n != 1 {
+		t.Errorf("after a reply to welcome's Message-ID: t:welcome:replied = %d, want 1 (stats %v)", n, before.stats)
+	}
+	h.clk.Add(time.Minute)
+	if code, text := post(reply); code != 200 {
+		t.Fatalf("reply delivered twice: %d %s", code, text)
+	}
+	after := snap()
+	if !reflect.DeepEqual(after.enrollment, before.enrollment) {
+		t.Errorf("second delivery changed the enrollment:\n%+v\nwas\n%+v", after.enrollment, before.enrollment)
+	}
+	if !reflect.DeepEqual(after.timeline, before.timeline) {
+		t.Errorf("second delivery changed the timeline:\n%s\nwas\n%s", strings.Join(after.timeline, "\n"), strings.Join(before.timeline, "\n"))
+	}
+	if !reflect.DeepEqual(after.stats, before.stats) {
+		t.Errorf("second delivery changed the counters: %v, was %v", after.stats, before.stats)
+	}
+	if !reflect.DeepEqual(after.warm, before.warm) {
+		t.Errorf("second delivery changed the warm list: %v, was %v", after.warm, before.warm)
+	}
 	ooo := "From: cy@example.com\nTo: hello@acme.example\nSubject: Out of Office: Hi Cy\nAuto-Submitted: auto-replied\nMessage-ID: <r2@mail.example>\n\nI am away until March 16, 2026 with limited access to email.\n"
 	if code, _ := post(ooo); code != 200 {
 		t.Fatalf("ooo: %d", code)
