@@ -21,11 +21,9 @@ package inbound
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/mail"
 	"regexp"
 	"strings"
@@ -49,7 +47,10 @@ type Email struct {
 	MessageID string
 	From      string
 	Subject   string
-	// References are the Message-IDs it answers (In-Reply-To first).
+	// References are the Message-IDs it answers: In-Reply-To first, then
+	// References newest first (the message it answers is the last one
+	// listed), each once. For a bounce or complaint report, the returned
+	// message's Message-ID comes first (see Returned).
 	References []string
 	// Excerpt is the start of Text on one line (up to 20 lines joined),
 	// for the timeline and for sales.
@@ -73,19 +74,37 @@ type Email struct {
 	//
 	// Deprecated: 09:00 UTC is not the prospect's morning; use ReturnOn.
 	ReturnDate time.Time
-	// Bounce fields (Kind bounce).
+	// Report fields (Kind bounce or complaint). BounceRecipient is the
+	// DSN's Final-Recipient (of the first failed recipient, else the first
+	// delayed one), or the ARF's Original-Rcpt-To (else the returned
+	// message's To); empty when a feedback loop redacted it.
 	BounceRecipient  string
 	BounceStatus     string
 	BounceDiagnostic string
-	Hard             bool
-}
+	// Hard is a permanent mailbox failure (Action failed, status 5.1.x or
+	// 5.2.1).
+	Hard bool
+	// OriginalRecipient is that DSN block's Original-Recipient when it
+	// differs from BounceRecipient (the address we sent to, when the
+	// recipient's MTA forwarded it elsewhere).
+	OriginalRecipient string
+	// Action is that DSN block's Action: failed, delayed, delivered,
+	// relayed or expanded.
+	Action string
+	// Recipients are every recipient block of a DSN, in order.
+	Recipients []ReportRecipient
+	// Returned lists the Message-IDs of the message a report returns (its
+	// message/rfc822, message/global, text/rfc822-headers or
+	// message/global-headers part). A report is only as trustworthy as the
+	// Message-ID it returns: ours are signed.
+	Returned []string
+	// FeedbackType is an ARF report's Feedback-Type (abuse, fraud …).
+	FeedbackType string
 
-// Key identifies the message for deduplication.
-func (e *Email) Key() string {
-	if e.MessageID != "" {
-		return e.MessageID
-	}
-	return e.From + "|" + e.Subject + "|" + e.Excerpt
+	// date is the Date header and reportMeta the report's per-message
+	// fields (Reporting-MTA, Arrival-Date …), for Key.
+	date       string
+	reportMeta []string
 }
 
 var msgIDRe = regexp.MustCompile(`<([^<>\s]+)>`)
@@ -97,29 +116,36 @@ func ParseEmail(raw []byte, now time.Time) (*Email, error) {
 		return nil, fmt.Errorf("not an RFC 5322 message: %w", err)
 	}
 	h := m.Header
-	e := &Email{Kind: KindReply, MessageID: strings.Trim(h.Get("Message-Id"), "<> "), Subject: decodeHeader(h.Get("Subject"))}
+	e := &Email{Kind: KindReply, MessageID: strings.Trim(h.Get("Message-Id"), "<> "), Subject: decodeHeader(h.Get("Subject")), date: h.Get("Date")}
 	if from, err := mail.ParseAddress(h.Get("From")); err == nil {
 		e.From = strings.ToLower(from.Address)
 	}
-	for _, field := range []string{"In-Reply-To", "References"} {
-		for _, id := range msgIDRe.FindAllStringSubmatch(h.Get(field), -1) {
-			e.References = append(e.References, id[1])
-		}
-	}
+	e.References = references(h)
 	mt, params, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	if mt == "multipart/report" && strings.EqualFold(params["report-type"], "delivery-status") {
-		if err := e.parseDSN(m.Body, params["boundary"]); err != nil {
+	if kind, ok := reportKind(mt, params); ok {
+		parse := e.parseDSN
+		if kind == KindComplaint {
+			parse = e.parseARF
+		}
+		if err := parse(m.Body, params["boundary"]); err != nil {
 			return nil, err
 		}
 		return e, nil
 	}
-	if mt == "multipart/report" && strings.EqualFold(params["report-type"], "feedback-report") {
-		if err := e.parseARF(m.Body, params["boundary"]); err != nil {
-			return nil, err
+	body := m.Body
+	if mt == "multipart/mixed" {
+		// Microsoft's JMRP complaints are not ARF: multipart/mixed with the
+		// reported message alone.
+		b, err := io.ReadAll(io.LimitReader(m.Body, maxJMRPBytes))
+		if err != nil {
+			return nil, fmt.Errorf("reading the message: %w", err)
 		}
-		return e, nil
+		if e.parseJMRP(b, params["boundary"]) {
+			return e, nil
+		}
+		body = bytes.NewReader(b)
 	}
-	text, err := MessageText(h, m.Body)
+	text, err := MessageText(h, body)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +163,12 @@ func ParseEmail(raw []byte, now time.Time) (*Email, error) {
 	case ClassOutOfOffice, ClassAutoReply, ClassBounce:
 		e.Kind = KindAutoReply
 	}
+	if e.Reply.Class == ClassBounce {
+		// A failure notice in plain text often copies the message below
+		// ("--- Below this line is a copy of the message."): its
+		// Message-ID says which send failed.
+		e.returnedInText(text)
+	}
 	if e.Reply.Class == ClassOutOfOffice {
 		e.ReturnOn = e.Reply.Until
 	} else if e.Kind == KindAutoReply && e.Reply.Class != ClassBounce {
@@ -148,6 +180,30 @@ func ParseEmail(raw []byte, now time.Time) (*Email, error) {
 		}
 	}
 	return e, nil
+}
+
+// maxReferences bounds the Message-IDs kept from In-Reply-To and
+// References: each may cost a lookup.
+const maxReferences = 20
+
+// references lists In-Reply-To, then References newest first, each once.
+func references(h mail.Header) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] && len(out) < maxReferences {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	for _, id := range msgIDRe.FindAllStringSubmatch(h.Get("In-Reply-To"), -1) {
+		add(id[1])
+	}
+	refs := msgIDRe.FindAllStringSubmatch(h.Get("References"), -1)
+	for i := len(refs) - 1; i >= 0; i-- {
+		add(refs[i][1])
+	}
+	return out
 }
 
 // sentAt is the message's Date, unless missing or more than a day ahead
@@ -182,116 +238,4 @@ func firstLines(text string) string {
 		}
 	}
 	return strings.Join(out, " ")
-}
-
-// eachPart calls fn with the media type and (bounded) content of each part
-// of a multipart report.
-func eachPart(body io.Reader, boundary string, fn func(mediaType string, b []byte)) error {
-	mr := multipart.NewReader(body, boundary)
-	for i := 0; i < 20; i++ {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		mt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		b, _ := io.ReadAll(io.LimitReader(p, 1<<20))
-		fn(mt, b)
-	}
-	return nil
-}
-
-// originalHeaders reads the returned original message's headers.
-func originalHeaders(b []byte) (mail.Header, bool) {
-	orig, err := mail.ReadMessage(bytes.NewReader(append(b, '\n', '\n')))
-	if err != nil {
-		return nil, false
-	}
-	return orig.Header, true
-}
-
-// parseDSN reads a delivery-status report (RFC 3464).
-func (e *Email) parseDSN(body io.Reader, boundary string) error {
-	e.Kind = KindBounce
-	err := eachPart(body, boundary, func(mt string, b []byte) {
-		switch mt {
-		case "message/delivery-status", "message/global-delivery-status":
-			e.readStatus(string(b))
-		case "message/rfc822", "text/rfc822-headers", "message/rfc822-headers":
-			if h, ok := originalHeaders(b); ok {
-				if id := strings.Trim(h.Get("Message-Id"), "<> "); id != "" {
-					e.References = append(e.References, id)
-				}
-			}
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("delivery report: %w", err)
-	}
-	if e.BounceRecipient == "" {
-		return errors.New("delivery report without a Final-Recipient")
-	}
-	return nil
-}
-
-func (e *Email) readStatus(s string) {
-	for _, line := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		v = strings.TrimSpace(v)
-		switch strings.ToLower(strings.TrimSpace(k)) {
-		case "final-recipient", "original-recipient":
-			if e.BounceRecipient == "" || strings.EqualFold(strings.TrimSpace(k), "final-recipient") {
-				_, addr, found := strings.Cut(v, ";")
-				if !found {
-					addr = v
-				}
-				e.BounceRecipient = strings.ToLower(strings.Trim(strings.TrimSpace(addr), "<>"))
-			}
-		case "status":
-			e.BounceStatus = v
-		case "diagnostic-code":
-			e.BounceDiagnostic = v
-		}
-	}
-	// 5.x.x is permanent; mailbox problems (5.1.x) suppress the address.
-	// Other permanent failures are recorded as soft: a 5.7.x policy block
-	// is the sender's problem (COMPLIANCE.md 14).
-	e.Hard = strings.HasPrefix(e.BounceStatus, "5.1.") || strings.HasPrefix(e.BounceStatus, "5.2.1")
-}
-
-// parseARF reads a feedback-loop complaint (RFC 5965): who complained is
-// the original message's recipient.
-func (e *Email) parseARF(body io.Reader, boundary string) error {
-	e.Kind = KindComplaint
-	err := eachPart(body, boundary, func(mt string, b []byte) {
-		switch mt {
-		case "message/feedback-report":
-			for _, line := range strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n") {
-				if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Original-Rcpt-To") {
-					e.BounceRecipient = strings.ToLower(strings.Trim(strings.TrimSpace(v), "<>"))
-				}
-			}
-		case "message/rfc822", "text/rfc822-headers":
-			if h, ok := originalHeaders(b); ok {
-				if id := strings.Trim(h.Get("Message-Id"), "<> "); id != "" {
-					e.References = append(e.References, id)
-				}
-				if to, err := mail.ParseAddress(h.Get("To")); err == nil && e.BounceRecipient == "" {
-					e.BounceRecipient = strings.ToLower(to.Address)
-				}
-			}
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("feedback report: %w", err)
-	}
-	if e.BounceRecipient == "" {
-		return errors.New("feedback report without the complaining recipient")
-	}
-	return nil
 }
