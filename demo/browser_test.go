@@ -2,6 +2,9 @@ package demo_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,9 +20,10 @@ import (
 
 // TestBrowserSalesPausesAWarmLead drives the dashboard in headless
 // Chromium: log in, open a cadence funnel, find a warm lead, click Pause,
-// see the timeline say so, and see the engine stop sending to that
-// prospect. Screenshots are kept when the test fails (SCREENSHOTS=dir
-// keeps them always).
+// see the timeline say so; then pause an active prospect whose touch is
+// due within the next cadence day from its prospect page, and see the
+// engine send it nothing. Screenshots are kept when the test fails
+// (SCREENSHOTS=dir keeps them always).
 func TestBrowserSalesPausesAWarmLead(t *testing.T) {
 	bin := browsertest.Chromium(t)
 	shots := os.Getenv("SCREENSHOTS")
@@ -31,9 +35,16 @@ func TestBrowserSalesPausesAWarmLead(t *testing.T) {
 	ready := make(chan demo.Info, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- demo.Run(ctx, demo.Options{Addr: "127.0.0.1:0", Prospects: 200, DaySeconds: 1, Seed: 5, Ready: func(i demo.Info) { ready <- i }})
+		done <- demo.Run(ctx, demo.Options{Addr: "127.0.0.1:0", Prospects: demoProspects, DaySeconds: demoDay.Seconds(), Seed: 5, Ready: func(i demo.Info) { ready <- i }})
 	}()
-	info := <-ready
+	var info demo.Info
+	select {
+	case info = <-ready:
+	case err := <-done:
+		t.Fatalf("demo stopped: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("demo did not start")
+	}
 
 	// Chromium may still be writing its profile as it exits: remove it
 	// with a few retries rather than through t.TempDir.
@@ -141,20 +152,59 @@ func TestBrowserSalesPausesAWarmLead(t *testing.T) {
 	if !strings.Contains(timeline, "paused: warm -> paused by sales:sam") {
 		t.Fatalf("timeline does not show the pause:\n%s", timeline)
 	}
-	l, _ := info.Engine.Store().Enrollment(ctx, eid)
-	sentBefore := strings.Count(timeline, "sent ")
-	time.Sleep(3 * time.Second) // three cadence days
-	l, _ = info.Engine.Store().Enrollment(ctx, eid)
-	tl, _ := info.Engine.Timeline(ctx, eid)
-	sentAfter := 0
-	for _, en := range tl {
-		if en.Kind == "sent" {
-			sentAfter++
+	if l, err := info.Engine.Store().Enrollment(ctx, eid); err != nil {
+		t.Fatal(err)
+	} else if l.Enrollment.State != cadence.Paused {
+		t.Fatalf("warm lead after Pause: %s", l.Enrollment.State)
+	}
+
+	// The warm lead had no touch due anyway. Pause an ACTIVE prospect whose
+	// next touch is due within the next cadence day from its prospect page,
+	// as a rep would, and watch the outbox until that touch would certainly
+	// have gone out (a twin in the same position got its own, and a cadence
+	// day has passed since the due time): nothing goes to it, and it stays
+	// paused.
+	var q quietCheck
+	for attempt := 0; ; attempt++ {
+		pair := duePair(t, ctx, info, demoProspects, 0.5)
+		sel := `#enrollment-` + cssEscape(pair.target.eid)
+		var state string
+		err = chromedp.Run(bctx,
+			chromedp.Navigate(info.URL+"/prospects/"+pair.target.pid),
+			chromedp.WaitVisible(sel+` button[data-action="pause"]`),
+			chromedp.AttributeValue(sel+` [data-state]`, "data-state", &state, nil),
+			chromedp.Click(sel+` button[data-action="pause"]`),
+			chromedp.WaitVisible(`#flash`),
+			chromedp.Text(`#flash`, &flash),
+		)
+		if err != nil {
+			chromedp.Run(bctx, shot("active-pause"))
+			t.Fatalf("pausing %s on its prospect page: %v", pair.target.eid, err)
+		}
+		if state != "active" || !strings.Contains(flash, "pause done") {
+			t.Fatalf("%s: page showed it %q before the click; flash %q", pair.target.eid, state, flash)
+		}
+		var ok bool
+		if q, ok = pausedInTime(t, ctx, info, pair); ok {
+			break
+		}
+		if attempt == 4 {
+			t.Fatalf("five prospects in a row were sent their touch before the pause landed")
 		}
 	}
-	if l.Enrollment.State != cadence.Paused || sentAfter != sentBefore {
-		t.Fatalf("after pause: state %s, sends %d -> %d", l.Enrollment.State, sentBefore, sentAfter)
+	if err := chromedp.Run(bctx, chromedp.WaitVisible(`#enrollment-`+cssEscape(q.target.eid)+` [data-state="paused"]`), shot("active-paused")); err != nil {
+		t.Fatalf("prospect page does not show %s paused: %v", q.target.eid, err)
 	}
+	// Watch from a second session of the same rep (the browser stays on
+	// the prospect page).
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := hc.PostForm(info.URL+"/login", url.Values{"token": {info.SalesToken}})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("second login: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	q.watch(t, ctx, hc, info, demoDay)
 	failed = false
 	chromedp.Cancel(bctx) // close the browser before the demo stops
 	cancel()
