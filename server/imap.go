@@ -29,7 +29,8 @@ type IMAPConfig struct {
 
 // IMAPPoller reads unseen messages, processes each like the inbound-email
 // webhook, and marks it seen only once processed, so a crash re-reads it
-// (processing is idempotent by Message-ID).
+// (processing is idempotent: see Email.Key, and a message half processed
+// resumes where it stopped).
 type IMAPPoller struct {
 	cfg     IMAPConfig
 	process func(ctx context.Context, raw []byte) (EmailResult, error)
@@ -115,6 +116,12 @@ func (p *IMAPPoller) PollOnce(ctx context.Context) (int, error) {
 			continue
 		}
 		_, err = p.process(ctx, msgs[0].BodySection[0].Bytes)
+		if errors.Is(err, errInFlight) {
+			// The webhook (or another poller) is processing the same
+			// message right now: leave it unseen, the next poll sees it
+			// done.
+			continue
+		}
 		var bad *BadMessageError
 		if err != nil && !errors.As(err, &bad) {
 			// Leave it unseen: the next poll tries again.

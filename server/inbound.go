@@ -6,8 +6,8 @@ import (
 	"errors"
 	"html/template"
 	"io"
+	"mime"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -27,7 +27,8 @@ func (s *Server) routesInbound() {
 	s.handle("POST /u/{token}", s.unsubscribe)
 	s.handle("POST /webhooks/twilio/sms", s.twilioSMS)
 	s.handle("POST /webhooks/twilio/status/{token}", s.twilioStatus)
-	s.handle("POST /webhooks/email", s.authed(RoleAdmin, s.inboundEmail))
+	s.handle("POST /webhooks/email", s.authed(RoleInbound, s.inboundEmail))
+	s.handle("GET /v1/inbound/unverified", s.authed(RoleAdmin, s.unverifiedReports))
 }
 
 // pixel is a transparent 1x1 GIF.
@@ -40,7 +41,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 		now := s.e.Clock()
 		machine := tracking.MachineOpen(r.UserAgent(), ref.SentAt, now)
 		ev := cadence.Event{Kind: cadence.EvOpened, At: now, Touch: ref.Touch, Channel: cadence.Email, Machine: machine, By: "pixel"}
-		if err := s.once(r.Context(), "open:"+r.PathValue("token")+":"+boolKey(machine), func() error { return s.applyQuiet(r.Context(), ref.EID, ev) }); err != nil {
+		if err := s.once(r.Context(), "open:"+r.PathValue("token")+":"+boolKey(machine), func() error { return s.applyQuiet(r.Context(), ref.EID, ev) }); err != nil && !errors.Is(err, errInFlight) {
 			s.log.Error("recording open", "err", err)
 		}
 	}
@@ -85,21 +86,6 @@ func (s *Server) applyQuiet(ctx context.Context, eid string, ev cadence.Event) e
 	return err
 }
 
-// once runs fn unless key was seen in the last week, so webhooks and
-// pixels delivered twice change nothing.
-func (s *Server) once(ctx context.Context, key string, fn func() error) error {
-	k := s.st.Keys().Prefix + ":{idx}:seen:" + key
-	ok, err := s.st.Redis().SetNX(ctx, k, 1, 7*24*time.Hour).Result()
-	if err != nil || !ok {
-		return err
-	}
-	if err := fn(); err != nil {
-		s.st.Redis().Del(ctx, k)
-		return err
-	}
-	return nil
-}
-
 var unsubTmpl = template.Must(template.New("u").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>Unsubscribe</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
@@ -132,7 +118,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("List-Unsubscribe") != "One-Click" {
+	if value, err := oneClickValue(r); err != nil || value != "One-Click" {
 		w.WriteHeader(http.StatusBadRequest)
 		unsubTmpl.Execute(w, map[string]bool{"Bad": true})
 		return
@@ -145,6 +131,26 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	unsubTmpl.Execute(w, map[string]bool{"Done": true})
+}
+
+// oneClickValue reads the List-Unsubscribe field of a one-click POST.
+// RFC 8058 senders post application/x-www-form-urlencoded or
+// multipart/form-data (its section 3.1 allows either); the body is
+// already capped, and multipart parts stay in memory (files are not
+// expected and never reach the disk: the cap is below the memory limit).
+func oneClickValue(r *http.Request) (string, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "multipart/form-data" {
+		if err := r.ParseMultipartForm(64 << 10); err != nil {
+			return "", err
+		}
+		defer r.MultipartForm.RemoveAll()
+		return r.PostForm.Get("List-Unsubscribe"), nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return "", err
+	}
+	return r.PostForm.Get("List-Unsubscribe"), nil
 }
 
 // twilioVerified checks X-Twilio-Signature against the public URL (not
@@ -195,7 +201,12 @@ func twiml(w http.ResponseWriter, message string) {
 
 // twilioSMS handles inbound SMS: STOP-family keywords opt the number out
 // everywhere (one confirmation, no marketing), START-family restores it,
-// HELP answers; anything else is a reply (COMPLIANCE.md 1-4).
+// HELP answers (COMPLIANCE.md 1-4). Anything else is read by
+// inbound.ClassifySMS: a request to stop in other words ("please don't
+// text me again", "baja") or "wrong number" (the consent was someone
+// else's) is handled exactly like STOP; an automatic answer ("I'm
+// driving") is recorded, not a reply; the rest is a reply, counted
+// against the last SMS touch sent to the number.
 func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 	if !s.twilioVerified(w, r) {
 		return
@@ -206,16 +217,25 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "MessageSid and From are required", http.StatusBadRequest)
 		return
 	}
+	arrived := s.e.Clock()
 	kw := inbound.SMSKeyword(body)
+	optOut, reason := kw == inbound.Stop, strings.TrimSpace(body)
+	var class inbound.Classification
+	if kw == inbound.None {
+		class = inbound.ClassifySMS(body, arrived)
+		if class.Class == inbound.ClassOptOut || class.Class == inbound.ClassWrongPerson {
+			optOut, reason = true, class.Reason
+		}
+	}
 	reply := ""
 	err := s.once(ctx, "sms:"+sid, func() error {
 		pid, err := s.st.ProspectIDByPhone(ctx, from)
 		if errors.Is(err, store.ErrNotFound) {
 			// Unknown numbers still get the legally required answers.
-			switch kw {
-			case inbound.Help:
+			switch {
+			case kw == inbound.Help:
 				reply = s.helpText()
-			case inbound.Stop:
+			case optOut:
 				reply = s.stopText()
 			}
 			return nil
@@ -224,8 +244,8 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		now := s.e.Clock()
-		switch kw {
-		case inbound.Stop:
+		switch {
+		case optOut:
 			p, err := s.st.Prospect(ctx, pid)
 			if err != nil {
 				return err
@@ -235,20 +255,28 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 				return nil
 			}
 			reply = s.stopText()
-			return s.e.ProspectEvent(ctx, pid, cadence.Event{Kind: cadence.EvSMSOptOut, At: now, Channel: cadence.SMS, By: "sms " + from, Reason: strings.TrimSpace(body)})
-		case inbound.Start:
+			return s.e.ProspectEvent(ctx, pid, cadence.Event{Kind: cadence.EvSMSOptOut, At: now, Channel: cadence.SMS, By: "sms " + from, Reason: reason})
+		case kw == inbound.Start:
 			reply = s.cfg.Brand + ": you are subscribed again. Reply STOP to opt out."
 			return s.e.ProspectEvent(ctx, pid, cadence.Event{Kind: cadence.EvSMSOptIn, At: now, Channel: cadence.SMS, By: "sms " + from, Reason: strings.TrimSpace(body)})
-		case inbound.Help:
+		case kw == inbound.Help:
 			reply = s.helpText()
 			return nil
+		case class.Class == inbound.ClassAutoReply:
+			return s.smsAutoReply(ctx, pid, now, "automatic SMS reply, not counted as a reply: "+excerpt(body))
 		}
-		return s.replied(ctx, pid, cadence.Event{Kind: cadence.EvReplied, At: now, Channel: cadence.SMS, By: "sms", Reason: excerpt(body)})
+		return s.smsReplied(ctx, pid, cadence.Event{Kind: cadence.EvReplied, At: now, Channel: cadence.SMS, By: "sms", Reason: excerpt(body)})
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errInFlight):
+		// Twilio delivered the same message twice at once; the other
+		// request answers it.
+		s.internalText(w, http.StatusServiceUnavailable, "try again", err)
+		return
+	case err != nil:
 		// An opt-out is acknowledged even when Redis is down: it waits in
 		// the spool, and the confirmation goes out now (COMPLIANCE.md 2).
-		if kw == inbound.Stop && s.spoolOptOut(spooled{Kind: "sms_stop", Phone: from, Body: body, Key: sid, At: s.e.Clock()}, err) {
+		if optOut && s.spoolOptOut(spooled{Kind: "sms_stop", Phone: from, Body: body, Key: sid, At: arrived}, err) {
 			twiml(w, s.stopText())
 			return
 		}
@@ -256,6 +284,70 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	twiml(w, reply)
+}
+
+// smsAutoReply records an automatic SMS answer on the prospect's
+// enrollments without changing them: it is not engagement.
+func (s *Server) smsAutoReply(ctx context.Context, pid string, now time.Time, reason string) error {
+	ids, err := s.e.ProspectEnrollments(ctx, pid)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := s.st.AppendTimeline(ctx, id, cadence.Entry{At: now, Kind: "auto_replied", Channel: cadence.SMS, By: "sms", Reason: reason}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// smsReplied marks a prospect's enrollments replied; the one that sent the
+// last SMS gets the event with that touch, so the touch's replied counter
+// counts it.
+func (s *Server) smsReplied(ctx context.Context, pid string, ev cadence.Event) error {
+	ids, err := s.e.ProspectEnrollments(ctx, pid)
+	if err != nil {
+		return err
+	}
+	lastEID, lastTouch, err := s.lastSMSTouch(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		e := ev
+		if id == lastEID {
+			e.Touch = lastTouch
+		}
+		if err := s.applyQuiet(ctx, id, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lastSMSTouch finds the last SMS touch sent to a prospect among its
+// enrollments, from their timelines (the send history keeps times and
+// cadences, not touches): one timeline read per enrollment.
+func (s *Server) lastSMSTouch(ctx context.Context, ids []string) (eid, touch string, err error) {
+	var at time.Time
+	for _, id := range ids {
+		tl, err := s.st.Timeline(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", "", err
+		}
+		for i := len(tl) - 1; i >= 0; i-- {
+			if en := tl[i]; en.Kind == string(cadence.EvSent) && en.Channel == cadence.SMS && en.Touch != "" {
+				if en.At.After(at) {
+					at, eid, touch = en.At, id, en.Touch
+				}
+				break
+			}
+		}
+	}
+	return eid, touch, nil
 }
 
 func (s *Server) helpText() string {
@@ -276,21 +368,6 @@ func excerpt(s string) string {
 		s = s[:280] + "…"
 	}
 	return s
-}
-
-// replied marks a prospect's live enrollments replied: the lead turns warm
-// in every cadence (or whatever each cadence's reply policy says).
-func (s *Server) replied(ctx context.Context, pid string, ev cadence.Event) error {
-	ids, err := s.e.ProspectEnrollments(ctx, pid)
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if err := s.applyQuiet(ctx, id, ev); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // twilioStatus records delivery reports for a sent SMS.
@@ -335,91 +412,11 @@ func (s *Server) inboundEmail(w http.ResponseWriter, r *http.Request, _ Token) {
 	switch {
 	case errors.As(err, &bad):
 		writeErr(w, http.StatusBadRequest, "bad_message", "", "%v", bad.Err)
+	case errors.Is(err, errInFlight):
+		inFlight(w)
 	case err != nil:
 		s.fail(w, err)
 	default:
 		writeJSON(w, http.StatusOK, res)
 	}
-}
-
-// BadMessageError is returned for input that is not a usable email.
-type BadMessageError struct{ Err error }
-
-func (e *BadMessageError) Error() string { return "bad message: " + e.Err.Error() }
-func (e *BadMessageError) Unwrap() error { return e.Err }
-
-// EmailResult says what an inbound email was and whether it matched.
-type EmailResult struct {
-	Kind    inbound.Kind `json:"kind"`
-	Matched bool         `json:"matched"`
-}
-
-// ProcessEmail classifies a raw inbound email and applies it: replies warm
-// the lead, auto-replies snooze it, DSN reports bounce it, feedback-loop
-// reports are complaints. A message seen before (by Message-ID) changes
-// nothing. The webhook and the IMAP poller both use it.
-func (s *Server) ProcessEmail(ctx context.Context, raw []byte) (EmailResult, error) {
-	msg, err := inbound.ParseEmail(raw, s.e.Clock())
-	if err != nil {
-		return EmailResult{}, &BadMessageError{Err: err}
-	}
-	result := EmailResult{Kind: msg.Kind}
-	err = s.once(ctx, "mail:"+msg.Key(), func() error {
-		now := s.e.Clock()
-		switch msg.Kind {
-		case inbound.KindComplaint, inbound.KindBounce:
-			pid, err := s.st.ProspectIDByEmail(ctx, msg.BounceRecipient)
-			if err != nil {
-				return nil
-			}
-			ids, err := s.e.ProspectEnrollments(ctx, pid)
-			if err != nil {
-				return err
-			}
-			result.Matched = true
-			ev := cadence.Event{Kind: cadence.EvBounced, Hard: msg.Hard, At: now, Channel: cadence.Email, By: "dsn", Reason: msg.BounceStatus + " " + msg.BounceDiagnostic}
-			if msg.Kind == inbound.KindComplaint {
-				ev = cadence.Event{Kind: cadence.EvComplained, At: now, Channel: cadence.Email, By: "feedback loop", Reason: msg.Subject}
-			}
-			if len(ids) == 0 {
-				if msg.Kind == inbound.KindComplaint || msg.Hard {
-					reason := map[bool]string{true: "spam complaint", false: "hard bounce"}[msg.Kind == inbound.KindComplaint]
-					_, err := s.st.SetConsent(ctx, pid, store.ConsentChange{At: now, Channel: cadence.Email, Blocked: reason, Source: ev.By})
-					return err
-				}
-				return nil
-			}
-			return s.applyQuiet(ctx, ids[0], ev)
-		}
-		eids := s.matchReply(ctx, msg)
-		result.Matched = len(eids) > 0
-		for _, eid := range eids {
-			ev := cadence.Event{Kind: cadence.EvReplied, At: now, Channel: cadence.Email, By: "email", Reason: excerpt(msg.Excerpt)}
-			if msg.Kind == inbound.KindAutoReply {
-				ev = cadence.Event{Kind: cadence.EvAutoReplied, At: now, Channel: cadence.Email, By: "email", Until: msg.ReturnDate, Reason: msg.Subject}
-			}
-			if err := s.applyQuiet(ctx, eid, ev); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return result, err
-}
-
-// matchReply finds the enrollments a reply belongs to: by our Message-IDs
-// in In-Reply-To / References, else by the sender's address.
-func (s *Server) matchReply(ctx context.Context, m *inbound.Email) []string {
-	for _, id := range m.References {
-		if eid, _, err := s.e.MessageOwner(ctx, id); err == nil {
-			return []string{eid}
-		}
-	}
-	pid, err := s.st.ProspectIDByEmail(ctx, m.From)
-	if err != nil {
-		return nil
-	}
-	ids, _ := s.e.ProspectEnrollments(ctx, pid)
-	sort.Strings(ids)
-	return ids
 }

@@ -23,6 +23,10 @@ const (
 	RoleAdmin Role = "admin"
 	// RoleSales may read, and pause, resume, snooze and stop enrollments.
 	RoleSales Role = "sales"
+	// RoleInbound may only post to the inbound webhooks (POST
+	// /webhooks/email): the credential of an email relay, useless for
+	// anything else if it leaks.
+	RoleInbound Role = "inbound"
 )
 
 // Token is one API credential.
@@ -50,8 +54,14 @@ type Config struct {
 	// Spool, when set, keeps one-click unsubscribes and SMS STOPs that
 	// arrive while Redis is unreachable, so they are acknowledged and
 	// applied later (RunSpool) instead of refused.
-	Spool  *Spool
-	Logger *slog.Logger
+	Spool *Spool
+	// TrustUnverifiedReports applies bounce and complaint reports that name
+	// none of our signed Message-IDs as if they did (suppressing the
+	// address they name). Off by default: anyone can mail the bounce
+	// address, so such reports are only recorded for review
+	// (COMPLIANCE.md 23). For MTAs that return no headers at all.
+	TrustUnverifiedReports bool
+	Logger                 *slog.Logger
 }
 
 // Server serves the API, tracking and webhooks.
@@ -81,8 +91,8 @@ func New(cfg Config) (*Server, error) {
 		if len(t.Secret) < 16 {
 			return nil, fmt.Errorf("server: API token %q is shorter than 16 characters", t.Name)
 		}
-		if t.Role != RoleAdmin && t.Role != RoleSales {
-			return nil, fmt.Errorf("server: API token %q has unknown role %q (admin or sales)", t.Name, t.Role)
+		if t.Role != RoleAdmin && t.Role != RoleSales && t.Role != RoleInbound {
+			return nil, fmt.Errorf("server: API token %q has unknown role %q (admin, sales or inbound)", t.Name, t.Role)
 		}
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
@@ -142,8 +152,24 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 
 type ctxKey struct{}
 
+// allows reports whether a token of role may call a handler whose least
+// role is minimum: admin may do everything; sales what is marked sales;
+// inbound only what is marked inbound (the inbound webhooks), which sales
+// may not.
+func allows(minimum, role Role) bool {
+	switch role {
+	case RoleAdmin:
+		return true
+	case RoleSales:
+		return minimum == RoleSales
+	case RoleInbound:
+		return minimum == RoleInbound
+	}
+	return false
+}
+
 // authed wraps a handler with bearer-token auth; minimum is the least
-// role allowed (admin can do everything sales can).
+// role allowed (see allows).
 func (s *Server) authed(minimum Role, h func(http.ResponseWriter, *http.Request, Token)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -154,7 +180,7 @@ func (s *Server) authed(minimum Role, h func(http.ResponseWriter, *http.Request,
 		}
 		for _, t := range s.cfg.Tokens {
 			if subtle.ConstantTimeCompare([]byte(secret), []byte(t.Secret)) == 1 {
-				if minimum == RoleAdmin && t.Role != RoleAdmin {
+				if !allows(minimum, t.Role) {
 					writeErr(w, http.StatusForbidden, "forbidden", "", "token %q (role %s) may not do this", t.Name, t.Role)
 					return
 				}

@@ -564,16 +564,15 @@ func TestInboundEmail(t *testing.T) {
 	h.enroll("cy", "cy@example.com", "")
 	h.enroll("dee", "dee@example.com", "")
 	h.send()
-	var adaMsgID string
+	msgIDs := map[string]string{}
 	for _, m := range h.outbox.Messages() {
-		if m.To == "ada@example.com" {
-			parsed, err := mail.ReadMessage(strings.NewReader(m.Body)) // the header may be folded
-			if err != nil {
-				t.Fatal(err)
-			}
-			adaMsgID = strings.Trim(parsed.Header.Get("Message-ID"), "<>")
+		parsed, err := mail.ReadMessage(strings.NewReader(m.Body)) // the header may be folded
+		if err != nil {
+			t.Fatal(err)
 		}
+		msgIDs[m.To] = strings.Trim(parsed.Header.Get("Message-ID"), "<>")
 	}
+	adaMsgID := msgIDs["ada@example.com"]
 	post := func(raw string) (int, string) {
 		resp, text := h.do("POST", "/webhooks/email", adminToken, "message/rfc822", strings.NewReader(strings.ReplaceAll(raw, "\n", "\r\n")))
 		return resp.StatusCode, text
@@ -652,14 +651,16 @@ func TestInboundEmail(t *testing.T) {
 	if code, _ := post(ooo); code != 200 {
 		t.Fatalf("ooo: %d", code)
 	}
-	if e := h.enrollment("cy~trial"); e.State != cadence.Snoozed || !e.Until.Equal(time.Date(2026, 3, 16, 9, 0, 0, 0, time.UTC)) {
+	// Back on March 16: snoozed to the send window's start that day in the
+	// prospect's zone (the cadence's, America/Chicago, window 00:00-24:00).
+	if e := h.enrollment("cy~trial"); e.State != cadence.Snoozed || !e.Until.Equal(time.Date(2026, 3, 16, 5, 0, 0, 0, time.UTC)) {
 		t.Fatalf("auto-reply: %s until %v", e.State, e.Until)
 	}
 	dsn := "From: MAILER-DAEMON@mx.example\nTo: hello@acme.example\nSubject: Undelivered Mail Returned to Sender\nMessage-ID: <b1@mx.example>\n" +
 		"MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"BOUND\"\n\n" +
 		"--BOUND\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n" +
 		"--BOUND\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; dee@example.com\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\n\n" +
-		"--BOUND\nContent-Type: text/rfc822-headers\n\nMessage-ID: <x@n.example>\nSubject: Hi\n\n--BOUND--\n"
+		"--BOUND\nContent-Type: text/rfc822-headers\n\nMessage-ID: <" + msgIDs["dee@example.com"] + ">\nSubject: Hi\n\n--BOUND--\n"
 	if code, text := post(dsn); code != 200 || !strings.Contains(text, `"kind": "bounce"`) {
 		t.Fatalf("dsn: %d %s", code, text)
 	}
@@ -670,7 +671,7 @@ func TestInboundEmail(t *testing.T) {
 		"MIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"ARF\"\n\n" +
 		"--ARF\nContent-Type: text/plain\n\nThis is a spam report.\n\n" +
 		"--ARF\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nUser-Agent: ISP-FBL/1.0\nVersion: 1\nOriginal-Rcpt-To: <cy@example.com>\n\n" +
-		"--ARF\nContent-Type: message/rfc822\n\nFrom: hello@acme.example\nTo: cy@example.com\nMessage-ID: <x2@n.example>\nSubject: Hi Cy\n\nHello\n--ARF--\n"
+		"--ARF\nContent-Type: message/rfc822\n\nFrom: hello@acme.example\nTo: cy@example.com\nMessage-ID: <" + msgIDs["cy@example.com"] + ">\nSubject: Hi Cy\n\nHello\n--ARF--\n"
 	if code, text := post(arf); code != 200 || !strings.Contains(text, `"kind": "complaint"`) {
 		t.Fatalf("arf: %d %s", code, text)
 	}
