@@ -50,6 +50,12 @@ func (s *Server) routesAPI() {
 	s.handle("GET /v1/cadences/{id}/uncertain", s.authed(RoleAdmin, s.uncertain))
 	s.handle("POST /v1/cadences/validate", s.authed(RoleAdmin, s.validateCadence))
 	s.handle("POST /v1/cadences/reload", s.authed(RoleAdmin, s.reloadCadences))
+	ca := s.cadenceAPI() // the catalog (server/cadences.go)
+	s.handle("POST /v1/cadences", s.authed(RoleAdmin, ca.publish))
+	s.handle("GET /v1/cadences/{id}/versions", s.authed(RoleAdmin, ca.versions))
+	s.handle("GET /v1/cadences/{id}/versions/{version}", s.authed(RoleAdmin, ca.source))
+	s.handle("GET /v1/cadences/{id}/diff", s.authed(RoleAdmin, ca.diff))
+	s.handle("POST /v1/cadences/{id}/rollback", s.authed(RoleAdmin, ca.rollback))
 	s.handle("PUT /v1/prospects/{id}", s.authed(RoleAdmin, s.putProspect))
 	s.handle("GET /v1/prospects/{id}", s.authed(RoleSales, s.getProspect))
 	s.handle("GET /v1/prospects", s.authed(RoleSales, s.findProspect))
@@ -265,24 +271,41 @@ func (s *Server) validateCadence(w http.ResponseWriter, r *http.Request, _ Token
 	writeJSON(w, http.StatusOK, map[string]any{"valid": true, "id": c.ID, "version": c.Version})
 }
 
-// reloadCadences loads the cadence files again; on any problem nothing
-// changes and the problems are returned.
-func (s *Server) reloadCadences(w http.ResponseWriter, r *http.Request, _ Token) {
+// reloadCadences runs Reload (in `nurture serve`: publish the cadence
+// files to the catalog, so every process moves to them, and return the
+// heads) and applies the result to this process at once; on any problem
+// nothing changes and the problems are returned (a file that does not
+// validate: the same problems JSON as POST /v1/cadences/validate).
+func (s *Server) reloadCadences(w http.ResponseWriter, r *http.Request, t Token) {
 	if s.cfg.Reload == nil {
 		writeErr(w, http.StatusNotImplemented, "reload_disabled", "", "this server was started without a cadence directory")
 		return
 	}
+	before := s.e.Cadences()
 	cads, err := s.cfg.Reload()
 	if err != nil {
+		var ve *cadence.ValidationError
+		if errors.As(err, &ve) && ve.Source != nil && len(ve.Problems) > 0 {
+			s.writeProblems(w, r, t, ve.Problems[0].Pos.File, ve.Source)
+			return
+		}
 		writeErr(w, http.StatusUnprocessableEntity, "invalid_cadences", "", "%v", err)
 		return
 	}
 	s.e.SetCadences(cads)
 	versions := map[string]string{}
+	changed := map[string]map[string]string{}
 	for id, c := range cads {
 		versions[id] = c.Version
+		if old := before[id]; old == nil || old.Version != c.Version {
+			from := ""
+			if old != nil {
+				from = old.Version
+			}
+			changed[id] = map[string]string{"from": from, "to": c.Version}
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"loaded": versions})
+	writeJSON(w, http.StatusOK, map[string]any{"loaded": versions, "changed": changed})
 }
 
 // prospectInput is the JSON of a prospect in requests.
