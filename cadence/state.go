@@ -127,7 +127,20 @@ type Enrollment struct {
 	// skipped, comma separated, so a version that reorders them never
 	// repeats one.
 	StageDone string
+	// Opened and Clicked list the ids of the touches a person opened or
+	// clicked since each was last sent, comma separated, so engagement is
+	// counted once per message however often it is repeated (HasOpened,
+	// HasClicked). Machine opens and scanner clicks are not listed.
+	Opened, Clicked string
 }
+
+// HasOpened reports whether a person opened the touch's message (as last
+// sent).
+func (e *Enrollment) HasOpened(touch string) bool { return touch != "" && listHas(e.Opened, touch) }
+
+// HasClicked reports whether a person clicked a link in the touch's message
+// (as last sent).
+func (e *Enrollment) HasClicked(touch string) bool { return touch != "" && listHas(e.Clicked, touch) }
 
 // Entry is one line of an enrollment's timeline.
 type Entry struct {
@@ -401,6 +414,10 @@ func (m *machine) touchDone(ev Event) error {
 	}
 	e.StageDone += t.ID
 	e.LastTouchAt = m.at
+	if ev.Kind == EvSent {
+		// A new message: its opens and clicks are its own.
+		e.Opened, e.Clicked = listWithout(e.Opened, t.ID), listWithout(e.Clicked, t.ID)
+	}
 	if ev.Kind == EvSent && t.Channel == Email {
 		e.PrevEmail, e.PrevEmailOpened, e.PrevEmailClicked = t.ID, false, false
 		if ev.MessageID != "" {
@@ -600,6 +617,13 @@ func (m *machine) engage(ev Event) {
 		return
 	}
 	m.entry(Entry{Kind: string(ev.Kind), Touch: ev.Touch, Channel: ev.Channel, Reason: ev.Reason})
+	if ev.Touch != "" {
+		if ev.Kind == EvClicked {
+			e.Clicked = listWith(e.Clicked, ev.Touch)
+		} else {
+			e.Opened = listWith(e.Opened, ev.Touch)
+		}
+	}
 	if e.State.Terminal() {
 		return
 	}
@@ -712,6 +736,31 @@ func (c *Cadence) skipDone(e *Enrollment) int {
 		step++
 	}
 	return step
+}
+
+// listWith returns list with id added (at the end) unless it is there.
+func listWith(list, id string) string {
+	switch {
+	case listHas(list, id):
+		return list
+	case list == "":
+		return id
+	}
+	return list + "," + id
+}
+
+// listWithout returns list without id.
+func listWithout(list, id string) string {
+	if !listHas(list, id) {
+		return list
+	}
+	var out []string
+	for _, item := range strings.Split(list, ",") {
+		if item != id {
+			out = append(out, item)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 func listHas(list, id string) bool {

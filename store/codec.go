@@ -37,6 +37,8 @@ type enrollmentRecord struct {
 	PrevMsgID  string `json:"pm,omitempty"`
 	NextTouch  string `json:"nt,omitempty"`
 	StageDone  string `json:"sd,omitempty"`
+	Opened     string `json:"op,omitempty"`
+	Clicked    string `json:"ck,omitempty"`
 }
 
 func ms(t time.Time) int64 {
@@ -64,7 +66,7 @@ func encodeEnrollment(e *cadence.Enrollment) string {
 		LastTouch: ms(e.LastTouchAt), Due: ms(e.DueAt), Remaining: e.Remaining.Milliseconds(), Until: ms(e.Until),
 		By: e.By, Reason: e.Reason, Engaged: e.StageEngaged, LastEngage: ms(e.LastEngagedAt),
 		PrevEmail: e.PrevEmail, PrevOpen: e.PrevEmailOpened, PrevClick: e.PrevEmailClicked, PrevMsgID: e.PrevMessageID,
-		NextTouch: e.NextTouch, StageDone: e.StageDone,
+		NextTouch: e.NextTouch, StageDone: e.StageDone, Opened: e.Opened, Clicked: e.Clicked,
 	})
 	return string(b)
 }
@@ -84,10 +86,13 @@ func decodeEnrollment(s string) (cadence.Enrollment, error) {
 		LastTouchAt: fromMS(r.LastTouch), DueAt: fromMS(r.Due), Remaining: time.Duration(r.Remaining) * time.Millisecond,
 		Until: fromMS(r.Until), By: r.By, Reason: r.Reason, StageEngaged: r.Engaged, LastEngagedAt: fromMS(r.LastEngage),
 		PrevEmail: r.PrevEmail, PrevEmailOpened: r.PrevOpen, PrevEmailClicked: r.PrevClick, PrevMessageID: r.PrevMsgID,
-		NextTouch: r.NextTouch, StageDone: r.StageDone,
+		NextTouch: r.NextTouch, StageDone: r.StageDone, Opened: r.Opened, Clicked: r.Clicked,
 	}, nil
 }
 
+// entryRecord is one timeline line. At comes first and Until, Count and
+// Last last: the timeline scripts (timeline.go) read the kind and compare
+// lines without those fields by plain string matching.
 type entryRecord struct {
 	At      int64  `json:"at"`
 	Kind    string `json:"k"`
@@ -100,6 +105,11 @@ type entryRecord struct {
 	By      string `json:"by,omitempty"`
 	Reason  string `json:"r,omitempty"`
 	Until   int64  `json:"u,omitempty"`
+	// Count and Last are set by the scripts when identical engagement
+	// lines are coalesced: how many there were, and the newest one's time
+	// (At stays the oldest's).
+	Count int64 `json:"n,omitempty"`
+	Last  int64 `json:"l,omitempty"`
 }
 
 func encodeEntry(en *cadence.Entry) string {
@@ -112,12 +122,16 @@ func encodeEntry(en *cadence.Entry) string {
 	return string(b)
 }
 
-func decodeEntry(s string) (cadence.Entry, error) {
+func decodeLine(s string) (TimelineLine, error) {
 	var r entryRecord
 	if err := json.Unmarshal([]byte(s), &r); err != nil {
-		return cadence.Entry{}, err
+		return TimelineLine{}, err
 	}
-	return cadence.Entry{At: fromMS(r.At), Kind: r.Kind, Touch: r.Touch, Channel: cadence.Channel(r.Channel),
+	l := TimelineLine{Entry: cadence.Entry{At: fromMS(r.At), Kind: r.Kind, Touch: r.Touch, Channel: cadence.Channel(r.Channel),
 		From: cadence.State(r.From), To: cadence.State(r.To), Stage: r.Stage, ToStage: r.ToStage, By: r.By,
-		Reason: r.Reason, Until: fromMS(r.Until)}, nil
+		Reason: r.Reason, Until: fromMS(r.Until)}, Count: max(1, int(r.Count)), Last: fromMS(r.Last)}
+	if l.Last.IsZero() {
+		l.Last = l.Entry.At
+	}
+	return l, nil
 }

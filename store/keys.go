@@ -56,7 +56,8 @@ func (k Keys) ProspectMeta(pid string) string { return k.Prospect(pid) + ":m" }
 func (k Keys) Sends(pid string) string { return k.Prospect(pid) + ":sends" }
 
 // Consent is a prospect's list of consent changes (opt-out, opt-in,
-// suppression) with time and source, kept forever.
+// suppression) with time and source, kept forever; a change to the value a
+// channel already has is not one (consent.go).
 func (k Keys) Consent(pid string) string { return k.Prospect(pid) + ":consent" }
 
 // Enrollment is an enrollment: a string "REV\nJSON". The revision prefix
@@ -68,7 +69,9 @@ func (k Keys) Enrollment(eid string) string { return k.tag(shardOfEnrollment(eid
 // sends and expires LedgerTTL after the last one.
 func (k Keys) Ledger(eid string) string { return k.Enrollment(eid) + ":l" }
 
-// Timeline is an enrollment's capped list of timeline entries.
+// Timeline is an enrollment's list of timeline lines: repeated engagement
+// lines coalesced, engagement lines dropped before audit lines, bounded by
+// TimelineMaxLines (timeline.go).
 func (k Keys) Timeline(eid string) string { return k.Enrollment(eid) + ":t" }
 
 // Stats is a shard's per-cadence counters; Stats() sums the shards.

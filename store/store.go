@@ -22,9 +22,6 @@ var (
 	ErrDuplicateAddress = errors.New("email or phone belongs to another prospect")
 )
 
-// TimelineCap bounds each enrollment's timeline in Redis.
-const TimelineCap = 100
-
 // SendHistoryWindow is how long sends are kept for frequency caps.
 const SendHistoryWindow = 8 * 24 * time.Hour
 
@@ -209,54 +206,6 @@ func (s *Store) Prospects(ctx context.Context, pids []string) ([]*Prospect, erro
 			pr.SMSBlocked, _ = m[1].(string)
 		}
 		out[i] = &pr
-	}
-	return out, nil
-}
-
-// ConsentChange is one opt-out, opt-in or suppression with its source.
-type ConsentChange struct {
-	At      time.Time       `json:"at"`
-	Channel cadence.Channel `json:"channel"`
-	// Blocked is the new block reason; empty restores the channel.
-	Blocked string `json:"blocked,omitempty"`
-	Source  string `json:"source"`
-}
-
-// setConsent changes one channel's consent and logs it, atomically.
-// KEYS[1] prospect meta hash, KEYS[2] consent log. ARGV[1] field, ARGV[2] value
-// ("" clears), ARGV[3] log entry. Returns the previous value.
-var setConsent = redis.NewScript(`
-local prev = redis.call('HGET', KEYS[1], ARGV[1]) or ''
-if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
-redis.call('RPUSH', KEYS[2], ARGV[3])
-return prev
-`)
-
-// SetConsent blocks (reason set) or restores (reason "") a channel for a
-// prospect, everywhere, and keeps the change with its source (COMPLIANCE.md
-// 1, 3, 13, 21). It returns the previous block reason.
-func (s *Store) SetConsent(ctx context.Context, pid string, ch ConsentChange) (string, error) {
-	field := "eb"
-	if ch.Channel == cadence.SMS {
-		field = "sb"
-	}
-	logEntry, _ := json.Marshal(ch)
-	prev, err := setConsent.Run(ctx, s.rdb, []string{s.keys.ProspectMeta(pid), s.keys.Consent(pid)}, field, ch.Blocked, string(logEntry)).Text()
-	return prev, err
-}
-
-// ConsentLog returns a prospect's consent history, oldest first.
-func (s *Store) ConsentLog(ctx context.Context, pid string) ([]ConsentChange, error) {
-	raw, err := s.rdb.LRange(ctx, s.keys.Consent(pid), 0, -1).Result()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ConsentChange, 0, len(raw))
-	for _, r := range raw {
-		var c ConsentChange
-		if json.Unmarshal([]byte(r), &c) == nil {
-			out = append(out, c)
-		}
 	}
 	return out, nil
 }
@@ -456,7 +405,23 @@ type Commit struct {
 	// SameLane says the enrollment was in Lane before, so the other lane
 	// need not be cleaned (saves a call on the hot path).
 	SameLane bool
+	// Consent, if set, changes the prospect's consent in the same atomic
+	// write, by SetConsent's rules (a change to the value the channel
+	// already has is not logged).
+	Consent *ConsentChange
+	// Dedupe, with Consent, makes an event that changes nothing a no-op:
+	// when the channel already has the value and the enrollment would be
+	// written unchanged, nothing is written (no timeline line, no
+	// counter) and Commit returns ErrUnchanged. A replayed unsubscribe or
+	// STOP is recorded once.
+	Dedupe bool
+	// ConsentPrev is set by Commit and CommitBatch, with Consent: the
+	// channel's block reason before the commit.
+	ConsentPrev string
 }
+
+// ErrUnchanged is a Dedupe commit that had nothing to change.
+var ErrUnchanged = errors.New("nothing to change")
 
 func laneOr(l Lane) Lane {
 	if l == "" {
@@ -469,17 +434,31 @@ func laneOr(l Lane) Lane {
 // must change with it.
 // KEYS[1] enrollment, KEYS[2] due set of the lane, KEYS[3] lease,
 // KEYS[4] timeline, KEYS[5] stats, KEYS[6] prospect sends, KEYS[7] due set
-// of the other lane, KEYS[8] ledger.
+// of the other lane, KEYS[8] ledger, KEYS[9] prospect meta, KEYS[10]
+// consent log.
 // ARGV[1] expected rev, ARGV[2] blob, ARGV[3] due score or "", ARGV[4] eid,
 // ARGV[5] ledger field, ARGV[6] ledger value, ARGV[7] send member or "",
-// ARGV[8] send score, ARGV[9] trim sends before, ARGV[10] timeline cap,
+// ARGV[8] send score, ARGV[9] trim sends before, ARGV[10] timeline max lines,
 // ARGV[11] n entries, ARGV[12] "1" if the enrollment may sit in the other
-// lane, entries..., stat field/incr pairs.
-// Returns the new rev, or 0 if the rev did not match.
-var commitEnrollment = redis.NewScript(`
+// lane, ARGV[13] consent field or "", ARGV[14] consent value, ARGV[15]
+// consent log entry, ARGV[16] "1" to dedupe, entries..., stat field/incr
+// pairs.
+// Returns {new rev, previous consent value}; {0, ""} if the rev did not
+// match, {-1, value} if a dedupe commit had nothing to change.
+var commitEnrollment = redis.NewScript(timelineLua + `
 local cur = redis.call('GET', KEYS[1])
 local rev = cur and tonumber(string.match(cur, '^(%d+)\n')) or 0
-if rev ~= tonumber(ARGV[1]) then return 0 end
+if rev ~= tonumber(ARGV[1]) then return {0, ''} end
+local prev = ''
+if ARGV[13] ~= '' then
+  prev = redis.call('HGET', KEYS[9], ARGV[13]) or ''
+  if prev == ARGV[14] then
+    if ARGV[16] == '1' and cur and string.match(cur, '^%d+\n(.*)$') == ARGV[2] then return {-1, prev} end
+  else
+    if ARGV[14] == '' then redis.call('HDEL', KEYS[9], ARGV[13]) else redis.call('HSET', KEYS[9], ARGV[13], ARGV[14]) end
+    redis.call('RPUSH', KEYS[10], ARGV[15])
+  end
+end
 rev = rev + 1
 redis.call('SET', KEYS[1], rev .. '\n' .. ARGV[2])
 if ARGV[5] ~= '' then
@@ -497,10 +476,10 @@ if ARGV[7] ~= '' then
 end
 local n = tonumber(ARGV[11])
 local len = 0
-for i = 1, n do len = redis.call('RPUSH', KEYS[4], ARGV[12 + i]) end
-if len > tonumber(ARGV[10]) then redis.call('LTRIM', KEYS[4], -tonumber(ARGV[10]), -1) end
-for i = 13 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]) end
-return rev
+for i = 1, n do len = math.max(len, tl_push(KEYS[4], ARGV[16 + i])) end
+if len > tonumber(ARGV[10]) then tl_trim(KEYS[4]) end
+for i = 17 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]) end
+return {rev, prev}
 `)
 
 func (s *Store) commitArgs(c *Commit) ([]string, []any) {
@@ -511,7 +490,8 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any) {
 		other = LaneEmail
 	}
 	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(shard, lane), s.keys.Lease(shard), s.keys.Timeline(e.ID),
-		s.keys.Stats(shard, e.CadenceID), s.keys.Sends(pid), s.keys.Due(shard, other), s.keys.Ledger(e.ID)}
+		s.keys.Stats(shard, e.CadenceID), s.keys.Sends(pid), s.keys.Due(shard, other), s.keys.Ledger(e.ID),
+		s.keys.ProspectMeta(pid), s.keys.Consent(pid)}
 	sendMember, sendScore, trim := "", int64(0), int64(0)
 	if c.Sent != nil {
 		sendMember = sendHistoryMember(c.Channel, e.CadenceID, *c.Sent)
@@ -523,7 +503,17 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any) {
 		otherLane = "0"
 	}
 	args := []any{c.Rev, encodeEnrollment(e), dueScore(e), e.ID, c.LedgerField, c.LedgerValue,
-		sendMember, sendScore, trim, TimelineCap, len(c.Entries), otherLane}
+		sendMember, sendScore, trim, TimelineMaxLines, len(c.Entries), otherLane}
+	if c.Consent != nil {
+		dedupe := "0"
+		if c.Dedupe {
+			dedupe = "1"
+		}
+		field, value, entry := consentArgs(c.Consent)
+		args = append(args, field, value, entry, dedupe)
+	} else {
+		args = append(args, "", "", "", "0")
+	}
 	for i := range c.Entries {
 		args = append(args, encodeEntry(&c.Entries[i]))
 	}
@@ -533,22 +523,38 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any) {
 	return keys, args
 }
 
-// Commit writes an enrollment if it is still at c.Rev; it returns
-// ErrConflict otherwise, and the caller reloads and re-applies.
-func (s *Store) Commit(ctx context.Context, c *Commit) (int64, error) {
-	keys, args := s.commitArgs(c)
-	rev, err := commitEnrollment.Run(ctx, s.rdb, keys, args...).Int64()
+// commitResult reads commitEnrollment's answer into c.
+func commitResult(cmd *redis.Cmd, c *Commit) (int64, error) {
+	v, err := cmd.Slice()
 	if err != nil {
 		return 0, err
 	}
-	if rev == 0 {
+	if len(v) != 2 {
+		return 0, fmt.Errorf("commit: unexpected reply %v", v)
+	}
+	rev, _ := v[0].(int64)
+	if prev, ok := v[1].(string); ok && c.Consent != nil {
+		c.ConsentPrev = prev
+	}
+	switch rev {
+	case 0:
 		return 0, ErrConflict
+	case -1:
+		return 0, ErrUnchanged
 	}
 	return rev, nil
 }
 
+// Commit writes an enrollment if it is still at c.Rev; it returns
+// ErrConflict otherwise, and the caller reloads and re-applies (and
+// ErrUnchanged for a Dedupe commit with nothing to change).
+func (s *Store) Commit(ctx context.Context, c *Commit) (int64, error) {
+	keys, args := s.commitArgs(c)
+	return commitResult(commitEnrollment.Run(ctx, s.rdb, keys, args...), c)
+}
+
 // CommitBatch commits several enrollments in one pipeline; each result is
-// nil, ErrConflict or a Redis error.
+// nil, ErrConflict, ErrUnchanged or a Redis error.
 func (s *Store) CommitBatch(ctx context.Context, batch []*Commit) []error {
 	errs := make([]error, len(batch))
 	if len(batch) == 0 {
@@ -556,13 +562,7 @@ func (s *Store) CommitBatch(ctx context.Context, batch []*Commit) []error {
 	}
 	cmds := s.pipelineScript(ctx, commitEnrollment, len(batch), func(i int) ([]string, []any) { return s.commitArgs(batch[i]) })
 	for i, c := range cmds {
-		rev, err := c.Int64()
-		switch {
-		case err != nil:
-			errs[i] = err
-		case rev == 0:
-			errs[i] = ErrConflict
-		}
+		_, errs[i] = commitResult(c, batch[i])
 	}
 	return errs
 }
@@ -819,49 +819,6 @@ func (s *Store) DueCount(ctx context.Context, now time.Time) (due, leased int64,
 		leased += c[2].Val()
 	}
 	return due, leased, nil
-}
-
-// Timeline returns an enrollment's timeline, oldest first. Its first line
-// is derived from the enrollment record; once the stored timeline reaches
-// its cap, the oldest stored lines are gone.
-func (s *Store) Timeline(ctx context.Context, eid string) ([]cadence.Entry, error) {
-	l, err := s.Enrollment(ctx, eid)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := s.rdb.LRange(ctx, s.keys.Timeline(eid), 0, -1).Result()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]cadence.Entry, 0, len(raw)+1)
-	if len(raw) < TimelineCap {
-		out = append(out, cadence.EnrolledEntry(&l.Enrollment))
-	}
-	for _, r := range raw {
-		en, err := decodeEntry(r)
-		if err != nil {
-			return nil, fmt.Errorf("timeline of %s: %w", eid, err)
-		}
-		out = append(out, en)
-	}
-	return out, nil
-}
-
-// AppendTimeline adds entries outside a commit (deferral notes).
-func (s *Store) AppendTimeline(ctx context.Context, eid string, entries ...cadence.Entry) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	vals := make([]any, len(entries))
-	for i := range entries {
-		vals[i] = encodeEntry(&entries[i])
-	}
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.RPush(ctx, s.keys.Timeline(eid), vals...)
-		p.LTrim(ctx, s.keys.Timeline(eid), -TimelineCap, -1)
-		return nil
-	})
-	return err
 }
 
 // RecentSendsBatch returns several prospects' sends since a time, in one

@@ -46,7 +46,8 @@ func TestScriptKeysShareASlot(t *testing.T) {
 	eid := store.EnrollmentID(pid, "saas-trial")
 	sh := store.Shard(pid)
 	groups := map[string][]string{
-		"commit":  {k.Enrollment(eid), k.Due(sh, store.LaneEmail), k.Due(sh, store.LaneSMS), k.Lease(sh), k.Timeline(eid), k.Stats(sh, "saas-trial"), k.Sends(pid), k.Ledger(eid)},
+		"commit": {k.Enrollment(eid), k.Due(sh, store.LaneEmail), k.Due(sh, store.LaneSMS), k.Lease(sh), k.Timeline(eid), k.Stats(sh, "saas-trial"), k.Sends(pid), k.Ledger(eid),
+			k.ProspectMeta(pid), k.Consent(pid)},
 		"consent": {k.ProspectMeta(pid), k.Consent(pid)},
 		"claim":   {k.Due(sh, store.LaneSMS), k.Lease(sh)},
 	}
@@ -324,6 +325,25 @@ func TestShardsSpreadOverClusterMasters(t *testing.T) {
 		if r != "OK" {
 			t.Fatalf("Begin %d after one master's SCRIPT FLUSH: %q, want OK", 50+i, r)
 		}
+	}
+	// A commit with a consent change and coalescing timeline lines runs
+	// on every master (its keys share the prospect's slot).
+	var commits []*store.Commit
+	for i := 0; i < 200; i += 7 {
+		commits = append(commits, &store.Commit{Rev: 1, Enrollment: batch[i].Enrollment, Dedupe: true,
+			Entries: []cadence.Entry{{At: now, Kind: "unsubscribed"}, {At: now, Kind: "opened", Touch: "t"}, {At: now, Kind: "opened", Touch: "t"}},
+			Consent: &store.ConsentChange{At: now, Channel: cadence.Email, Blocked: "unsubscribed", Source: "cluster"}})
+	}
+	for i, err := range st.CommitBatch(ctx, commits) {
+		if err != nil {
+			t.Fatalf("commit %d on the cluster: %v", i, err)
+		}
+	}
+	if lines, err := st.TimelineLines(ctx, batch[7].Enrollment.ID); err != nil || len(lines) != 3 || lines[2].Count != 2 {
+		t.Fatalf("timeline on the cluster: %+v %v", lines, err)
+	}
+	if log, err := st.ConsentLog(ctx, "p007"); err != nil || len(log) != 1 {
+		t.Fatalf("consent log on the cluster: %+v %v", log, err)
 	}
 }
 

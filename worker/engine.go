@@ -333,11 +333,13 @@ func (e *Engine) UpsertProspect(ctx context.Context, p *store.Prospect) error {
 }
 
 // Apply applies an event to an enrollment and carries out its actions:
-// consent changes are recorded for the prospect and fanned out to the
-// prospect's other enrollments, so an unsubscribe or STOP reaches every
-// cadence at once.
+// consent changes are recorded for the prospect (with the enrollment, in
+// one atomic write) and fanned out to the prospect's other enrollments, so
+// an unsubscribe or STOP reaches every cadence at once. An unsubscribe,
+// STOP or START that changes nothing (a replay) records nothing: the
+// outcome is the enrollment as it was, without entries.
 func (e *Engine) Apply(ctx context.Context, eid string, ev cadence.Event) (cadence.Outcome, error) {
-	o, err := e.applyOne(ctx, eid, ev)
+	o, done, err := e.applyOne(ctx, eid, ev, dedupeAlways)
 	if err != nil {
 		return o, err
 	}
@@ -348,22 +350,57 @@ func (e *Engine) Apply(ctx context.Context, eid string, ev cadence.Event) (caden
 			return o, err
 		}
 	}
-	if err := e.carryOut(ctx, o.Enrollment, ev, o.Actions); err != nil {
+	if err := e.carryOutDone(ctx, o.Enrollment, ev, o.Actions, done); err != nil {
 		return o, err
 	}
 	return o, nil
 }
 
+// committedConsent is the consent change applyOne wrote with the
+// enrollment, atomically.
+type committedConsent struct {
+	action cadence.Action
+	// replay says the channel already had the value: nothing was logged.
+	replay bool
+}
+
+// dedupedKind reports whether a repeat of an event kind that changes
+// neither the consent nor the enrollment is a replay, recorded nothing:
+// unsubscribes, STOPs and STARTs. (A bounce or a complaint is about a
+// message; each is recorded and counted.)
+func dedupedKind(k cadence.EventKind) bool {
+	return k == cadence.EvUnsubscribed || k == cadence.EvSMSOptOut || k == cadence.EvSMSOptIn
+}
+
+// dedupeMode says when applyOne treats a consent event (dedupedKind) that
+// changes neither the consent nor the enrollment as a replay.
+type dedupeMode int
+
+const (
+	// dedupeAlways: the event itself, and a fan-out of a replay.
+	dedupeAlways dedupeMode = iota
+	// dedupeEnded: the fan-out of a change, which an enrollment still
+	// running records even when the event does not change it, and an
+	// ended one only when it does (a replay's fan-out may have got there
+	// first).
+	dedupeEnded
+)
+
 // applyOne is the optimistic loop: read, decide in Go, compare-and-set,
-// with retryConflicts' backoff when another writer got there first.
-func (e *Engine) applyOne(ctx context.Context, eid string, ev cadence.Event) (cadence.Outcome, error) {
+// with retryConflicts' backoff when another writer got there first. The
+// outcome's consent change, if any, is written with the enrollment. A
+// consent event that changes nothing is, by dedupe, a replay and writes
+// nothing: its outcome is the enrollment as it was, with no entries, and
+// with its actions (carryOutDone still fans them out).
+func (e *Engine) applyOne(ctx context.Context, eid string, ev cadence.Event, dedupe dedupeMode) (cadence.Outcome, *committedConsent, error) {
 	if ev.At.IsZero() {
 		ev.At = e.cfg.Clock()
 	}
 	var o cadence.Outcome
 	var before cadence.State
+	var done *committedConsent
 	err := retryConflicts(ctx, func(int) error {
-		o = cadence.Outcome{}
+		o, done = cadence.Outcome{}, nil
 		l, err := e.st.Enrollment(ctx, eid)
 		if err != nil {
 			return err
@@ -381,38 +418,69 @@ func (e *Engine) applyOne(ctx context.Context, eid string, ev cadence.Event) (ca
 			return err
 		}
 		before = l.Enrollment.State
-		_, err = e.st.Commit(ctx, &store.Commit{Rev: l.Rev, Enrollment: o.Enrollment, Entries: o.Entries, Stats: statsFor(l.Enrollment, o, ev), Lane: laneFor(c, &o.Enrollment)})
+		cm := &store.Commit{Rev: l.Rev, Enrollment: o.Enrollment, Entries: o.Entries, Stats: statsFor(l.Enrollment, o, ev),
+			Lane: laneFor(c, &o.Enrollment), Dedupe: dedupedKind(ev.Kind) && (dedupe == dedupeAlways || l.Enrollment.State.Terminal())}
+		var act cadence.Action
+		for _, a := range o.Actions {
+			if ch, ok := consentChange(a, ev); ok {
+				ch.At, ch.Source = ev.At, orDefault(ev.By, string(ev.Kind))
+				cm.Consent, act = &ch, a
+				break
+			}
+		}
+		_, err = e.st.Commit(ctx, cm)
+		if errors.Is(err, store.ErrUnchanged) {
+			o, err = cadence.Outcome{Enrollment: l.Enrollment, Actions: o.Actions}, nil
+		}
+		if err == nil && cm.Consent != nil {
+			done = &committedConsent{action: act, replay: cm.ConsentPrev == cm.Consent.Blocked}
+		}
 		return err
 	})
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return cadence.Outcome{}, fmt.Errorf("enrollment %s: %w", eid, err)
+		return cadence.Outcome{}, nil, fmt.Errorf("enrollment %s: %w", eid, err)
 	case err != nil:
-		return o, err
+		return o, nil, err
 	}
-	return o, e.indexWarm(ctx, before, &o.Enrollment, ev.At)
+	return o, done, e.indexWarm(ctx, before, &o.Enrollment, ev.At)
+}
+
+// consentChange is the consent change an action makes for an event; ok is
+// false for the actions that are not one (soft bounces count first).
+func consentChange(a cadence.Action, ev cadence.Event) (ch store.ConsentChange, ok bool) {
+	switch a {
+	case cadence.ActSuppressEmail:
+		reason := "hard bounce"
+		if ev.Kind == cadence.EvComplained {
+			reason = "spam complaint"
+		}
+		return store.ConsentChange{Channel: cadence.Email, Blocked: reason}, true
+	case cadence.ActUnsubscribeEmail:
+		return store.ConsentChange{Channel: cadence.Email, Blocked: "unsubscribed"}, true
+	case cadence.ActOptOutSMS:
+		return store.ConsentChange{Channel: cadence.SMS, Blocked: "opted out: " + orDefault(ev.Reason, "STOP")}, true
+	case cadence.ActOptInSMS:
+		return store.ConsentChange{Channel: cadence.SMS}, true
+	}
+	return store.ConsentChange{}, false
 }
 
 // carryOut performs an outcome's global actions.
 func (e *Engine) carryOut(ctx context.Context, en cadence.Enrollment, ev cadence.Event, actions []cadence.Action) error {
+	return e.carryOutDone(ctx, en, ev, actions, nil)
+}
+
+// carryOutDone is carryOut after applyOne: the consent change done, if
+// any, was written with the enrollment and is only fanned out.
+func (e *Engine) carryOutDone(ctx context.Context, en cadence.Enrollment, ev cadence.Event, actions []cadence.Action, done *committedConsent) error {
 	pid := en.ProspectID
 	for _, a := range actions {
-		var ch store.ConsentChange
+		ch, ok := consentChange(a, ev)
 		fanout := ev.Kind
-		switch a {
-		case cadence.ActSuppressEmail:
-			reason := "hard bounce"
-			if ev.Kind == cadence.EvComplained {
-				reason = "spam complaint"
-			}
-			ch = store.ConsentChange{Channel: cadence.Email, Blocked: reason}
-		case cadence.ActUnsubscribeEmail:
-			ch = store.ConsentChange{Channel: cadence.Email, Blocked: "unsubscribed"}
-		case cadence.ActOptOutSMS:
-			ch = store.ConsentChange{Channel: cadence.SMS, Blocked: "opted out: " + orDefault(ev.Reason, "STOP")}
-		case cadence.ActOptInSMS:
-			ch = store.ConsentChange{Channel: cadence.SMS}
-		case cadence.ActSoftBounce:
+		switch {
+		case ok:
+		case a == cadence.ActSoftBounce:
 			n, err := e.st.CountSoftBounce(ctx, pid)
 			if err != nil {
 				return err
@@ -422,7 +490,7 @@ func (e *Engine) carryOut(ctx context.Context, en cadence.Enrollment, ev cadence
 			}
 			ch = store.ConsentChange{Channel: cadence.Email, Blocked: fmt.Sprintf("%d soft bounces in a row", n)}
 			fanout = cadence.EvBounced
-		case cadence.ActNotifyWarm:
+		case a == cadence.ActNotifyWarm:
 			e.log.Info("lead turned warm", "enrollment", en.ID, "cadence", en.CadenceID)
 			if err := e.notifyWarm(ctx, en, ev); err != nil {
 				return err
@@ -431,15 +499,28 @@ func (e *Engine) carryOut(ctx context.Context, en cadence.Enrollment, ev cadence
 		default:
 			continue
 		}
-		ch.At, ch.Source = ev.At, orDefault(ev.By, string(ev.Kind))
-		if ch.At.IsZero() {
-			ch.At = e.cfg.Clock()
-		}
-		if _, err := e.st.SetConsent(ctx, pid, ch); err != nil {
-			return err
+		var replay bool
+		if done != nil && done.action == a {
+			replay = done.replay
+		} else {
+			ch.At, ch.Source = ev.At, orDefault(ev.By, string(ev.Kind))
+			if ch.At.IsZero() {
+				ch.At = e.cfg.Clock()
+			}
+			prev, err := e.st.SetConsent(ctx, pid, ch)
+			if err != nil {
+				return err
+			}
+			replay = prev == ch.Blocked
 		}
 		// The same event reaches the prospect's other cadences, whose own
-		// exit rules decide; their global actions are already done.
+		// exit rules decide; their global actions are already done. When
+		// the consent was already so (a replay), the others record it only
+		// if it still changes them (a fan-out a crash cut short).
+		mode := dedupeEnded
+		if replay {
+			mode = dedupeAlways
+		}
 		others, err := e.prospectEnrollments(ctx, pid)
 		if err != nil {
 			return err
@@ -450,7 +531,7 @@ func (e *Engine) carryOut(ctx context.Context, en cadence.Enrollment, ev cadence
 			}
 			oev := ev
 			oev.Kind, oev.Touch = fanout, ""
-			if _, err := e.applyOne(ctx, other, oev); err != nil && !errors.Is(err, cadence.ErrInvalidTransition) && !errors.Is(err, cadence.ErrStale) {
+			if _, _, err := e.applyOne(ctx, other, oev, mode); err != nil && !errors.Is(err, cadence.ErrInvalidTransition) && !errors.Is(err, cadence.ErrStale) {
 				return fmt.Errorf("fan-out to %s: %w", other, err)
 			}
 		}
@@ -518,8 +599,15 @@ func (e *Engine) Timeline(ctx context.Context, eid string) ([]cadence.Entry, err
 
 // Stats returns a cadence's counters: enrolled, state:STATE (current),
 // in:STAGE (current, not ended), s:STAGE:entered, t:TOUCH:sent|delivered|
-// opened|machine_opened|clicked|scanner_clicked|replied|bounced|skipped|
-// uncertain, unsubscribed, complained.
+// opened|opened_total|machine_opened|clicked|clicked_total|scanner_clicked|
+// replied|bounced|skipped|uncertain, unsubscribed, complained.
+//
+// t:TOUCH:opened and t:TOUCH:clicked count messages, not events: the
+// enrollments a person opened or clicked the touch's message for, once
+// each (a touch sent again is a new message), so they stay at or below
+// sent and make the rates. t:TOUCH:opened_total and clicked_total count
+// every human open and click. Machine opens and scanner clicks are counted
+// apart, as events.
 func (e *Engine) Stats(ctx context.Context, cadenceID string) (map[string]int64, error) {
 	return e.st.Stats(ctx, cadenceID)
 }
@@ -552,15 +640,21 @@ func statsFor(before cadence.Enrollment, o cadence.Outcome, ev cadence.Event) ma
 	switch ev.Kind {
 	case cadence.EvSent, cadence.EvDelivered, cadence.EvReplied, cadence.EvSkipped:
 		key = string(ev.Kind)
-	case cadence.EvOpened:
-		key = "opened"
-		if ev.Machine {
+	case cadence.EvOpened, cadence.EvClicked:
+		switch {
+		case ev.Machine && ev.Kind == cadence.EvOpened:
 			key = "machine_opened"
-		}
-	case cadence.EvClicked:
-		key = "clicked"
-		if ev.Machine {
+		case ev.Machine:
 			key = "scanner_clicked"
+		case touch != "":
+			name, first := "opened", !before.HasOpened(touch) && after.HasOpened(touch)
+			if ev.Kind == cadence.EvClicked {
+				name, first = "clicked", !before.HasClicked(touch) && after.HasClicked(touch)
+			}
+			s["t:"+touch+":"+name+"_total"]++
+			if first {
+				s["t:"+touch+":"+name]++
+			}
 		}
 	case cadence.EvBounced:
 		key = "bounced"

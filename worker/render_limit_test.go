@@ -90,14 +90,18 @@ func storeFirstName(t *testing.T, r *rig, p *store.Prospect, name string) {
 // touch.
 func heldReasons(t *testing.T, r *rig, eid, touch string) []string {
 	t.Helper()
-	tl, err := r.e.Timeline(context.Background(), eid)
+	lines, err := r.st.TimelineLines(context.Background(), eid)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Repeated identical holds are one coalesced line: count each of its
+	// holds.
 	var out []string
-	for _, en := range tl {
-		if en.Kind == "held" && en.Touch == touch {
-			out = append(out, en.Reason)
+	for _, l := range lines {
+		if l.Entry.Kind == "held" && l.Entry.Touch == touch {
+			for i := 0; i < l.Count; i++ {
+				out = append(out, l.Entry.Reason)
+			}
 		}
 	}
 	return out
