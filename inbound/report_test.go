@@ -271,3 +271,36 @@ func TestFailureNoticeInPlainTextNamesTheReturnedMessage(t *testing.T) {
 		t.Fatal("a failure notice in plain text must not pass for a hard bounce")
 	}
 }
+
+// FuzzReports starts from every report in testdata/dsn. Whatever the
+// input: the key is 34 characters and the same on a second parse, a hard
+// bounce has a 5.x.x status, and the returned Message-IDs come first in
+// References.
+func FuzzReports(f *testing.F) {
+	files, _ := filepath.Glob("testdata/dsn/*.eml")
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		e, err := inbound.ParseEmail(raw, now)
+		if err != nil {
+			return
+		}
+		if k := e.Key(); len(k) != 34 {
+			t.Fatalf("key %q", k)
+		}
+		if again, err := inbound.ParseEmail(raw, now); err != nil || again.Key() != e.Key() {
+			t.Fatalf("second parse: %v, key changed", err)
+		}
+		if e.Hard && !strings.HasPrefix(e.BounceStatus, "5.") {
+			t.Fatalf("hard bounce with status %q", e.BounceStatus)
+		}
+		for i, id := range e.Returned {
+			if i >= len(e.References) || e.References[i] != id {
+				t.Fatalf("returned %v not first in references %v", e.Returned, e.References)
+			}
+		}
+	})
+}
