@@ -135,7 +135,7 @@ func (c *Cadence) Gate(e *Enrollment, cl Claim, r *Recipient, h *History, now ti
 	}
 	zones, source := r.Zones(c, t.Channel)
 	if len(zones) == 0 {
-		return Decision{Verdict: Hold, Touch: t, Reason: "no time zone could be resolved for " + r.Phone + "; set the prospect's timezone"}
+		return Decision{Verdict: Hold, Touch: t, Reason: NoZoneReason(r.Phone) + "; set the prospect's timezone"}
 	}
 	at, reason, err := c.NextSendTime(t, r, h, zones, now)
 	if err != nil {

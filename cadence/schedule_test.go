@@ -142,8 +142,11 @@ func TestZonesForPhone(t *testing.T) {
 			t.Errorf("ZonesForPhone(%s) = %v, want it to include %s", num, z, want)
 		}
 	}
-	if z := cadence.ZonesForPhone("+18005550100"); len(z) < 2 {
-		t.Errorf("a toll-free number should give several zones, got %v", z)
+	if z := cadence.ZonesForPhone("+18005550100"); len(z) != 0 {
+		t.Errorf("a toll-free number has no time zone, got %v", z)
+	}
+	if z := cadence.ZonesForPhone("+17752345678"); len(z) != 2 {
+		t.Errorf("775 (Nevada) spans two zones, got %v", z)
 	}
 	if got := cadence.StateForPhone("+13055550100"); got != "FL" {
 		t.Errorf("305 is Florida, got %q", got)
@@ -233,15 +236,15 @@ func TestGate(t *testing.T) {
 	})
 	t.Run("no zone for the number holds the sms", func(t *testing.T) {
 		r := cadence.Recipient{Phone: "+18005550100"}
-		if d := gateAt(t, c, 0, r, cadence.History{}, evening); d.Verdict != cadence.Hold || !strings.Contains(d.Reason, "no time zone") {
-			t.Fatalf("%s: %s", d.Verdict, d.Reason)
+		want := "+1 800 number: toll-free numbers have no time zone; set the prospect's timezone"
+		if d := gateAt(t, c, 0, r, cadence.History{}, evening); d.Verdict != cadence.Hold || d.Reason != want {
+			t.Fatalf("%s: %q, want %q", d.Verdict, d.Reason, want)
 		}
 	})
 	t.Run("ambiguous zones use the overlap", func(t *testing.T) {
-		// A toll-free number spans every US zone: 20:30 in New York is
-		// 17:30 in Los Angeles but already past 21:00 nowhere... and
-		// before 08:00 in none; 07:00 New York is 04:00 in LA: held back.
-		r := cadence.Recipient{Phone: "+18005550100", PhoneZones: cadence.ZonesForPhone("+18005550100")}
+		// 775 (Nevada) spans Pacific and Mountain time: 09:00 in New York
+		// is 06:00 in Los Angeles and 07:00 in Boise, before 08:00 in both.
+		r := cadence.Recipient{Phone: "+17752345678", PhoneZones: cadence.ZonesForPhone("+17752345678")}
 		d := gateAt(t, c, 0, r, cadence.History{}, local("America/New_York", 2026, 3, 4, 9, 0))
 		if d.Verdict != cadence.Defer || len(d.Zones) < 2 {
 			t.Fatalf("%s zones %v: %s", d.Verdict, d.Zones, d.Reason)
