@@ -56,6 +56,7 @@ func commands() []command {
 		{"timeline", "show why a prospect is where it is", cmdTimeline},
 		{"warm", "list warm leads waiting for sales (--owner)", cmdWarm},
 		{"uncertain", "list touches a crash left uncertain, with Message-IDs to check at the provider (--cadence, --since)", cmdUncertain},
+		{"cadences", "publish, preview (--dry-run), list, diff and roll back cadence versions in the catalog (API client)", cmdCadences},
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/catalog"
 	"github.com/nurture-dev/nurture/dashboard"
 	"github.com/nurture-dev/nurture/server"
 	"github.com/nurture-dev/nurture/worker"
@@ -102,7 +103,7 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	srv, err := server.New(server.Config{Spool: spool, Engine: e, Tokens: tokens, PublicURL: cfg.PublicURL, TwilioAuthToken: env("TWILIO_AUTH_TOKEN"),
 		Brand: env("NURTURE_BRAND"), HelpContact: env("NURTURE_HELP_CONTACT"), Logger: log,
-		Reload: func() (map[string]*cadence.Cadence, error) { return loadCadences(cfg.CadenceDir) }})
+		Reload: func() (map[string]*cadence.Cadence, error) { return reloadCadences(ctx, cfg.CadenceDir, p) }})
 	if err != nil {
 		return err
 	}
@@ -157,6 +158,30 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 		}
 	}
 	return serveUntilDone(runCtx, stopWorkers, listeners, workers)
+}
+
+// reloadCadences is POST /v1/cadences/reload: it publishes the files in
+// dir to the catalog (a file holding an earlier version moves its head
+// back: an operator asked for these files), so every process moves to
+// them, applies the heads here at once and returns them. On any problem
+// nothing is published.
+func reloadCadences(ctx context.Context, dir string, p *parts) (map[string]*cadence.Cadence, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	files, err := catalog.LoadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no cadence files in %s", dir)
+	}
+	if _, err := p.catalog.PublishFiles(ctx, files, catalog.Reload); err != nil {
+		return nil, err
+	}
+	if _, err := p.catalog.Sync(ctx, p.engine); err != nil {
+		return nil, err
+	}
+	return p.engine.Cadences(), nil
 }
 
 // listener is one HTTP listener of a process.

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/catalog"
 	"github.com/nurture-dev/nurture/channels"
 	"github.com/nurture-dev/nurture/demo"
 	"github.com/nurture-dev/nurture/metrics"
@@ -54,7 +55,7 @@ var envTable = [][3]string{
 	{"REDIS_CLUSTER_ADDRS", "", "Redis Cluster seed nodes, host:port comma separated (instead of REDIS_URL)"},
 	{"REDIS_PASSWORD", "", "password for REDIS_CLUSTER_ADDRS nodes (never logged)"},
 	{"NURTURE_PREFIX", "nurture", "key prefix in Redis"},
-	{"NURTURE_CADENCES", "examples", "directory of cadence files to load"},
+	{"NURTURE_CADENCES", "examples", "directory of cadence files published to the cadence catalog at start (new versions only); missing or empty: run what is published"},
 	{"NURTURE_PUBLIC_URL", "http://localhost:8080", "base URL of tracking and unsubscribe links"},
 	{"NURTURE_TOKEN_KEY", "", "secret of at least 32 bytes that signs link tokens (required)"},
 	{"NURTURE_MESSAGE_ID_DOMAIN", "nurture.local", "right-hand side of Message-IDs"},
@@ -175,11 +176,21 @@ func loadCadences(dir string) (map[string]*cadence.Cadence, error) {
 	return out, nil
 }
 
-func buildEngine(cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger, obs worker.Observer) (*worker.Engine, *channels.Outbox, error) {
-	cads, err := loadCadences(cfg.CadenceDir)
+// buildEngine builds the engine on the cadence catalog: the files in
+// NURTURE_CADENCES are published first (new versions only, see
+// catalog.Bootstrap), then the engine runs every published head.
+func buildEngine(ctx context.Context, cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger, obs worker.Observer) (*worker.Engine, *channels.Outbox, *catalog.Catalog, error) {
+	st := store.New(rdb, cfg.Prefix)
+	cat := catalog.New(st, catalog.Options{Logger: log})
+	cads, err := cat.Bootstrap(ctx, cfg.CadenceDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	e, outbox, err := newEngine(cfg, st, cads, rdb, log, obs)
+	return e, outbox, cat, err
+}
+
+func newEngine(cfg engineConfig, st *store.Store, cads map[string]*cadence.Cadence, rdb redis.UniversalClient, log *slog.Logger, obs worker.Observer) (*worker.Engine, *channels.Outbox, error) {
 	signer, err := tokens.NewSigner([]byte(cfg.TokenKey))
 	if err != nil {
 		return nil, nil, err
@@ -213,7 +224,7 @@ func buildEngine(cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger, 
 	if !strings.HasPrefix(cfg.PublicURL, "https://") {
 		log.Warn("NURTURE_PUBLIC_URL is not https: emails carry List-Unsubscribe without RFC 8058 one-click", "url", cfg.PublicURL)
 	}
-	e, err := worker.New(worker.Config{Store: store.New(rdb, cfg.Prefix), Cadences: cads, Email: email, SMS: sms, Tokens: signer,
+	e, err := worker.New(worker.Config{Store: st, Cadences: cads, Email: email, SMS: sms, Tokens: signer,
 		Logger: log, PublicURL: cfg.PublicURL, MessageIDDomain: cfg.MsgIDDomain, Lease: cfg.Lease, TaskBatch: cfg.TaskBatch, Journal: cfg.Journal,
 		WarmWebhookURL: cfg.WarmURL, WarmWebhookSecret: cfg.WarmSecret, Notify: asynq.NewClientFromRedisClient(rdb), Observer: obs})
 	return e, outbox, err
@@ -273,8 +284,26 @@ type parts struct {
 	engine  *worker.Engine
 	outbox  *channels.Outbox
 	metrics *metrics.Metrics
+	// catalog holds the published cadences; a watch keeps engine on its
+	// heads until close.
+	catalog *catalog.Catalog
 	conn    asynq.RedisConnOpt
 	close   func()
+}
+
+// watchCatalog keeps e on the catalog's heads (a publish reaches this
+// process within a second) until the returned stop is called.
+func watchCatalog(ctx context.Context, cat *catalog.Catalog, e *worker.Engine) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cat.Watch(ctx, e)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // startEngine connects to REDIS_URL (serve alone may fall back to an
@@ -292,13 +321,14 @@ func startEngine(ctx context.Context, command string, cfg engineConfig, log *slo
 		}
 		conn := asynq.RedisClusterClientOpt{Addrs: cfg.ClusterAddr, Password: cfg.RedisPass}
 		m := metrics.New(asynq.NewInspector(conn))
-		e, outbox, err := buildEngine(cfg, rdb, log, m)
+		e, outbox, cat, err := buildEngine(ctx, cfg, rdb, log, m)
 		if err != nil {
 			rdb.Close()
 			return nil, err
 		}
 		m.Attach(e)
-		return &parts{engine: e, outbox: outbox, metrics: m, conn: conn, close: func() { rdb.Close() }}, nil
+		stopWatch := watchCatalog(ctx, cat, e)
+		return &parts{engine: e, outbox: outbox, metrics: m, catalog: cat, conn: conn, close: func() { stopWatch(); rdb.Close() }}, nil
 	}
 	if cfg.RedisURL == "" {
 		if command != "serve" {
@@ -328,11 +358,12 @@ func startEngine(ctx context.Context, command string, cfg engineConfig, log *slo
 	}
 	conn := asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig}
 	m := metrics.New(asynq.NewInspector(conn))
-	e, outbox, err := buildEngine(cfg, rdb, log, m)
+	e, outbox, cat, err := buildEngine(ctx, cfg, rdb, log, m)
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
 	m.Attach(e)
-	return &parts{engine: e, outbox: outbox, metrics: m, conn: conn, close: closeAll}, nil
+	stopWatch := watchCatalog(ctx, cat, e)
+	return &parts{engine: e, outbox: outbox, metrics: m, catalog: cat, conn: conn, close: func() { stopWatch(); closeAll() }}, nil
 }
