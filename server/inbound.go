@@ -228,7 +228,7 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	reply := ""
-	err := s.once(ctx, "sms:"+sid, func() error {
+	_, err := s.onceSteps(ctx, "sms:"+sid, "", func(steps *progress) error {
 		pid, err := s.st.ProspectIDByPhone(ctx, from)
 		if errors.Is(err, store.ErrNotFound) {
 			// Unknown numbers still get the legally required answers.
@@ -263,9 +263,9 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 			reply = s.helpText()
 			return nil
 		case class.Class == inbound.ClassAutoReply:
-			return s.smsAutoReply(ctx, pid, now, "automatic SMS reply, not counted as a reply: "+excerpt(body))
+			return s.smsAutoReply(ctx, steps, pid, now, "automatic SMS reply, not counted as a reply: "+excerpt(body))
 		}
-		return s.smsReplied(ctx, pid, cadence.Event{Kind: cadence.EvReplied, At: now, Channel: cadence.SMS, By: "sms", Reason: excerpt(body)})
+		return s.smsReplied(ctx, steps, pid, cadence.Event{Kind: cadence.EvReplied, At: now, Channel: cadence.SMS, By: "sms", Reason: excerpt(body)})
 	})
 	switch {
 	case errors.Is(err, errInFlight):
@@ -288,13 +288,16 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 
 // smsAutoReply records an automatic SMS answer on the prospect's
 // enrollments without changing them: it is not engagement.
-func (s *Server) smsAutoReply(ctx context.Context, pid string, now time.Time, reason string) error {
+func (s *Server) smsAutoReply(ctx context.Context, steps *progress, pid string, now time.Time, reason string) error {
 	ids, err := s.e.ProspectEnrollments(ctx, pid)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		if err := s.st.AppendTimeline(ctx, id, cadence.Entry{At: now, Kind: "auto_replied", Channel: cadence.SMS, By: "sms", Reason: reason}); err != nil {
+		err := steps.do(ctx, "note:"+id, func() error {
+			return s.st.AppendTimeline(ctx, id, cadence.Entry{At: now, Kind: "auto_replied", Channel: cadence.SMS, By: "sms", Reason: reason})
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -304,7 +307,7 @@ func (s *Server) smsAutoReply(ctx context.Context, pid string, now time.Time, re
 // smsReplied marks a prospect's enrollments replied; the one that sent the
 // last SMS gets the event with that touch, so the touch's replied counter
 // counts it.
-func (s *Server) smsReplied(ctx context.Context, pid string, ev cadence.Event) error {
+func (s *Server) smsReplied(ctx context.Context, steps *progress, pid string, ev cadence.Event) error {
 	ids, err := s.e.ProspectEnrollments(ctx, pid)
 	if err != nil {
 		return err
@@ -318,7 +321,7 @@ func (s *Server) smsReplied(ctx context.Context, pid string, ev cadence.Event) e
 		if id == lastEID {
 			e.Touch = lastTouch
 		}
-		if err := s.applyQuiet(ctx, id, e); err != nil {
+		if err := steps.do(ctx, "apply:"+id, func() error { return s.applyQuiet(ctx, id, e) }); err != nil {
 			return err
 		}
 	}

@@ -307,7 +307,7 @@ func (s *Server) applyReply(ctx context.Context, p *progress, msg *inbound.Email
 					if until.IsZero() {
 						return s.applyQuiet(ctx, eid, s.replyEvent(&a, eid, msg, now))
 					}
-					ev := cadence.Event{Kind: cadence.EvSnoozed, At: now, Channel: cadence.Email, By: "email reply", Until: until, Reason: a.label(r.Reason)}
+					ev := cadence.Event{Kind: cadence.EvSnoozed, At: now, Touch: a.touchFor(eid), Channel: cadence.Email, By: "email reply", Until: until, Reason: a.label(r.Reason)}
 					_, err = s.e.Apply(ctx, eid, ev)
 					if errors.Is(err, cadence.ErrInvalidTransition) {
 						// Ended: nothing to snooze; the reply is still recorded.
