@@ -24,9 +24,13 @@ type TouchRow struct {
 	Delay          string  `json:"delay"`
 	Sent           int64   `json:"sent"`
 	Delivered      int64   `json:"delivered"`
+	// Opened and Clicked count messages opened / clicked by a person at
+	// least once; the totals count every human open and click.
 	Opened         int64   `json:"opened"`
+	OpenedTotal    int64   `json:"opened_total"`
 	MachineOpened  int64   `json:"machine_opened"`
 	Clicked        int64   `json:"clicked"`
+	ClickedTotal   int64   `json:"clicked_total"`
 	ScannerClicked int64   `json:"scanner_clicked"`
 	Replied        int64   `json:"replied"`
 	Bounced        int64   `json:"bounced"`
@@ -88,8 +92,8 @@ func (e *Engine) Report(ctx context.Context, cadenceID string) (*Report, error) 
 		for _, t := range st.Touches {
 			k := func(what string) int64 { return s["t:"+t.ID+":"+what] }
 			tr := TouchRow{Stage: st.ID, ID: t.ID, Channel: string(t.Channel), Delay: t.Delay.String(),
-				Sent: k("sent"), Delivered: k("delivered"), Opened: k("opened"), MachineOpened: k("machine_opened"),
-				Clicked: k("clicked"), ScannerClicked: k("scanner_clicked"), Replied: k("replied"), Bounced: k("bounced"),
+				Sent: k("sent"), Delivered: k("delivered"), Opened: k("opened"), OpenedTotal: k("opened_total"), MachineOpened: k("machine_opened"),
+				Clicked: k("clicked"), ClickedTotal: k("clicked_total"), ScannerClicked: k("scanner_clicked"), Replied: k("replied"), Bounced: k("bounced"),
 				Skipped: k("skipped"), Uncertain: k("uncertain")}
 			tr.OpenRate, tr.ClickRate = ratio(tr.Opened, tr.Sent), ratio(tr.Clicked, tr.Sent)
 			tr.ReplyRate, tr.BounceRate = ratio(tr.Replied, tr.Sent), ratio(tr.Bounced, tr.Sent)
