@@ -18,12 +18,12 @@ type StageRow struct {
 
 // TouchRow is one touch's delivery and engagement counts and rates.
 type TouchRow struct {
-	Stage          string  `json:"stage"`
-	ID             string  `json:"id"`
-	Channel        string  `json:"channel"`
-	Delay          string  `json:"delay"`
-	Sent           int64   `json:"sent"`
-	Delivered      int64   `json:"delivered"`
+	Stage     string `json:"stage"`
+	ID        string `json:"id"`
+	Channel   string `json:"channel"`
+	Delay     string `json:"delay"`
+	Sent      int64  `json:"sent"`
+	Delivered int64  `json:"delivered"`
 	// Opened and Clicked count messages opened / clicked by a person at
 	// least once; the totals count every human open and click.
 	Opened         int64   `json:"opened"`
