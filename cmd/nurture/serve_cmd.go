@@ -101,7 +101,11 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("NURTURE_SPOOL_DIR: %w", err)
 	}
-	srv, err := server.New(server.Config{Spool: spool, Engine: e, Tokens: tokens, PublicURL: cfg.PublicURL, TwilioAuthToken: env("TWILIO_AUTH_TOKEN"),
+	trustReports, err := boolEnv(env, "NURTURE_TRUST_UNVERIFIED_REPORTS")
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{Spool: spool, TrustUnverifiedReports: trustReports, Engine: e, Tokens: tokens, PublicURL: cfg.PublicURL, TwilioAuthToken: env("TWILIO_AUTH_TOKEN"),
 		Brand: env("NURTURE_BRAND"), HelpContact: env("NURTURE_HELP_CONTACT"), Logger: log,
 		Reload: func() (map[string]*cadence.Cadence, error) { return reloadCadences(ctx, cfg.CadenceDir, p) }})
 	if err != nil {
