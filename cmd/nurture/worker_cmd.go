@@ -101,6 +101,18 @@ func boolEnv(env func(string) string, name string) (bool, error) {
 	return b, nil
 }
 
+// redactURL hides the userinfo of a URL-like string (it may not parse).
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return "(not shown: no scheme)"
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		rest = "***@" + rest[at+1:]
+	}
+	return scheme + "://" + rest
+}
+
 // defaultOf is a variable's default from envTable.
 func defaultOf(name string) string {
 	for _, row := range envTable {
@@ -344,7 +356,8 @@ func startEngine(ctx context.Context, command string, cfg engineConfig, log *slo
 	}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
+		// The parser's error quotes the whole URL, password included.
+		return nil, fmt.Errorf("REDIS_URL=%q is not a valid URL: expected redis[s]://[user:password@]host:port/db, with special characters in the password %%-escaped", redactURL(cfg.RedisURL))
 	}
 	rdb := redis.NewClient(opt)
 	closeAll := func() {
