@@ -176,6 +176,8 @@ func TestScannerClickMethodAndEmptyUA(t *testing.T) {
 		{"HEAD", "", true},
 		{"GET", "", true},
 		{"POST", "", true},
+		{"GET", "   ", true}, // whitespace only is no user agent
+		{"GET", "\t", true},
 		{"GET", browserUA, false},
 		{"GET", firefoxUA, false},
 		{"GET", iphoneUA, false},

@@ -133,5 +133,5 @@ var botUA = regexp.MustCompile(`(?i)bot|crawler|spider|scanner|preview|proofpoin
 // known security or bot user agent, or a click under 2 s after delivery
 // (COMPLIANCE.md 18).
 func ScannerClick(method, userAgent string, sentAt, at time.Time) bool {
-	return method == "HEAD" || userAgent == "" || botUA.MatchString(userAgent) || at.Sub(sentAt) < 2*time.Second
+	return method == "HEAD" || strings.TrimSpace(userAgent) == "" || botUA.MatchString(userAgent) || at.Sub(sentAt) < 2*time.Second
 }
