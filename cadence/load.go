@@ -317,6 +317,26 @@ func compile(s *Spec, d *decoder, file string) *Cadence {
 	if c.Reply.AutoReplySnooze.IsZero() {
 		c.Reply.AutoReplySnooze = Delay{Days: 7, Text: "7d"}
 	}
+	c.Reply.OutOfOffice = ClassPolicy{Action: ClassSnoozeUntilReturn, Snooze: c.Reply.AutoReplySnooze}
+	c.Reply.AutoReply = ClassPolicy{Action: ClassSnooze, Snooze: c.Reply.AutoReplySnooze}
+	c.Reply.BounceInDisguise = c.Reply.AutoReply
+	c.Reply.NotNow = ClassPolicy{Action: ClassSnoozeUntilDate}
+	c.Reply.WrongPerson = ClassPolicy{Action: ClassPause}
+	if o := s.Reply.OutOfOffice; o != nil {
+		classPolicy(d, &c.Reply.OutOfOffice, "reply.out_of_office", o.Action, o.At, "fallback", o.Fallback)
+	}
+	if o := s.Reply.AutoReply; o != nil {
+		classPolicy(d, &c.Reply.AutoReply, "reply.auto_reply", o.Action, o.At, "for", o.For)
+	}
+	if o := s.Reply.BounceInDisguise; o != nil {
+		classPolicy(d, &c.Reply.BounceInDisguise, "reply.bounce_in_disguise", o.Action, o.At, "for", o.For)
+	}
+	if o := s.Reply.NotNow; o != nil {
+		classPolicy(d, &c.Reply.NotNow, "reply.not_now", o.Action, o.At, "fallback", o.Fallback)
+	}
+	if o := s.Reply.WrongPerson; o != nil {
+		classPolicy(d, &c.Reply.WrongPerson, "reply.wrong_person", o.Action, o.At, "", Delay{})
+	}
 	if c.Reply.Action == ReplyAdvance {
 		if s.Reply.To == "" {
 			if !d.failed("reply.to") {
@@ -465,4 +485,28 @@ func (c *Cadence) ZoneFor(r *Recipient) *time.Location {
 		return zones[0]
 	}
 	return c.Zone
+}
+
+// classPolicy fills p, which holds the class's defaults, from its spec:
+// the action (already checked against the enum) and the snooze field
+// (named wait: for or fallback), which applies only to snoozing actions
+// and, when given, must wait.
+func classPolicy(d *decoder, p *ClassPolicy, field, action string, at Positions, wait string, w Delay) {
+	if action != "" {
+		p.Action = ClassAction(action)
+	}
+	if wait == "" {
+		return
+	}
+	if _, given := at[wait]; !given || d.failed(field+"."+wait) || d.failed(field+".action") {
+		return
+	}
+	switch {
+	case p.Action != ClassSnooze && p.Action != ClassSnoozeUntilReturn && p.Action != ClassSnoozeUntilDate:
+		d.add(at.Of(wait), field+"."+wait, "%s only applies when action snoozes, not with action %s", wait, p.Action)
+	case w.IsZero():
+		d.add(at.Of(wait), field+"."+wait, "%s must be a wait such as 7d, not %s", wait, w)
+	default:
+		p.Snooze = w
+	}
 }

@@ -122,6 +122,43 @@ type ReplyPolicy struct {
 	Action          ReplyAction
 	To              string
 	AutoReplySnooze Delay
+	// The resolved per-class policies, defaults filled in. An opt-out
+	// request has none: it always unsubscribes (COMPLIANCE.md 22).
+	OutOfOffice      ClassPolicy
+	AutoReply        ClassPolicy
+	BounceInDisguise ClassPolicy
+	NotNow           ClassPolicy
+	WrongPerson      ClassPolicy
+}
+
+// ClassAction is what a classified reply does.
+type ClassAction string
+
+const (
+	// ClassSnooze snoozes for ClassPolicy.Snooze.
+	ClassSnooze ClassAction = "snooze"
+	// ClassSnoozeUntilReturn and ClassSnoozeUntilDate snooze until the
+	// send window opens on the day the reply names, else for
+	// ClassPolicy.Snooze; when that is zero too (not_now by default), the
+	// reply is treated as a reply.
+	ClassSnoozeUntilReturn ClassAction = "snooze_until_return"
+	ClassSnoozeUntilDate   ClassAction = "snooze_until_date"
+	// ClassIgnore records the reply on the timeline only.
+	ClassIgnore ClassAction = "ignore"
+	// ClassWarm treats it as a reply: the cadence's reply action applies.
+	ClassWarm ClassAction = "warm"
+	// ClassPause pauses the enrollment for a person to look at.
+	ClassPause ClassAction = "pause"
+	// ClassExit ends the enrollment.
+	ClassExit ClassAction = "exit"
+)
+
+// ClassPolicy is what one class of reply does.
+type ClassPolicy struct {
+	Action ClassAction
+	// Snooze is the snooze for ClassSnooze, or the fallback for the
+	// snooze_until actions (zero: none).
+	Snooze Delay
 }
 
 // ExitRule ends the cadence on an event.

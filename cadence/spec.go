@@ -64,10 +64,46 @@ type CapSpec struct {
 
 // ReplySpec is the reply policy.
 type ReplySpec struct {
-	Action          string    `yaml:"action" enum:"warm,advance,exit,ignore" desc:"warm (default): pause for sales; advance: go to stage 'to'; exit: end the cadence; ignore: record only."`
-	To              string    `yaml:"to" desc:"Target stage for action advance."`
-	AutoReplySnooze Delay     `yaml:"auto_reply_snooze" desc:"Snooze after an auto-reply without a readable return date. Default 7d."`
-	At              Positions `yaml:"-"`
+	Action          string `yaml:"action" enum:"warm,advance,exit,ignore" desc:"warm (default): pause for sales; advance: go to stage 'to'; exit: end the cadence; ignore: record only."`
+	To              string `yaml:"to" desc:"Target stage for action advance."`
+	AutoReplySnooze Delay  `yaml:"auto_reply_snooze" desc:"Snooze after an auto-reply without a readable return date. Default 7d."`
+	// Per-class actions for replies the inbound classifier recognises.
+	// An opt-out request is not among them: it always unsubscribes
+	// (COMPLIANCE.md 22).
+	OutOfOffice      *OutOfOfficeSpec `yaml:"out_of_office" desc:"An out-of-office reply. Default: snooze until the send window opens on the return day, else for auto_reply_snooze."`
+	AutoReply        *SnoozeSpec      `yaml:"auto_reply" desc:"Any other automatic reply. Default: snooze for auto_reply_snooze."`
+	BounceInDisguise *SnoozeSpec      `yaml:"bounce_in_disguise" desc:"A delivery failure sent as a plain message (never suppresses the address). Default: snooze for auto_reply_snooze."`
+	NotNow           *NotNowSpec      `yaml:"not_now" desc:"A reply asking to be contacted later. Default: snooze until the date it names, else treated as a reply."`
+	WrongPerson      *WrongPersonSpec `yaml:"wrong_person" desc:"A reply saying the prospect is not the right contact. Default: pause, with the referral on the timeline."`
+	At               Positions        `yaml:"-"`
+}
+
+// OutOfOfficeSpec is the action for out-of-office replies. An auto-reply
+// never marks the lead warm (COMPLIANCE.md 19), so warm is not offered.
+type OutOfOfficeSpec struct {
+	Action   string    `yaml:"action" enum:"snooze_until_return,ignore" desc:"snooze_until_return (default): snooze until the send window opens on the return day; ignore: record on the timeline only."`
+	Fallback Delay     `yaml:"fallback" desc:"For snooze_until_return, the snooze when no return day can be read. Default: reply.auto_reply_snooze."`
+	At       Positions `yaml:"-"`
+}
+
+// SnoozeSpec is the action for automatic replies and bounces in disguise.
+type SnoozeSpec struct {
+	Action string    `yaml:"action" enum:"snooze,ignore" desc:"snooze (default): pause sending for a while (an auto-reply naming a return day: until then); ignore: record on the timeline only."`
+	For    Delay     `yaml:"for" desc:"For snooze, how long. Default: reply.auto_reply_snooze."`
+	At     Positions `yaml:"-"`
+}
+
+// NotNowSpec is the action for "not now, try again later" replies.
+type NotNowSpec struct {
+	Action   string    `yaml:"action" enum:"snooze_until_date,warm" desc:"snooze_until_date (default): snooze until the send window opens on the date the reply names; warm: treat it as a reply (the reply action)."`
+	Fallback Delay     `yaml:"fallback" desc:"For snooze_until_date, the snooze when the reply names no date. Default: none, the reply is treated as a reply."`
+	At       Positions `yaml:"-"`
+}
+
+// WrongPersonSpec is the action for "I'm not the right person" replies.
+type WrongPersonSpec struct {
+	Action string    `yaml:"action" enum:"pause,exit,warm" desc:"pause (default): pause for a person to follow the referral; exit: end the cadence; warm: treat it as a reply (the reply action)."`
+	At     Positions `yaml:"-"`
 }
 
 // ExitSpec is one cadence-wide exit rule.

@@ -63,7 +63,8 @@ type EmailResult struct {
 	Enrollments []string `json:"enrollments,omitempty"`
 	Touch       string   `json:"touch,omitempty"`
 	// Action is what was done: replied, unsubscribed, auto_replied,
-	// snoozed, paused, hard_bounce, soft_bounce, delivery_delayed,
+	// snoozed, paused, exited, ignored (recorded on the timeline only),
+	// hard_bounce, soft_bounce, delivery_delayed,
 	// delivery_report, complained, or unverified (recorded, not applied).
 	Action string `json:"action,omitempty"`
 	// Duplicate reports a message processed before: nothing changed.
@@ -203,9 +204,10 @@ func (a *attribution) label(reason string) string {
 	return reason
 }
 
-// applyReply applies a reply or auto-reply by its classification. Each
-// class has one default here; see the cadence-level settings suggested in
-// the report that introduced it.
+// applyReply applies a reply or auto-reply by its classification: an
+// opt-out always unsubscribes, a positive reply follows the cadence's
+// reply action, and every other class the per-class action of the
+// enrollment's cadence (reply.out_of_office and so on; cadence.ReplyPolicy).
 func (s *Server) applyReply(ctx context.Context, p *progress, msg *inbound.Email, now time.Time, res *EmailResult) error {
 	a, err := s.attribute(ctx, msg.References, [2]string{msg.From, MatchedBySender})
 	if err != nil {
@@ -272,60 +274,150 @@ func (s *Server) applyReply(ctx context.Context, p *progress, msg *inbound.Email
 			ev.Touch = a.touch
 			return s.applyQuiet(ctx, a.eids[0], ev)
 		})
-	case inbound.ClassOutOfOffice, inbound.ClassAutoReply:
-		// Snoozed to the start of the send window on the day back, in the
-		// prospect's zone; without a return day, the cadence's default.
-		reason := orDefault(r.Reason, msg.Subject)
-		return each("auto_replied", func(eid string) (cadence.Event, error) {
-			until, err := s.windowOn(ctx, eid, msg.ReturnOn, now)
-			return cadence.Event{Kind: cadence.EvAutoReplied, At: now, Channel: cadence.Email, By: "email", Until: until, Reason: a.label(reason)}, err
-		})
+	case inbound.ClassOutOfOffice, inbound.ClassAutoReply, inbound.ClassBounce, inbound.ClassWrongPerson, inbound.ClassNotNow:
+		// Each enrollment by its own cadence's policy for the class.
+		for _, eid := range a.eids {
+			do, err := s.classAction(ctx, &a, eid, class, msg, now)
+			if err != nil {
+				return err
+			}
+			if res.Action == "" {
+				res.Action = do.name
+			}
+			if err := p.do(ctx, "apply:"+eid, func() error { return do.apply(ctx) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return each("replied", func(eid string) (cadence.Event, error) { return s.replyEvent(&a, eid, msg, now), nil })
+}
+
+// replyDefaults is the per-class policy for an enrollment whose cadence
+// is gone: the defaults of a cadence that sets none.
+var replyDefaults = func() cadence.ReplyPolicy {
+	snooze := cadence.Delay{Days: 7, Text: "7d"}
+	return cadence.ReplyPolicy{
+		AutoReplySnooze:  snooze,
+		OutOfOffice:      cadence.ClassPolicy{Action: cadence.ClassSnoozeUntilReturn, Snooze: snooze},
+		AutoReply:        cadence.ClassPolicy{Action: cadence.ClassSnooze, Snooze: snooze},
+		BounceInDisguise: cadence.ClassPolicy{Action: cadence.ClassSnooze, Snooze: snooze},
+		NotNow:           cadence.ClassPolicy{Action: cadence.ClassSnoozeUntilDate},
+		WrongPerson:      cadence.ClassPolicy{Action: cadence.ClassPause},
+	}
+}()
+
+func classPolicy(r *cadence.ReplyPolicy, class inbound.Class) cadence.ClassPolicy {
+	switch class {
+	case inbound.ClassOutOfOffice:
+		return r.OutOfOffice
+	case inbound.ClassAutoReply:
+		return r.AutoReply
 	case inbound.ClassBounce:
-		// A delivery failure in a plain message proves nothing about the
-		// address: snooze, never suppress.
-		return each("auto_replied", func(string) (cadence.Event, error) {
-			return cadence.Event{Kind: cadence.EvAutoReplied, At: now, Channel: cadence.Email, By: "email",
-				Reason: a.label("bounce in disguise, not suppressed: " + r.Reason)}, nil
-		})
+		return r.BounceInDisguise
+	case inbound.ClassNotNow:
+		return r.NotNow
 	case inbound.ClassWrongPerson:
-		reason := r.Reason
+		return r.WrongPerson
+	}
+	return cadence.ClassPolicy{Action: cadence.ClassWarm}
+}
+
+// replyStep is what a classified reply does to one enrollment: name for
+// EmailResult.Action, apply to do it.
+type replyStep struct {
+	name  string
+	apply func(ctx context.Context) error
+}
+
+// classAction decides what a reply of class (not an opt-out, which is
+// never configurable: COMPLIANCE.md 22) does to eid under its cadence's
+// reply policy.
+func (s *Server) classAction(ctx context.Context, a *attribution, eid string, class inbound.Class, msg *inbound.Email, now time.Time) (replyStep, error) {
+	c, loc, err := s.enrollmentCadence(ctx, eid)
+	if err != nil {
+		return replyStep{}, err
+	}
+	policy := &replyDefaults
+	if c != nil {
+		policy = &c.Reply
+	}
+	pol := classPolicy(policy, class)
+	r := msg.Reply
+	touch := a.touchFor(eid)
+	reason := r.Reason
+	switch class {
+	case inbound.ClassOutOfOffice, inbound.ClassAutoReply:
+		reason = orDefault(r.Reason, msg.Subject)
+	case inbound.ClassBounce:
+		reason = "bounce in disguise, not suppressed: " + r.Reason
+	case inbound.ClassWrongPerson:
 		if r.Referral != "" {
 			reason += " → " + r.Referral
 		}
-		return each("paused", func(string) (cadence.Event, error) {
-			return cadence.Event{Kind: cadence.EvPaused, At: now, Channel: cadence.Email, By: "email reply", Reason: a.label(reason)}, nil
-		})
-	case inbound.ClassNotNow:
-		if !r.Until.IsZero() {
-			res.Action = "snoozed"
-			for _, eid := range a.eids {
-				err := p.do(ctx, "apply:"+eid, func() error {
-					until, err := s.windowOn(ctx, eid, r.Until, now)
-					if err != nil {
-						return err
-					}
-					if until.IsZero() {
-						return s.applyQuiet(ctx, eid, s.replyEvent(&a, eid, msg, now))
-					}
-					ev := cadence.Event{Kind: cadence.EvSnoozed, At: now, Touch: a.touchFor(eid), Channel: cadence.Email, By: "email reply", Until: until, Reason: a.label(r.Reason)}
-					_, err = s.e.Apply(ctx, eid, ev)
-					if errors.Is(err, cadence.ErrInvalidTransition) {
-						// Ended: nothing to snooze; the reply is still recorded.
-						return s.applyQuiet(ctx, eid, s.replyEvent(&a, eid, msg, now))
-					}
-					if errors.Is(err, store.ErrNotFound) || errors.Is(err, cadence.ErrStale) {
-						return nil
-					}
-					return err
-				})
-				if err != nil {
-					return err
-				}
-			}
-			return nil
+	}
+	apply := func(ev cadence.Event) func(context.Context) error {
+		return func(ctx context.Context) error {
+			ev.Touch = touch
+			return s.applyQuiet(ctx, eid, ev)
 		}
 	}
-	return each("replied", func(eid string) (cadence.Event, error) { return s.replyEvent(&a, eid, msg, now), nil })
+	warm := replyStep{"replied", apply(s.replyEvent(a, eid, msg, now))}
+	// snoozeFor is when pol's own snooze ends; zero when it has none, or
+	// it is the cadence's auto_reply_snooze, which the engine applies to
+	// an auto-reply without a time.
+	snoozeFor := func() time.Time {
+		if c == nil || pol.Snooze.IsZero() || pol.Snooze == c.Reply.AutoReplySnooze {
+			return time.Time{}
+		}
+		return pol.Snooze.After(now, loc, c.Holidays)
+	}
+	switch pol.Action {
+	case cadence.ClassIgnore:
+		entry := cadence.Entry{At: now, Kind: "reply_ignored", Touch: touch, Channel: cadence.Email, By: "email",
+			Reason: a.label(strings.ReplaceAll(string(class), "_", " ") + " ignored (cadence reply policy): " + reason)}
+		return replyStep{"ignored", func(ctx context.Context) error { return s.st.AppendTimeline(ctx, eid, entry) }}, nil
+	case cadence.ClassWarm:
+		return warm, nil
+	case cadence.ClassExit:
+		return replyStep{"exited", apply(cadence.Event{Kind: cadence.EvStopped, At: now, Channel: cadence.Email, By: "email reply",
+			Reason: a.label(strings.ReplaceAll(string(class), "_", " ") + ": " + reason)})}, nil
+	case cadence.ClassPause:
+		return replyStep{"paused", apply(cadence.Event{Kind: cadence.EvPaused, At: now, Channel: cadence.Email, By: "email reply", Reason: a.label(reason)})}, nil
+	case cadence.ClassSnoozeUntilDate:
+		// To the start of the send window on the date named, else the
+		// fallback; with neither, it is a reply.
+		until := windowOn(c, loc, r.Until, now)
+		if until.IsZero() && c != nil && !pol.Snooze.IsZero() {
+			until = pol.Snooze.After(now, loc, c.Holidays)
+		}
+		if until.IsZero() {
+			return warm, nil
+		}
+		ev := cadence.Event{Kind: cadence.EvSnoozed, At: now, Touch: touch, Channel: cadence.Email, By: "email reply", Until: until, Reason: a.label(r.Reason)}
+		return replyStep{"snoozed", func(ctx context.Context) error {
+			_, err := s.e.Apply(ctx, eid, ev)
+			if errors.Is(err, cadence.ErrInvalidTransition) {
+				// Ended: nothing to snooze; the reply is still recorded.
+				return warm.apply(ctx)
+			}
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, cadence.ErrStale) {
+				return nil
+			}
+			return err
+		}}, nil
+	}
+	// Snooze: an auto-reply to the start of the send window on the day
+	// back, in the prospect's zone; without one, for the class's snooze
+	// (the engine's auto_reply_snooze when it has none of its own).
+	var until time.Time
+	if class != inbound.ClassBounce {
+		until = windowOn(c, loc, msg.ReturnOn, now)
+	}
+	if until.IsZero() {
+		until = snoozeFor()
+	}
+	return replyStep{"auto_replied", apply(cadence.Event{Kind: cadence.EvAutoReplied, At: now, Channel: cadence.Email, By: "email", Until: until, Reason: a.label(reason)})}, nil
 }
 
 // replyEvent is the warm-lead reply on eid.
@@ -333,39 +425,43 @@ func (s *Server) replyEvent(a *attribution, eid string, msg *inbound.Email, now 
 	return cadence.Event{Kind: cadence.EvReplied, At: now, Channel: cadence.Email, By: "email", Touch: a.touchFor(eid), Reason: a.label(excerpt(msg.Excerpt))}
 }
 
-// windowOn is when the send window of eid's cadence opens on day d, or
-// first after it, in the prospect's zone: the time a snooze to "back on d"
-// ends. Zero when d is zero, that time has passed, or the enrollment is
-// gone (the cadence's default snooze applies).
-func (s *Server) windowOn(ctx context.Context, eid string, d inbound.Date, now time.Time) (time.Time, error) {
-	if d.IsZero() {
-		return time.Time{}, nil
-	}
+// enrollmentCadence is eid's cadence and the prospect's zone; a nil
+// cadence when the enrollment or its cadence is gone.
+func (s *Server) enrollmentCadence(ctx context.Context, eid string) (*cadence.Cadence, *time.Location, error) {
 	l, err := s.st.Enrollment(ctx, eid)
 	if errors.Is(err, store.ErrNotFound) {
-		return time.Time{}, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return time.Time{}, err
+		return nil, nil, err
 	}
 	c, err := s.e.Cadence(l.Enrollment.CadenceID)
 	if err != nil {
-		return time.Time{}, nil
+		return nil, nil, nil
 	}
 	p, err := s.st.Prospect(ctx, l.Enrollment.ProspectID)
 	if err != nil {
-		return time.Time{}, err
+		return nil, nil, err
 	}
 	rcpt := p.Recipient()
-	loc := c.ZoneFor(&rcpt)
+	return c, c.ZoneFor(&rcpt), nil
+}
+
+// windowOn is when the send window of cadence c opens on day d, or first
+// after it, in loc: the time a snooze to "back on d" ends. Zero when d is
+// zero, that time has passed, or c is nil (the enrollment is gone).
+func windowOn(c *cadence.Cadence, loc *time.Location, d inbound.Date, now time.Time) time.Time {
+	if d.IsZero() || c == nil {
+		return time.Time{}
+	}
 	t := d.At(int(c.Window.Start)/60, int(c.Window.Start)%60, loc)
 	if open, ok := c.Window.NextOpen(d.In(loc), loc, c.Holidays); ok {
 		t = open
 	}
 	if !t.After(now) {
-		return time.Time{}, nil
+		return time.Time{}
 	}
-	return t, nil
+	return t
 }
 
 // applyReport applies a DSN or ARF report. Only a report naming a message
