@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -45,19 +44,15 @@ func cadenceFiles(args []string) ([]string, error) {
 }
 
 func cmdValidate(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: nurture validate FILE|DIR...\n\nChecks cadence files and prints every problem as file:line:column: field: message.\nExit status 1 if any file has a problem.\n")
+	fl := newCLI("validate")
+	pos, done, err := fl.parse(args, false, stdout, stderr)
+	if done {
+		return err
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitCode(2)
+	if len(pos) == 0 {
+		return fl.usageErr(stderr, "no files")
 	}
-	if fl.NArg() == 0 {
-		fl.Usage()
-		return exitCode(2)
-	}
-	files, err := cadenceFiles(fl.Args())
+	files, err := cadenceFiles(pos)
 	if err != nil {
 		return err
 	}
@@ -96,17 +91,20 @@ func cmdValidate(_ context.Context, args []string, _ func(string) string, stdout
 }
 
 func cmdSchema(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		fmt.Fprintf(stderr, "Usage: nurture schema > cadence.schema.json\n")
-		return exitCode(2)
+	fl := newCLI("schema")
+	pos, done, err := fl.parse(args, false, stdout, stderr)
+	if done {
+		return err
 	}
-	_, err := stdout.Write(cadence.JSONSchema())
+	if len(pos) > 0 {
+		return fl.usageErr(stderr, "schema takes no arguments")
+	}
+	_, err = stdout.Write(cadence.JSONSchema())
 	return err
 }
 
 func cmdSimulate(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newCLI("simulate")
 	var cfg cadence.SimConfig
 	def := cadence.SimConfig{}.WithDefaults()
 	fl.IntVar(&cfg.Prospects, "prospects", def.Prospects, "synthetic prospects to enroll")
@@ -120,26 +118,13 @@ func cmdSimulate(_ context.Context, args []string, _ func(string) string, stdout
 	fl.Float64Var(&cfg.MachineOpenRate, "machine-open-rate", def.MachineOpenRate, "proxy (Apple MPP) opens per delivered email")
 	fl.Float64Var(&cfg.GoalRate, "goal-rate", def.GoalRate, "goal events per click")
 	fl.Float64Var(&cfg.PhoneShare, "phone-share", def.PhoneShare, "share of prospects with a mobile number")
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: nurture simulate [flags] CADENCE.yaml\n\n")
-		fl.PrintDefaults()
-	}
 	// Accept flags after the file too: simulate x.yaml --prospects 10.
-	var files []string
-	rest := args
-	for {
-		if err := fl.Parse(rest); err != nil {
-			return exitCode(2)
-		}
-		if fl.NArg() == 0 {
-			break
-		}
-		files = append(files, fl.Arg(0))
-		rest = fl.Args()[1:]
+	files, done, err := fl.parse(args, true, stdout, stderr)
+	if done {
+		return err
 	}
 	if len(files) != 1 {
-		fl.Usage()
-		return exitCode(2)
+		return fl.usageErr(stderr, "want one cadence file, got %d", len(files))
 	}
 	t, err := time.Parse("2006-01-02", *start)
 	if err != nil {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,36 +14,13 @@ import (
 	"time"
 )
 
-// The catalog commands talk to a running server (admin token).
-const cadencesEnv = `Environment:
-  NURTURE_API_URL    the server (default "http://127.0.0.1:8080")
-  NURTURE_API_TOKEN  an admin token from the server's NURTURE_API_TOKENS (required)
-`
-
-var cadencesUsage = `Usage: nurture cadences <command> [flags]
-
-Publishes cadences to the catalog every serve and worker process runs
-(a publish reaches all of them within a second), and reads its history.
-
-Commands:
-  publish FILE|DIR... [--message M] [--dry-run]   publish (or preview) cadence files
-  versions ID                                     publications of a cadence, newest first
-  diff ID [FROM [TO]]                             unified diff of two versions (default: the head
-                                                  and the version it replaced)
-  rollback ID VERSION [--message M] [--dry-run]   make an earlier version the head again
-
-Run 'nurture cadences <command> -h' for a command's flags.
-
-` + cadencesEnv
-
 func cmdCadences(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, cadencesUsage)
-		return exitCode(2)
+		return newCLI("cadences").usageErr(stderr, "")
 	}
 	switch args[0] {
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, cadencesUsage)
+		newCLI("cadences").printHelp(stdout)
 		return nil
 	case "publish":
 		return cadencesPublish(ctx, args[1:], env, stdout, stderr)
@@ -56,61 +31,31 @@ func cmdCadences(ctx context.Context, args []string, env func(string) string, st
 	case "rollback":
 		return cadencesRollback(ctx, args[1:], env, stdout, stderr)
 	}
-	fmt.Fprint(stderr, cadencesUsage)
+	newCLI("cadences").printHelp(stderr)
 	return fmt.Errorf("unknown cadences command %q (publish, versions, diff, rollback)", args[0])
 }
 
-// subcommand is a catalog command's flags and usage.
+// subcommand is a catalog command's flags and help, and how many
+// positional arguments it takes.
 type subcommand struct {
-	fl    *flag.FlagSet
-	usage string // "nurture cadences publish FILE|DIR [flags]" and what it does
-	// args is how many positional arguments it takes.
+	fl               *cli
 	minArgs, maxArgs int
 }
 
-func newSubcommand(name, usage string, minArgs, maxArgs int) *subcommand {
-	fl := flag.NewFlagSet("cadences "+name, flag.ContinueOnError)
-	fl.SetOutput(io.Discard)
-	return &subcommand{fl: fl, usage: usage, minArgs: minArgs, maxArgs: maxArgs}
-}
-
-func (s *subcommand) printUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: %s\n", s.usage)
-	n := 0
-	s.fl.VisitAll(func(*flag.Flag) { n++ })
-	if n > 0 {
-		fmt.Fprint(w, "\nFlags:\n")
-		s.fl.SetOutput(w)
-		s.fl.PrintDefaults()
-		s.fl.SetOutput(io.Discard)
-	}
-	fmt.Fprint(w, "\n"+cadencesEnv)
+func newSubcommand(name string, minArgs, maxArgs int) *subcommand {
+	return &subcommand{fl: newCLI("cadences " + name), minArgs: minArgs, maxArgs: maxArgs}
 }
 
 // parse reads flags placed before, between or after the arguments. -h
-// prints the usage on stdout (done is true, err nil: exit 0); a mistake
+// prints the help on stdout (done is true, err nil: exit 0); a mistake
 // prints it on stderr (exit 2).
 func (s *subcommand) parse(args []string, stdout, stderr io.Writer) (pos []string, done bool, err error) {
-	rest := args
-	for {
-		if err := s.fl.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				s.printUsage(stdout)
-				return nil, true, nil
-			}
-			fmt.Fprintf(stderr, "%v\n", err)
-			s.printUsage(stderr)
-			return nil, true, exitCode(2)
-		}
-		if s.fl.NArg() == 0 {
-			break
-		}
-		pos = append(pos, s.fl.Arg(0))
-		rest = s.fl.Args()[1:]
+	pos, done, err = s.fl.parse(args, true, stdout, stderr)
+	if done {
+		return nil, done, err
 	}
 	if len(pos) < s.minArgs || len(pos) > s.maxArgs {
-		s.printUsage(stderr)
-		return nil, true, exitCode(2)
+		return nil, true, s.fl.usageErr(stderr, "wrong number of arguments")
 	}
 	return pos, false, nil
 }
@@ -249,14 +194,7 @@ func printImpact(w io.Writer, im impactOut) {
 }
 
 func cadencesPublish(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	sc := newSubcommand("publish", `nurture cadences publish FILE|DIR... [--message M] [--dry-run]
-
-Validates every file first (a directory: its *.yaml and *.yml files) and
-publishes nothing if any has a problem (printed as file:line:column: field:
-message, exit 1). Then publishes each one; the head's content again changes
-nothing, an earlier version's content moves the head back to it.
---dry-run prints, for each file, the diff from the head and what the new
-version would do to live enrollments, and changes nothing.`, 1, 1<<20)
+	sc := newSubcommand("publish", 1, 1<<20)
 	message := sc.fl.String("message", "", "why (shown in nurture cadences versions)")
 	dry := sc.fl.Bool("dry-run", false, "preview the diff and the impact on enrollments; publish nothing")
 	pos, done, err := sc.parse(args, stdout, stderr)
@@ -337,10 +275,7 @@ version would do to live enrollments, and changes nothing.`, 1, 1<<20)
 }
 
 func cadencesVersions(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	sc := newSubcommand("versions", `nurture cadences versions ID
-
-Lists a cadence's publications, newest first: version, when, by whom and
-why; * marks the head. A rollback appears as the head change it was.`, 1, 1)
+	sc := newSubcommand("versions", 1, 1)
 	pos, done, err := sc.parse(args, stdout, stderr)
 	if done {
 		return err
@@ -374,11 +309,7 @@ why; * marks the head. A rollback appears as the head change it was.`, 1, 1)
 }
 
 func cadencesDiff(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	sc := newSubcommand("diff", `nurture cadences diff ID [FROM [TO]]
-
-Prints the unified diff of two versions' sources. TO defaults to the head,
-FROM to the version TO replaced when it became the head; "head" names the
-head.`, 1, 3)
+	sc := newSubcommand("diff", 1, 3)
 	pos, done, err := sc.parse(args, stdout, stderr)
 	if done {
 		return err
@@ -410,12 +341,7 @@ head.`, 1, 3)
 }
 
 func cadencesRollback(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	sc := newSubcommand("rollback", `nurture cadences rollback ID VERSION [--message M] [--dry-run]
-
-Makes an earlier version the head again (recorded as "rollback to VERSION");
-every process runs it within a second. Enrollments move onto it at their
-next step. --dry-run prints the diff and the impact on live enrollments and
-changes nothing.`, 2, 2)
+	sc := newSubcommand("rollback", 2, 2)
 	message := sc.fl.String("message", "", "why (added to the rollback note)")
 	dry := sc.fl.Bool("dry-run", false, "preview the diff and the impact on enrollments; change nothing")
 	pos, done, err := sc.parse(args, stdout, stderr)

@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -154,8 +153,7 @@ func enrollmentsOf(ctx context.Context, c *apiClient, email, phone, cad string) 
 }
 
 func cmdEnroll(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("enroll", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newCLI("enroll")
 	cad := fl.String("cadence", "", "cadence id (required)")
 	var p struct {
 		ID        string `json:"id"`
@@ -175,11 +173,13 @@ func cmdEnroll(ctx context.Context, args []string, env func(string) string, stdo
 	fl.StringVar(&p.Company, "company", "", "company")
 	fl.StringVar(&p.TimeZone, "timezone", "", "IANA time zone")
 	fl.StringVar(&p.Owner, "owner", "", "owning sales rep")
-	if err := fl.Parse(args); err != nil {
-		return exitCode(2)
+	if pos, done, err := fl.parse(args, false, stdout, stderr); done {
+		return err
+	} else if len(pos) > 0 {
+		return fl.usageErr(stderr, "unexpected argument %q", pos[0])
 	}
 	if *cad == "" {
-		return errors.New("--cadence is required")
+		return fl.usageErr(stderr, "--cadence is required")
 	}
 	if p.ID == "" {
 		p.ID = strings.ToLower(p.Email)
@@ -199,25 +199,16 @@ func cmdEnroll(ctx context.Context, args []string, env func(string) string, stdo
 // cmdImport streams a CSV file to the bulk endpoint in chunks, with a
 // progress bar and a summary of rejected rows (with file line numbers).
 func cmdImport(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("import", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newCLI("import")
 	cad := fl.String("cadence", "", "cadence id (required)")
 	chunk := fl.Int("chunk", 1000, "rows per request")
 	parallel := fl.Int("parallel", 2, "requests in flight")
-	var files []string
-	rest := args
-	for {
-		if err := fl.Parse(rest); err != nil {
-			return exitCode(2)
-		}
-		if fl.NArg() == 0 {
-			break
-		}
-		files, rest = append(files, fl.Arg(0)), fl.Args()[1:]
+	files, quit, err := fl.parse(args, true, stdout, stderr)
+	if quit {
+		return err
 	}
 	if *cad == "" || len(files) != 1 || *chunk < 1 || *parallel < 1 {
-		fmt.Fprintln(stderr, "Usage: nurture import prospects.csv --cadence ID [--chunk 1000] [--parallel 2]")
-		return exitCode(2)
+		return fl.usageErr(stderr, "want one CSV file, --cadence, and --chunk and --parallel of at least 1")
 	}
 	c, err := newAPIClient(env)
 	if err != nil {
@@ -394,16 +385,17 @@ func progress(w io.Writer, done, total int, elapsed time.Duration) {
 // cmdControl is pause, resume, snooze and stop by --email/--phone or --id.
 func cmdControl(action string) func(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	return func(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-		fl := flag.NewFlagSet(action, flag.ContinueOnError)
-		fl.SetOutput(stderr)
+		fl := newCLI(action)
 		email := fl.String("email", "", "prospect email")
 		phone := fl.String("phone", "", "prospect phone")
 		id := fl.String("id", "", "enrollment id (instead of --email/--phone)")
 		cad := fl.String("cadence", "", "only this cadence's enrollment")
 		reason := fl.String("reason", "", "why (shown on the timeline)")
 		until := fl.String("until", "", "RFC 3339 time or a duration such as 3d or 48h (pause: optional; snooze: required)")
-		if err := fl.Parse(args); err != nil {
-			return exitCode(2)
+		if pos, done, err := fl.parse(args, false, stdout, stderr); done {
+			return err
+		} else if len(pos) > 0 {
+			return fl.usageErr(stderr, "unexpected argument %q", pos[0])
 		}
 		c, err := newAPIClient(env)
 		if err != nil {
@@ -460,13 +452,14 @@ func parseUntil(s string) (time.Time, error) {
 }
 
 func cmdTimeline(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("timeline", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newCLI("timeline")
 	email := fl.String("email", "", "prospect email")
 	phone := fl.String("phone", "", "prospect phone")
 	cad := fl.String("cadence", "", "only this cadence's enrollment")
-	if err := fl.Parse(args); err != nil {
-		return exitCode(2)
+	if pos, done, err := fl.parse(args, false, stdout, stderr); done {
+		return err
+	} else if len(pos) > 0 {
+		return fl.usageErr(stderr, "unexpected argument %q", pos[0])
 	}
 	c, err := newAPIClient(env)
 	if err != nil {
@@ -490,11 +483,12 @@ func cmdTimeline(ctx context.Context, args []string, env func(string) string, st
 }
 
 func cmdWarm(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("warm", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newCLI("warm")
 	owner := fl.String("owner", "", "only this rep's leads")
-	if err := fl.Parse(args); err != nil {
-		return exitCode(2)
+	if pos, done, err := fl.parse(args, false, stdout, stderr); done {
+		return err
+	} else if len(pos) > 0 {
+		return fl.usageErr(stderr, "unexpected argument %q", pos[0])
 	}
 	c, err := newAPIClient(env)
 	if err != nil {
@@ -531,16 +525,16 @@ func cmdWarm(ctx context.Context, args []string, env func(string) string, stdout
 // cmdUncertain lists touches whose send was interrupted at the provider:
 // they may or may not have been delivered and were not resent.
 func cmdUncertain(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("uncertain", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newCLI("uncertain")
 	cad := fl.String("cadence", "", "cadence id (required)")
 	since := fl.Duration("since", 7*24*time.Hour, "how far back to look")
-	if err := fl.Parse(args); err != nil {
-		return exitCode(2)
+	if pos, done, err := fl.parse(args, false, stdout, stderr); done {
+		return err
+	} else if len(pos) > 0 {
+		return fl.usageErr(stderr, "unexpected argument %q", pos[0])
 	}
 	if *cad == "" || *since <= 0 {
-		fmt.Fprintln(stderr, "Usage: nurture uncertain --cadence ID [--since 168h]")
-		return exitCode(2)
+		return fl.usageErr(stderr, "--cadence is required and --since must be positive")
 	}
 	c, err := newAPIClient(env)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,19 +11,14 @@ import (
 // cmdHealth probes a health endpoint and exits 0 only when it answers
 // 200: container health checks run it, as the image has no shell or curl.
 func cmdHealth(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("health", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newCLI("health")
 	timeout := fl.Duration("timeout", 3*time.Second, "give up after this long")
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: nurture health [--timeout 3s] URL\n\nExits 0 when URL answers 200 (e.g. http://127.0.0.1:8080/readyz), 1 otherwise.\n\n")
-		fl.PrintDefaults()
+	pos, done, err := fl.parse(args, false, stdout, stderr)
+	if done {
+		return err
 	}
-	if err := fl.Parse(args); err != nil {
-		return exitCode(2)
-	}
-	if fl.NArg() != 1 {
-		fl.Usage()
-		return exitCode(2)
+	if len(pos) != 1 {
+		return fl.usageErr(stderr, "want one URL")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

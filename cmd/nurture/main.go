@@ -65,16 +65,23 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun 'nurture <command> -h' for a command's flags.\n")
+	fmt.Fprintf(w, "\nRun 'nurture <command> -h' or 'nurture help <command>' for a command's flags, environment and an example.\n")
 }
 
 func run(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {
 			return exitCode(2)
 		}
 		return nil
+	}
+	if args[0] == "help" {
+		handled, rerun, err := helpCommand(args[1:], stdout, stderr)
+		if handled {
+			return err
+		}
+		args = rerun
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,13 +44,14 @@ func parseAPITokens(s string) ([]server.Token, error) {
 }
 
 func cmdServe(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newCLI("serve")
 	addr := fl.String("addr", "127.0.0.1:8080", "listen address")
 	noWorker := fl.Bool("no-worker", false, "serve HTTP only; run workers separately with nurture worker")
 	concurrency := fl.Int("concurrency", 8, "send tasks processed at once by the in-process worker")
-	if err := fl.Parse(args); err != nil {
-		return exitCode(2)
+	if pos, done, err := fl.parse(args, false, stdout, stderr); done {
+		return err
+	} else if len(pos) > 0 {
+		return fl.usageErr(stderr, "unexpected argument %q", pos[0])
 	}
 	cfg, err := readEngineConfig(env)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -244,22 +243,15 @@ func newEngine(cfg engineConfig, st *store.Store, cads map[string]*cadence.Caden
 }
 
 func cmdWorker(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newCLI("worker")
 	concurrency := fl.Int("concurrency", 8, "send tasks processed at once")
 	tick := fl.Duration("tick", 250*time.Millisecond, "how often the dispatcher claims due touches")
 	noDispatch := fl.Bool("no-dispatcher", false, "run only the send handlers")
 	opsAddr := fl.String("ops-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464; off when empty)")
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: nurture worker [flags]\n\nRuns the dispatcher and the send handlers. Any number may run against one Redis.\n\nEnvironment:\n")
-		for _, row := range envTable {
-			fmt.Fprintf(stderr, "  %-26s %s (default %q)\n", row[0], row[2], row[1])
-		}
-		fmt.Fprintln(stderr)
-		fl.PrintDefaults()
-	}
-	if err := fl.Parse(args); err != nil {
-		return exitCode(2)
+	if pos, done, err := fl.parse(args, false, stdout, stderr); done {
+		return err
+	} else if len(pos) > 0 {
+		return fl.usageErr(stderr, "unexpected argument %q", pos[0])
 	}
 	cfg, err := readEngineConfig(env)
 	if err != nil {
