@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nurture-dev/nurture/cadence"
@@ -165,5 +166,28 @@ func (c *Catalog) Watch(ctx context.Context, t Target) error {
 			}
 		}
 		report(err)
+	}
+}
+
+// Freshen returns a check to run before each send batch: one GET of the
+// epoch, and a Sync when it moved since the check last synced. Watch alone
+// switches a process within a poll interval; with Freshen a batch never
+// starts on a version older than the one published when it started.
+func (c *Catalog) Freshen(t Target) func(context.Context) error {
+	var last atomic.Int64
+	last.Store(-1)
+	return func(ctx context.Context) error {
+		ep, err := c.Epoch(ctx)
+		if err != nil {
+			return err
+		}
+		if ep == last.Load() {
+			return nil
+		}
+		if _, err := c.Sync(ctx, t); err != nil {
+			return err
+		}
+		last.Store(ep)
+		return nil
 	}
 }

@@ -152,6 +152,9 @@ type Engine struct {
 	// cads holds the loaded cadences; SetCadences swaps it whole, so a
 	// batch in flight sees one consistent set.
 	cads atomic.Pointer[map[string]*cadence.Cadence]
+	// batchCheck, when set, runs before each send batch (the cadence
+	// catalog's version check); set it before Run.
+	batchCheck func(context.Context) error
 	// owner and batches make every batch's "sending" ledger value unique,
 	// so settling an entry after a Redis failure (repairs, a compare-and-
 	// set on the exact value) never touches another worker's send.
@@ -195,6 +198,12 @@ func (e *Engine) SetCadences(cads map[string]*cadence.Cadence) {
 	}
 	e.cads.Store(&m)
 }
+
+// SetBatchCheck makes every send batch start with check, e.g. the cadence
+// catalog's version check, so a batch never runs a version older than the
+// one published when it started. A failing check is logged and the batch
+// goes on with the cadences it has. Call it before Run.
+func (e *Engine) SetBatchCheck(check func(context.Context) error) { e.batchCheck = check }
 
 // Store returns the engine's store.
 func (e *Engine) Store() *store.Store { return e.st }

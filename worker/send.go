@@ -41,6 +41,11 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 	if err := e.repairs.settle(ctx, e.st); err != nil {
 		return err
 	}
+	if e.batchCheck != nil {
+		if err := e.batchCheck(ctx); err != nil {
+			e.log.Warn("cadence version check before a batch failed; sending with the cadences loaded", "err", err)
+		}
+	}
 	now := e.cfg.Clock()
 	items, err := e.load(ctx, ids)
 	if err != nil {

@@ -199,6 +199,9 @@ func buildEngine(ctx context.Context, cfg engineConfig, rdb redis.UniversalClien
 		return nil, nil, nil, err
 	}
 	e, outbox, err := newEngine(cfg, st, cads, rdb, log, obs)
+	if err == nil {
+		e.SetBatchCheck(cat.Freshen(e))
+	}
 	return e, outbox, cat, err
 }
 
