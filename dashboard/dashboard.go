@@ -1,12 +1,17 @@
-// Package dashboard is Nurture's web UI for marketers and sales: cadence
-// funnels and per-touch rates, warm leads with pause / resume / snooze /
-// stop buttons, prospect timelines with consent, and (in development) the
-// outbox. Pages are server-rendered Go templates embedded in the binary;
-// there is no JavaScript. Login is by API token (same-origin only, failed
-// attempts limited per address), the session is a cookie signed with a
-// key every replica shares and revoked in Redis on logout (session.go),
-// and every form carries a CSRF token bound to the session. Error pages
-// show a request id; the detail is in the log (errors.go).
+// Package dashboard is Nurture's web UI for marketers and sales. A rep's
+// home is their warm leads (warm.go): who replied, to what and how long
+// ago, one button for what to do next, Undo after every action
+// (actions.go) and a holiday pause of their own book. Everyone sees the
+// cadence funnels and per-touch rates; admins also pick any owner's leads
+// and open the queue monitor. Prospect pages tell each enrollment's
+// timeline in sentences, in the prospect's time zone (timeline.go); in
+// development the outbox shows what was sent. Pages are server-rendered Go
+// templates embedded in the binary, with no JavaScript, and fit a 390 px
+// phone. Login is by API token (same-origin only, failed attempts limited
+// per address), the session is a cookie signed with a key every replica
+// shares and revoked in Redis on logout (session.go), and every form
+// carries a CSRF token bound to the session. Error pages show a request
+// id; the detail is in the log (errors.go).
 package dashboard
 
 import (
@@ -21,6 +26,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nurture-dev/nurture/cadence"
@@ -65,6 +71,10 @@ type Dashboard struct {
 	creds  []credential // one per Config.Tokens, same order
 	tmpl   *template.Template
 	mux    *http.ServeMux
+
+	ownerCache ownerList
+	// monitor says the queue monitor is mounted (RequireAdmin was used).
+	monitor atomic.Bool
 }
 
 // Session is a logged-in user.
@@ -104,13 +114,16 @@ func New(cfg Config) (*Dashboard, error) {
 	d.mux.HandleFunc("GET /login", d.loginPage)
 	d.mux.HandleFunc("POST /login", d.login)
 	d.mux.HandleFunc("POST /logout", d.authed(d.logout))
-	d.mux.HandleFunc("GET /{$}", d.authed(d.cadences))
+	d.mux.HandleFunc("GET /{$}", d.authed(d.home))
+	d.mux.HandleFunc("GET /cadences", d.authed(d.cadences))
 	d.mux.HandleFunc("GET /cadences/{id}", d.authed(d.cadence))
 	d.mux.HandleFunc("GET /warm", d.authed(d.warm))
 	d.mux.HandleFunc("GET /prospects", d.authed(d.prospects))
 	d.mux.HandleFunc("GET /prospects/{id}", d.authed(d.prospect))
 	d.mux.HandleFunc("GET /outbox", d.authed(d.outbox))
+	d.mux.HandleFunc("GET /holiday", d.authed(d.holiday))
 	d.mux.HandleFunc("POST /act/{eid}/{action}", d.authed(d.act))
+	d.mux.HandleFunc("POST /undo", d.authed(d.undo))
 	d.mux.HandleFunc("POST /bulk/pause", d.authed(d.bulkPause))
 	return d, nil
 }
@@ -123,8 +136,10 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // RequireAdmin lets only a logged-in admin through to h (the queue
-// monitor); others are sent to log in or refused.
+// monitor, mounted at /monitor/); others are sent to log in or refused
+// with a page that leads home. Using it puts the monitor in admins' menu.
 func (d *Dashboard) RequireAdmin(h http.Handler) http.Handler {
+	d.monitor.Store(true)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := d.session(r)
 		switch {
@@ -133,7 +148,8 @@ func (d *Dashboard) RequireAdmin(h http.Handler) http.Handler {
 		case s == nil:
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 		case s.Role != server.RoleAdmin:
-			http.Error(w, "the queue monitor is for admins", http.StatusForbidden)
+			d.forbidden(w, r, s, "The queue monitor is for admins",
+				"You are logged in as "+s.Name+" ("+string(s.Role)+"). The queue monitor shows the workers' task queues; an admin token opens it.")
 		case r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get("Origin") != "" && !sameOrigin(r):
 			http.Error(w, "cross-origin request refused", http.StatusForbidden)
 		default:
@@ -158,25 +174,18 @@ var funcs = template.FuncMap{
 	},
 	"percent":    func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
 	"prospectOf": store.ProspectOf,
+	// when is a time in UTC, where no prospect's zone applies.
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
 		}
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
-	"name": func(p *store.Prospect) string {
-		if n := strings.TrimSpace(p.FirstName + " " + p.LastName); n != "" {
-			return n
-		}
-		if p.Email != "" {
-			return p.Email
-		}
-		return p.Phone
-	},
-	"window": func(c *cadence.Cadence, t *cadence.Touch) string { return c.WindowFor(t).String() },
-	"acts": func(e cadence.Enrollment, csrf, back string) map[string]any {
-		return map[string]any{"E": e, "CSRF": csrf, "Back": back}
-	},
+	"name":     displayName,
+	"window":   func(c *cadence.Cadence, t *cadence.Touch) string { return c.WindowFor(t).String() },
+	"humanize": humanize,
+	"plural":   plural,
+	"words":    func(s string) string { return stateWords(cadence.State(s)) },
 }
 
 type page struct {
@@ -184,11 +193,31 @@ type page struct {
 	Session *Session
 	Banner  string
 	Flash   string
+	// Undo is the flash's undo token, while it may be used.
+	Undo    string
+	Back    string
 	Outbox  bool
+	Monitor bool
+	// Nav is the menu entry of the page.
+	Nav string
 }
 
 func (d *Dashboard) page(r *http.Request, s *Session, title string) page {
-	return page{Title: title, Session: s, Banner: d.cfg.Banner, Flash: d.flash(r), Outbox: d.cfg.Outbox != nil}
+	p := page{Title: title, Session: s, Banner: d.cfg.Banner, Flash: d.flash(r), Outbox: d.cfg.Outbox != nil,
+		Monitor: d.monitor.Load() && isAdmin(s), Back: pathWithQuery(r)}
+	if p.Flash != "" {
+		p.Undo = d.usableUndo(r, s)
+	}
+	return p
+}
+
+// Admin reports whether the page is an admin's.
+func (p page) Admin() bool { return isAdmin(p.Session) }
+
+// forbidden answers 403 with a page that says why and leads home.
+func (d *Dashboard) forbidden(w http.ResponseWriter, r *http.Request, s *Session, title, msg string) {
+	w.Header().Set("Cache-Control", "no-store")
+	d.render(w, r, http.StatusForbidden, "forbidden", errorData{page: d.page(r, s, title), Message: msg})
 }
 
 // render executes a page into a buffer, so that a template error becomes
@@ -228,6 +257,15 @@ func (d *Dashboard) authed(h func(http.ResponseWriter, *http.Request, *Session))
 	}
 }
 
+// home is a rep's warm leads, an admin's cadences.
+func (d *Dashboard) home(w http.ResponseWriter, r *http.Request, s *Session) {
+	if isAdmin(s) {
+		d.cadences(w, r, s)
+		return
+	}
+	d.warm(w, r, s)
+}
+
 func (d *Dashboard) cadences(w http.ResponseWriter, r *http.Request, s *Session) {
 	var reps []*worker.Report
 	for id := range d.e.Cadences() {
@@ -239,10 +277,12 @@ func (d *Dashboard) cadences(w http.ResponseWriter, r *http.Request, s *Session)
 		reps = append(reps, rep)
 	}
 	sort.Slice(reps, func(i, j int) bool { return reps[i].ID < reps[j].ID })
+	p := d.page(r, s, "Cadences")
+	p.Nav = "cadences"
 	d.render(w, r, http.StatusOK, "cadences", struct {
 		page
 		Reports []*worker.Report
-	}{d.page(r, s, "Cadences"), reps})
+	}{p, reps})
 }
 
 func (d *Dashboard) cadence(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -261,26 +301,14 @@ func (d *Dashboard) cadence(w http.ResponseWriter, r *http.Request, s *Session) 
 		d.fail(w, r, s, err, "The cadence report could not be loaded.")
 		return
 	}
+	p := d.page(r, s, c.Name)
+	p.Nav = "cadences"
 	d.render(w, r, http.StatusOK, "cadence", struct {
 		page
 		Report    *worker.Report
 		Cadence   *cadence.Cadence
 		Uncertain []store.UncertainTouch
-	}{d.page(r, s, c.Name), rep, c, uncertain})
-}
-
-func (d *Dashboard) warm(w http.ResponseWriter, r *http.Request, s *Session) {
-	owner := r.URL.Query().Get("owner")
-	leads, err := d.e.WarmLeads(r.Context(), owner, 200)
-	if err != nil {
-		d.fail(w, r, s, err, "The warm leads could not be loaded.")
-		return
-	}
-	d.render(w, r, http.StatusOK, "warm", struct {
-		page
-		Owner string
-		Leads []worker.WarmLead
-	}{d.page(r, s, "Warm leads"), owner, leads})
+	}{p, rep, c, uncertain})
 }
 
 func (d *Dashboard) prospects(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -289,6 +317,7 @@ func (d *Dashboard) prospects(w http.ResponseWriter, r *http.Request, s *Session
 		page
 		Query, Error string
 	}{page: d.page(r, s, "Prospects"), Query: q}
+	data.Nav = "prospects"
 	if q != "" {
 		pid, err := d.st.ProspectIDByEmail(r.Context(), q)
 		if errors.Is(err, store.ErrNotFound) {
@@ -311,12 +340,15 @@ func (d *Dashboard) prospects(w http.ResponseWriter, r *http.Request, s *Session
 
 type enrollmentView struct {
 	E        cadence.Enrollment
-	Next     string
-	Timeline []cadence.Entry
+	Cadence  string
+	Status   []part
+	Handled  *store.HandledMark
+	Actions  actionsView
+	Timeline []line
 }
 
 // prospect shows a prospect's consent and every enrollment's timeline:
-// why the prospect is where it is.
+// why the prospect is where it is, in sentences and the prospect's zone.
 func (d *Dashboard) prospect(w http.ResponseWriter, r *http.Request, s *Session) {
 	ctx := r.Context()
 	pid := r.PathValue("id")
@@ -340,8 +372,16 @@ func (d *Dashboard) prospect(w http.ResponseWriter, r *http.Request, s *Session)
 		d.fail(w, r, s, err, msg)
 		return
 	}
+	marks, err := d.st.HandledMarks(ctx, ids)
+	if err != nil {
+		d.fail(w, r, s, err, msg)
+		return
+	}
+	now := d.e.Clock()
+	here := pathWithQuery(r)
+	var first *cadence.Cadence
 	var views []enrollmentView
-	for _, id := range ids {
+	for i, id := range ids {
 		l, err := d.st.Enrollment(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
@@ -355,23 +395,44 @@ func (d *Dashboard) prospect(w http.ResponseWriter, r *http.Request, s *Session)
 			d.fail(w, r, s, err, msg)
 			return
 		}
-		for i, j := 0, len(tl)-1; i < j; i, j = i+1, j-1 {
-			tl[i], tl[j] = tl[j], tl[i] // newest first
+		e := l.Enrollment
+		c, _ := d.e.Cadence(e.CadenceID)
+		if first == nil {
+			first = c
 		}
-		v := enrollmentView{E: l.Enrollment, Timeline: tl}
-		if c, err := d.e.Cadence(l.Enrollment.CadenceID); err == nil && !l.Enrollment.State.Terminal() {
-			if t := c.TouchAt(l.Enrollment.Stage, l.Enrollment.Step); t != nil {
-				v.Next = t.ID
-			}
+		loc, _ := zoneOf(p, c)
+		v := enrollmentView{E: e, Cadence: cadenceName(c), Timeline: describe(c, tl, loc, now)}
+		if c == nil {
+			v.Cadence = humanize(e.CadenceID)
+		} else {
+			v.Status = status(c, &e, tl, loc, now)
 		}
+		handled := e.State == cadence.Warm && marks[i].Covers(lastReply(tl))
+		if handled {
+			v.Handled = marks[i]
+		}
+		v.Actions = actionsFor(e, s.CSRF, here, displayName(p), v.Cadence, handled)
 		views = append(views, v)
 	}
+	loc, zone := zoneOf(p, first)
+	var changes []consentView
+	for _, ch := range consent {
+		changes = append(changes, consentView{ConsentChange: ch, At: stamp{T: ch.At, loc: loc, now: now}})
+	}
+	pg := d.page(r, s, displayName(p))
+	pg.Nav = "prospects"
 	d.render(w, r, http.StatusOK, "prospect", struct {
 		page
 		Prospect    *store.Prospect
-		Consent     []store.ConsentChange
+		Zone        string
+		Consent     []consentView
 		Enrollments []enrollmentView
-	}{d.page(r, s, "Prospect"), p, consent, views})
+	}{pg, p, zone, changes, views})
+}
+
+type consentView struct {
+	store.ConsentChange
+	At stamp
 }
 
 func (d *Dashboard) outbox(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -386,10 +447,12 @@ func (d *Dashboard) outbox(w http.ResponseWriter, r *http.Request, s *Session) {
 	if len(msgs) > 200 {
 		msgs = msgs[:200]
 	}
+	p := d.page(r, s, "Outbox")
+	p.Nav = "outbox"
 	d.render(w, r, http.StatusOK, "outbox", struct {
 		page
 		Messages []channels.OutboxMessage
-	}{d.page(r, s, "Outbox"), msgs})
+	}{p, msgs})
 }
 
 // back returns a same-site path to go back to.
@@ -403,14 +466,19 @@ func back(r *http.Request, fallback string) string {
 
 const flashKind = "dashboard-flash-v1"
 
-// withFlash adds a message to show on the page after a redirect. It is
-// signed, so a link cannot make the dashboard show text of its choosing.
-func (d *Dashboard) withFlash(path, msg string) string {
+// withFlash adds a message to show on the page after a redirect, and an
+// undo token for its Undo button ("" for none). It is signed, so a link
+// cannot make the dashboard show text of its choosing.
+func (d *Dashboard) withFlash(path, msg, undo string) string {
 	sep := "?"
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	return path + sep + "flash=" + url.QueryEscape(d.signer.Sign(flashKind, msg))
+	path += sep + "flash=" + url.QueryEscape(d.signer.Sign(flashKind, msg))
+	if undo != "" {
+		path += "&undo=" + url.QueryEscape(undo)
+	}
+	return path
 }
 
 // flash returns the request's flash message if it is one we signed.
@@ -433,61 +501,4 @@ func (d *Dashboard) notDone(w http.ResponseWriter, r *http.Request, err error) s
 		return "Not done: " + err.Error()
 	}
 	return "Not done: something went wrong on our side (request id " + d.logInternal(w, r, err) + ")."
-}
-
-// act pauses, resumes, snoozes (3 days) or stops one enrollment; sales and
-// admin may all do this. It acts at once and returns to the page.
-func (d *Dashboard) act(w http.ResponseWriter, r *http.Request, s *Session) {
-	eid := r.PathValue("eid")
-	ev := cadence.Event{By: string(s.Role) + ":" + s.Name, Reason: "from the dashboard"}
-	switch r.PathValue("action") {
-	case "pause":
-		ev.Kind = cadence.EvPaused
-	case "resume":
-		ev.Kind, ev.Reason = cadence.EvResumed, ""
-	case "snooze":
-		ev.Kind, ev.Until = cadence.EvSnoozed, d.e.Clock().Add(72*time.Hour)
-	case "stop":
-		ev.Kind = cadence.EvStopped
-	default:
-		http.NotFound(w, r)
-		return
-	}
-	to := back(r, "/prospects/"+url.PathEscape(store.ProspectOf(eid)))
-	if _, err := d.e.Apply(r.Context(), eid, ev); err != nil {
-		http.Redirect(w, r, d.withFlash(to, d.notDone(w, r, err)), http.StatusSeeOther)
-		return
-	}
-	http.Redirect(w, r, d.withFlash(to, fmt.Sprintf("%s: %s done.", eid, r.PathValue("action"))), http.StatusSeeOther)
-}
-
-// bulkPause pauses every enrollment of an owner, optionally until a date.
-func (d *Dashboard) bulkPause(w http.ResponseWriter, r *http.Request, s *Session) {
-	owner := strings.TrimSpace(r.PostForm.Get("owner"))
-	if owner == "" {
-		http.Redirect(w, r, d.withFlash("/warm", "Give an owner."), http.StatusSeeOther)
-		return
-	}
-	ev := cadence.Event{Kind: cadence.EvPaused, By: string(s.Role) + ":" + s.Name, Reason: "owner on holiday"}
-	if u := r.PostForm.Get("until"); u != "" {
-		t, err := time.Parse("2006-01-02", u)
-		if err != nil {
-			http.Redirect(w, r, d.withFlash("/warm", "Until must be a date."), http.StatusSeeOther)
-			return
-		}
-		ev.Until = t
-	}
-	res, err := d.e.Bulk(r.Context(), owner, "", ev)
-	if err != nil {
-		http.Redirect(w, r, d.withFlash("/warm", d.notDone(w, r, err)), http.StatusSeeOther)
-		return
-	}
-	msg := fmt.Sprintf("Paused %d enrollments of %s (%d skipped).", res.Changed, owner, res.Skipped)
-	if len(res.Errors) > 0 {
-		// Per-enrollment failures are internal (Bulk counts the ones
-		// that do not apply as skipped): log them, show how many.
-		id := d.logInternal(w, r, fmt.Errorf("bulk pause of %s: %d failed: %s", owner, len(res.Errors), strings.Join(res.Errors, "; ")))
-		msg = fmt.Sprintf("Paused %d enrollments of %s (%d skipped, %d failed: request id %s).", res.Changed, owner, res.Skipped, len(res.Errors), id)
-	}
-	http.Redirect(w, r, d.withFlash("/warm?owner="+url.QueryEscape(owner), msg), http.StatusSeeOther)
 }

@@ -90,9 +90,9 @@ func TestErrorPageOfAPage(t *testing.T) {
 	if err := rdb.Set(context.Background(), e.Store().Keys().Stats(0, "c1"), "not a hash", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	resp, body := do(t, req{method: "GET", url: ts.URL + "/", cookie: cookie})
+	resp, body := do(t, req{method: "GET", url: ts.URL + "/cadences", cookie: cookie})
 	if resp.StatusCode != http.StatusInternalServerError {
-		t.Fatalf("GET / with a broken counter: %d\n%s", resp.StatusCode, body)
+		t.Fatalf("GET /cadences with a broken counter: %d\n%s", resp.StatusCode, body)
 	}
 	checkErrorPage(t, resp, body, logs, "WRONGTYPE")
 	if !strings.Contains(body, "The cadence reports could not be loaded.") || !strings.Contains(body, `action="/logout"`) {
@@ -100,7 +100,7 @@ func TestErrorPageOfAPage(t *testing.T) {
 	}
 }
 
-var flashRE = regexp.MustCompile(`<p class="flash" id="flash">([^<]*)</p>`)
+var flashRE = regexp.MustCompile(`<p id="flash-text">([^<]*)</p>`)
 
 // follow loads a redirect's target and returns its flash message.
 func follow(t *testing.T, base string, resp *http.Response, cookie string) string {
@@ -146,10 +146,10 @@ func TestActionErrors(t *testing.T) {
 		return resp
 	}
 
-	if f := follow(t, ts.URL, act("p1~c1", "pause"), cookie); f != "p1~c1: pause done." {
+	if f := follow(t, ts.URL, act("p1~c1", "pause"), cookie); f != "Paused p1@example.com's c1 cadence." {
 		t.Fatalf("pause flash %q", f)
 	}
-	if f := follow(t, ts.URL, act("p2~c1", "resume"), cookie); !strings.HasPrefix(f, "Not done: invalid transition") {
+	if f := follow(t, ts.URL, act("p2~c1", "resume"), cookie); f != "Not done: p2@example.com's c1 cadence is already running; there is nothing to resume." {
 		t.Fatalf("resuming an active enrollment: flash %q, want the reason", f)
 	}
 	if f := follow(t, ts.URL, act("nobody~c1", "pause"), cookie); !strings.HasPrefix(f, "Not done: ") || !strings.Contains(f, "not found") {
@@ -174,13 +174,13 @@ func TestActionErrors(t *testing.T) {
 		t.Fatalf("log lacks the failure under request id %s:\n%s", id, logs.String())
 	}
 
-	// Bulk pause: p1, stopped, is skipped; p2, broken, fails.
-	if f := follow(t, ts.URL, act("p1~c1", "stop"), cookie); f != "p1~c1: stop done." {
+	// Holiday pause: p1, stopped, is left alone; p2, broken, fails.
+	if f := follow(t, ts.URL, act("p1~c1", "stop"), cookie); f != "Stopped p1@example.com's c1 cadence: nothing more is sent from it." {
 		t.Fatalf("stop flash %q", f)
 	}
-	resp, _ = do(t, req{method: "POST", url: ts.URL + "/bulk/pause", cookie: cookie, form: url.Values{"csrf": {csrf}, "owner": {"sam"}}})
+	resp, _ = do(t, req{method: "POST", url: ts.URL + "/bulk/pause", cookie: cookie, form: url.Values{"csrf": {csrf}, "owner": {"sam"}, "until": {"2026-03-20"}, "confirm": {"yes"}}})
 	id = resp.Header.Get("X-Request-Id")
-	if f := follow(t, ts.URL, resp, cookie); f != "Paused 0 enrollments of sam (1 skipped, 1 failed: request id "+id+")." {
+	if f := follow(t, ts.URL, resp, cookie); f != "Nothing was paused: none of your 2 enrollments is running or snoozed. Left as they were: 1 finished. 1 could not be paused (request id "+id+")." {
 		t.Fatalf("bulk pause flash %q", f)
 	}
 
