@@ -1,8 +1,9 @@
 // Package demo runs Nurture end to end on one machine with nothing
 // installed: an embedded in-memory Redis (miniredis), the example
-// cadences, a few hundred sample prospects across time zones, the real
-// dispatcher and workers on an accelerated clock, simulated opens, clicks
-// and replies, the dev outbox, and the dashboard.
+// cadences, a few hundred sample prospects across time zones and a steady
+// trickle of new ones for as long as it runs, the real dispatcher and
+// workers on an accelerated clock, simulated opens, clicks and replies,
+// the dev outbox, the dashboard, and a progress line every few seconds.
 package demo
 
 import (
@@ -45,8 +46,15 @@ type Options struct {
 	// DaySeconds is how many real seconds one cadence day lasts.
 	DaySeconds float64
 	Seed       uint64
-	Out        io.Writer
-	Logger     *slog.Logger
+	// Trickle is how many new sample prospects are enrolled per cadence
+	// day after the first Prospects, so the funnel keeps moving: 0 is
+	// Prospects/30 (at least 1), negative is none.
+	Trickle float64
+	// Out gets the banner and, every Progress (0 is 5 s; negative is
+	// never), a line of what happened so far.
+	Out      io.Writer
+	Progress time.Duration
+	Logger   *slog.Logger
 	// Ready is called once the dashboard answers (tests use it).
 	Ready func(Info)
 }
@@ -87,6 +95,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.DaySeconds <= 0 {
 		o.DaySeconds = 4
+	}
+	if o.Trickle == 0 {
+		o.Trickle = max(1, float64(o.Prospects)/30)
+	}
+	if o.Progress == 0 {
+		o.Progress = 5 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -138,7 +152,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := enrollSamples(ctx, e, o); err != nil {
+	r := rand.New(rand.NewPCG(o.Seed, 7))
+	if err := enrollSamples(ctx, e, r, 0, o.Prospects); err != nil {
 		return err
 	}
 	obs.Attach(e)
@@ -157,7 +172,7 @@ func Run(ctx context.Context, o Options) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		if err := e.Run(runCtx, asynq.RedisClientOpt{Addr: m.Addr()}, worker.RunOptions{Concurrency: 4, Tick: 100 * time.Millisecond}); err != nil {
@@ -168,10 +183,22 @@ func Run(ctx context.Context, o Options) error {
 		defer wg.Done()
 		engage(runCtx, e, outbox, clock, o.Seed)
 	}()
+	go func() {
+		defer wg.Done()
+		trickle(runCtx, e, r, o, clock)
+	}()
 	if o.Out != nil {
-		fmt.Fprintf(o.Out, "\nNurture demo\n  %s\n\n  dashboard:  %s/\n  log in with the admin token %s (or the sales token %s for rep \"sam\")\n  API:        curl -H 'Authorization: Bearer %s' %s/v1/cadences\n\n  %d sample prospects enrolled in %d example cadences; Ctrl-C stops.\n\n",
-			banner, url, admin, sales, admin, url, o.Prospects, len(cads))
+		more := "no more are added"
+		if o.Trickle > 0 {
+			more = fmt.Sprintf("about %.0f more join every cadence day", o.Trickle)
+		}
+		fmt.Fprintf(o.Out, "\nNurture demo\n  %s\n\n  dashboard:  %s/\n  log in with the admin token %s (or the sales token %s for rep \"sam\")\n  API:        curl -H 'Authorization: Bearer %s' %s/v1/cadences\n\n  %d sample prospects enrolled in %d example cadences; %s. Ctrl-C stops.\n\n",
+			banner, url, admin, sales, admin, url, o.Prospects, len(cads), more)
 	}
+	go func() {
+		defer wg.Done()
+		progress(runCtx, e, o, virtualStart, clock)
+	}()
 	if o.Ready != nil {
 		o.Ready(Info{URL: url, AdminToken: admin, SalesToken: sales, Engine: e, Clock: clock})
 	}
@@ -188,35 +215,153 @@ var samplePlaces = []struct{ zone, phone string }{
 	{"Europe/London", "+4479111"}, {"Europe/Berlin", "+4915123"}, {"Asia/Tokyo", "+8190123"}, {"Australia/Sydney", "+6141234"},
 }
 
-var firstNames = []string{"Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus", "Frances", "Donald", "Radia", "Guido"}
-var companies = []string{"Analytical", "Northwind", "Initech", "Globex", "Umbrella", "Hooli", "Vandelay", "Stark", ""}
+var firstNames = []string{"Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus", "Frances", "Donald", "Radia", "Guido",
+	"Katherine", "Dennis", "Hedy", "Tim", "Shafi", "John", "Sophie", "Niklaus"}
+var lastNames = []string{"Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Hamilton", "Torvalds", "Allen", "Knuth",
+	"Perlman", "van Rossum", "Johnson", "Ritchie", "Lamarr", "Berners-Lee", "Goldwasser", "Backus", "Wilson", "Wirth", "Okafor", "Tanaka", "García", "Novak"}
+var companies = []string{"Analytical Engines", "Northwind", "Initech", "Globex", "Umbrella", "Hooli", "Vandelay Industries", "Stark Labs", "Acme Retail", ""}
+var titles = []string{"Head of Data", "CTO", "Analytics Lead", "Founder", "VP Engineering", "Operations Manager", ""}
 var owners = []string{"sam", "kim", "lee"}
 
-func enrollSamples(ctx context.Context, e *worker.Engine, o Options) error {
-	r := rand.New(rand.NewPCG(o.Seed, 7))
-	var b2b, b2c []*store.Prospect
-	for i := 0; i < o.Prospects; i++ {
-		place := samplePlaces[r.IntN(len(samplePlaces))]
-		p := &store.Prospect{ID: fmt.Sprintf("demo-%04d", i), Email: fmt.Sprintf("prospect%04d@example.com", i),
-			FirstName: firstNames[r.IntN(len(firstNames))], Company: companies[r.IntN(len(companies))],
-			TimeZone: place.zone, Owner: owners[r.IntN(len(owners))], Attr: map[string]string{"plan": []string{"team", "solo"}[r.IntN(2)]}}
-		if r.Float64() < 0.6 && strings.HasPrefix(place.phone, "+1") {
-			p.Phone = fmt.Sprintf("%s%04d", place.phone, 100+i%9000)
-		}
-		if i%10 < 7 {
-			b2b = append(b2b, p)
-		} else {
-			b2c = append(b2c, p)
+// sampleProspect makes the i-th sample prospect. Prospects demo-NNNN are
+// numbered from 0; seven in ten go to saas-trial, the rest to
+// shop-winback.
+func sampleProspect(r *rand.Rand, i int) (*store.Prospect, string) {
+	place := samplePlaces[r.IntN(len(samplePlaces))]
+	first, last := firstNames[r.IntN(len(firstNames))], lastNames[r.IntN(len(lastNames))]
+	company := companies[r.IntN(len(companies))]
+	p := &store.Prospect{ID: fmt.Sprintf("demo-%04d", i), Email: fmt.Sprintf("%s.%s.%04d@example.com", emailPart(first), emailPart(last), i),
+		FirstName: first, LastName: last, Company: company, TimeZone: place.zone, Owner: owners[r.IntN(len(owners))],
+		Attr: map[string]string{"plan": []string{"team", "solo"}[r.IntN(2)]}}
+	if company != "" {
+		p.Title = titles[r.IntN(len(titles))]
+	}
+	if r.Float64() < 0.6 && strings.HasPrefix(place.phone, "+1") {
+		p.Phone = fmt.Sprintf("%s%04d", place.phone, 100+i%9000)
+	}
+	if i%10 < 7 {
+		return p, "saas-trial"
+	}
+	return p, "shop-winback"
+}
+
+// emailPart is a name as the local part of an address: "van Rossum" is
+// "vanrossum", "García" is "garcia".
+func emailPart(name string) string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(name) {
+		switch {
+		case c >= 'a' && c <= 'z':
+			b.WriteRune(c)
+		case c == 'á' || c == 'à':
+			b.WriteByte('a')
+		case c == 'é' || c == 'è':
+			b.WriteByte('e')
+		case c == 'í':
+			b.WriteByte('i')
+		case c == 'ó':
+			b.WriteByte('o')
+		case c == 'ú':
+			b.WriteByte('u')
 		}
 	}
-	for id, batch := range map[string][]*store.Prospect{"saas-trial": b2b, "shop-winback": b2c} {
-		for _, res := range e.EnrollBatch(ctx, batch, id) {
+	return b.String()
+}
+
+// enrollSamples enrolls sample prospects from to to (exclusive).
+func enrollSamples(ctx context.Context, e *worker.Engine, r *rand.Rand, from, to int) error {
+	batches := map[string][]*store.Prospect{}
+	for i := from; i < to; i++ {
+		p, cid := sampleProspect(r, i)
+		batches[cid] = append(batches[cid], p)
+	}
+	for _, id := range []string{"saas-trial", "shop-winback"} {
+		for _, res := range e.EnrollBatch(ctx, batches[id], id) {
 			if res.Err != nil && !errors.Is(res.Err, store.ErrAlreadyEnrolled) {
 				return fmt.Errorf("demo enroll: %w", res.Err)
 			}
 		}
 	}
 	return nil
+}
+
+// trickleBatch is the most prospects the trickle enrolls at once.
+const trickleBatch = 20
+
+// trickle enrolls o.Trickle new sample prospects per cadence day, spread
+// over the day, until ctx ends.
+func trickle(ctx context.Context, e *worker.Engine, r *rand.Rand, o Options, clock func() time.Time) {
+	if o.Trickle <= 0 {
+		return
+	}
+	start, next := clock(), o.Prospects
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		days := clock().Sub(start).Hours() / 24
+		want := o.Prospects + int(days*o.Trickle)
+		if want <= next {
+			continue
+		}
+		// A machine too busy to keep up gets fewer new prospects, not a
+		// growing backlog of them.
+		n := min(want-next, trickleBatch)
+		if err := enrollSamples(ctx, e, r, next, next+n); err != nil && ctx.Err() == nil {
+			o.Logger.Error("demo trickle", "err", err)
+		}
+		next = want
+	}
+}
+
+// progress prints a line of totals every o.Progress: the cadence day, and
+// how many prospects were enrolled, sent a touch, opened one, replied and
+// wait for sales now.
+func progress(ctx context.Context, e *worker.Engine, o Options, start time.Time, clock func() time.Time) {
+	if o.Out == nil || o.Progress < 0 {
+		return
+	}
+	t := time.NewTicker(o.Progress)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var enrolled, sent, opened, replied, warm int64
+		failed := false
+		for id := range e.Cadences() {
+			st, err := e.Stats(ctx, id)
+			if err != nil {
+				failed = true
+				break
+			}
+			enrolled += st["enrolled"]
+			warm += st["state:"+string(cadence.Warm)]
+			for k, v := range st {
+				switch {
+				case !strings.HasPrefix(k, "t:"):
+				case strings.HasSuffix(k, ":sent"):
+					sent += v
+				case strings.HasSuffix(k, ":opened"):
+					opened += v
+				case strings.HasSuffix(k, ":replied"):
+					replied += v
+				}
+			}
+		}
+		if failed {
+			continue // stopping, or Redis busy: the next tick tries again
+		}
+		now := clock()
+		fmt.Fprintf(o.Out, "%s  cadence day %d (%s): %d enrolled · %d sent · %d opened · %d replied · %d warm, waiting for sales\n",
+			time.Now().Format("15:04:05"), int(now.Sub(start).Hours()/24)+1, now.Format("Mon 2 Jan"), enrolled, sent, opened, replied, warm)
+	}
 }
 
 var replies = []string{"Sounds interesting - can we talk on Tuesday?", "Please call me, we are evaluating options.", "Who is the right person to talk to about pricing?", "Yes, send me a quote for 20 seats."}

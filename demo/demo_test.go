@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +56,9 @@ func TestDemoMovesProspectsAndSalesCanPause(t *testing.T) {
 	ready := make(chan demo.Info, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- demo.Run(ctx, demo.Options{Addr: "127.0.0.1:0", Prospects: demoProspects, DaySeconds: demoDay.Seconds(), Seed: 3, Ready: func(i demo.Info) { ready <- i }})
+		// No trickle of new prospects (TestDemoKeepsEnrollingAndReportsProgress
+		// covers it): the timing checks below want the machine's time.
+		done <- demo.Run(ctx, demo.Options{Addr: "127.0.0.1:0", Prospects: demoProspects, DaySeconds: demoDay.Seconds(), Seed: 3, Trickle: -1, Ready: func(i demo.Info) { ready <- i }})
 	}()
 	var info demo.Info
 	select {
@@ -155,7 +159,7 @@ func TestDemoMovesProspectsAndSalesCanPause(t *testing.T) {
 	}
 	pid := strings.Split(eid, "~")[0]
 	page := get(t, c, info.URL+"/prospects/"+pid)
-	if !strings.Contains(page, "paused: warm -&gt; paused by sales:sam: from the dashboard") {
+	if !strings.Contains(page, "Paused by sam — from the dashboard") {
 		t.Fatalf("prospect timeline does not say it was paused:\n%s", page)
 	}
 	// The warm lead had no touch due anyway: that it stays quiet proves
@@ -462,4 +466,90 @@ func (q quietCheck) watch(t *testing.T, ctx context.Context, c *http.Client, inf
 	}
 	t.Logf("%s paused at %v, %s due %v: nothing sent to it through %v; its control %s (%s, due %v) was sent by %v (%d looks at the outbox)",
 		q.target.eid, q.pausedAt, q.target.touch, q.target.due, prev, q.control.eid, q.control.like, q.control.due, controlSent, polls)
+}
+
+// syncBuffer is an io.Writer the demo writes to while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var progressRe = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  cadence day (\d+) \([A-Z][a-z]{2} \d+ [A-Z][a-z]{2}\): (\d+) enrolled · (\d+) sent · (\d+) opened · (\d+) replied · (\d+) warm, waiting for sales$`)
+
+// The demo keeps enrolling new sample prospects for as long as it runs,
+// and prints a line of totals every Progress.
+func TestDemoKeepsEnrollingAndReportsProgress(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	ready := make(chan demo.Info, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- demo.Run(ctx, demo.Options{Addr: "127.0.0.1:0", Prospects: 30, DaySeconds: 1, Seed: 9, Trickle: 10, Out: out,
+			Progress: 300 * time.Millisecond, Ready: func(i demo.Info) { ready <- i }})
+	}()
+	var info demo.Info
+	select {
+	case info = <-ready:
+	case err := <-done:
+		t.Fatalf("demo stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not start")
+	}
+	if !strings.Contains(out.String(), "30 sample prospects enrolled in 2 example cadences; about 10 more join every cadence day.") {
+		t.Fatalf("banner:\n%s", out.String())
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var lines [][]string
+	for {
+		lines = progressRe.FindAllStringSubmatch(out.String(), -1)
+		if len(lines) >= 4 {
+			last, _ := strconv.Atoi(lines[len(lines)-1][2])
+			if last > 30+10 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("within 60 s, no progress lines showing more than 40 enrolled:\n%s", out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	prevDay, prevEnrolled := 0, 0
+	for _, l := range lines {
+		day, _ := strconv.Atoi(l[1])
+		enrolled, _ := strconv.Atoi(l[2])
+		if day < prevDay || enrolled < prevEnrolled {
+			t.Fatalf("progress went backwards at %q:\n%s", l[0], out.String())
+		}
+		prevDay, prevEnrolled = day, enrolled
+	}
+	// The new prospects are real enrollments, numbered on from the first.
+	p, err := info.Engine.Store().Prospect(ctx, "demo-0035")
+	if err != nil || p.FirstName == "" || p.LastName == "" || !strings.HasSuffix(p.Email, "@example.com") {
+		t.Fatalf("trickled prospect demo-0035: %+v %v", p, err)
+	}
+	if _, err := info.Engine.Store().Enrollment(ctx, "demo-0035~saas-trial"); err != nil {
+		t.Fatalf("demo-0035 is not enrolled in saas-trial (seven in ten of each ten are): %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not shut down")
+	}
 }
