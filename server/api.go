@@ -84,6 +84,12 @@ func (s *Server) bulk(kind cadence.EventKind) func(http.ResponseWriter, *http.Re
 			writeErr(w, http.StatusBadRequest, "missing_query", "owner", "give owner= or cadence=")
 			return
 		}
+		// A rep holds only their own book; another rep's book or a whole
+		// cadence is an admin's call (as on the dashboard).
+		if t.Role == RoleSales && owner != t.Name {
+			writeErr(w, http.StatusForbidden, "forbidden", "owner", "token %q (role sales) may bulk %s only its own enrollments (owner=%s)", t.Name, kind, t.Name)
+			return
+		}
 		ev := cadence.Event{Kind: kind, By: string(t.Role) + ":" + t.Name, Reason: req.Reason}
 		if req.Until != nil {
 			ev.Until = req.Until.UTC()

@@ -770,11 +770,18 @@ func TestWarmLeadsAndBulk(t *testing.T) {
 	}
 	// Reassigning a prospect moves its enrollments to the new owner.
 	h.json("PUT", "/v1/prospects/ada", adminToken, `{"email":"ada@example.com","phone":"+13125550100","owner":"kim"}`)
-	code, out = h.json("POST", "/v1/bulk/pause?owner=kim", salesToken, `{"reason":"kim away"}`)
+	// A rep may not hold another rep's book or a whole cadence.
+	if code, out = h.json("POST", "/v1/bulk/pause?owner=kim", salesToken, `{"reason":"kim away"}`); code != http.StatusForbidden {
+		t.Fatalf("sam paused kim's book: %d %v", code, out)
+	}
+	if code, out = h.json("POST", "/v1/bulk/resume?cadence=trial", salesToken, ""); code != http.StatusForbidden {
+		t.Fatalf("sam resumed a whole cadence: %d %v", code, out)
+	}
+	code, out = h.json("POST", "/v1/bulk/pause?owner=kim", adminToken, `{"reason":"kim away"}`)
 	if code != 200 || out["changed"] != 2.0 {
 		t.Fatalf("after reassignment: %d %v", code, out)
 	}
-	code, out = h.json("POST", "/v1/bulk/resume?cadence=trial", salesToken, "")
+	code, out = h.json("POST", "/v1/bulk/resume?cadence=trial", adminToken, "")
 	if code != 200 || out["changed"] != 2.0 || out["skipped"] != 1.0 {
 		t.Fatalf("bulk resume by cadence: %d %v", code, out)
 	}
