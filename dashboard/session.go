@@ -129,8 +129,8 @@ func (d *Dashboard) session(r *http.Request) (*Session, error) {
 			break
 		}
 	}
-	if cred == nil {
-		return nil, nil // token removed or rotated
+	if cred == nil || (cred.role != server.RoleAdmin && cred.role != server.RoleSales) {
+		return nil, nil // token removed, rotated, or now an inbound-only token
 	}
 	revoked, err := d.st.SessionRevoked(r.Context(), sid)
 	if err != nil {
@@ -233,6 +233,10 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	if secret != "" {
 		for i, t := range d.cfg.Tokens {
 			if subtle.ConstantTimeCompare([]byte(secret), []byte(t.Secret)) == 1 {
+				if t.Role != server.RoleAdmin && t.Role != server.RoleSales {
+					d.loginError(w, r, http.StatusForbidden, "This token is for the inbound email relay; it cannot open the dashboard. Use a sales or admin token.")
+					return
+				}
 				_, value := d.newSession(d.creds[i])
 				http.SetCookie(w, &http.Cookie{Name: cookieName, Value: value, Path: "/", HttpOnly: true, Secure: d.cfg.Secure,
 					SameSite: http.SameSiteStrictMode, MaxAge: int(sessionLifetime / time.Second)})

@@ -450,3 +450,27 @@ func TestSessionFailsClosedWithoutRedis(t *testing.T) {
 	}
 	checkErrorPage(t, resp, body, logs, "client is closed")
 }
+
+// TestInboundTokenCannotOpenTheDashboard: the relay's token may post
+// inbound email and nothing else, the dashboard included.
+func TestInboundTokenCannotOpenTheDashboard(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	e := newEngine(t, rdb, prefix)
+	toks := []server.Token{{Name: "relay", Role: server.RoleInbound, Secret: "relay-secret-0123456789"}, {Name: "sam", Role: server.RoleSales, Secret: "sam-secret-0123456789abc"}}
+	d, err := dashboard.New(dashboard.Config{Engine: e, Tokens: toks, SessionKey: dashboard.SessionKey([]byte(strings.Repeat("k", 32)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(d)
+	defer ts.Close()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.PostForm(ts.URL+"/login", url.Values{"token": {"relay-secret-0123456789"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 || !strings.Contains(string(body), "inbound email relay") {
+		t.Fatalf("inbound token login: %s, cookies %v\n%s", resp.Status, resp.Cookies(), body)
+	}
+}
