@@ -121,12 +121,7 @@ func (ca *cadenceAPI) publish(w http.ResponseWriter, r *http.Request, t Token) {
 		c.File = c.ID + ".yaml"
 	}
 	if dry {
-		im, err := ca.cat.Preview(r.Context(), c, body, catalog.PreviewOptions{Live: ca.live(c.ID), Now: ca.s.e.Clock()})
-		if err != nil {
-			ca.s.fail(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, dryRunView{DryRun: true, Impact: im})
+		ca.preview(w, r, c, body)
 		return
 	}
 	res, err := ca.cat.PublishParsed(r.Context(), c, body, publisher(t), msg)
@@ -212,12 +207,7 @@ func (ca *cadenceAPI) rollback(w http.ResponseWriter, r *http.Request, t Token) 
 			ca.s.fail(w, err)
 			return
 		}
-		im, err := ca.cat.Preview(r.Context(), c, p.Source, catalog.PreviewOptions{Live: ca.live(id), Now: ca.s.e.Clock()})
-		if err != nil {
-			ca.s.fail(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, dryRunView{DryRun: true, Impact: im})
+		ca.preview(w, r, c, p.Source)
 		return
 	}
 	res, err := ca.cat.Rollback(r.Context(), id, to, publisher(t), msg)
@@ -229,4 +219,15 @@ func (ca *cadenceAPI) rollback(w http.ResponseWriter, r *http.Request, t Token) 
 		ca.sync(r.Context())
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// preview answers a dry run: the diff and what version c (source src)
+// would do to the cadence's live enrollments; nothing changes.
+func (ca *cadenceAPI) preview(w http.ResponseWriter, r *http.Request, c *cadence.Cadence, src []byte) {
+	im, err := ca.cat.Preview(r.Context(), c, src, catalog.PreviewOptions{Live: ca.live(c.ID), Now: ca.s.e.Clock()})
+	if err != nil {
+		ca.s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, dryRunView{DryRun: true, Impact: im})
 }
