@@ -7,6 +7,7 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/store"
+	"github.com/nurture-dev/nurture/tokens"
 )
 
 // Error pages show a short message and a request id; what went wrong
@@ -16,7 +17,7 @@ type requestIDKey struct{}
 
 // withRequestID gives the request a random id, also sent as X-Request-Id.
 func withRequestID(w http.ResponseWriter, r *http.Request) *http.Request {
-	id := randomHex(8)
+	id := tokens.RandomHex(8)
 	w.Header().Set("X-Request-Id", id)
 	return r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 }
@@ -27,7 +28,7 @@ func requestID(w http.ResponseWriter, r *http.Request) string {
 	if id, ok := r.Context().Value(requestIDKey{}).(string); ok {
 		return id
 	}
-	id := randomHex(8)
+	id := tokens.RandomHex(8)
 	w.Header().Set("X-Request-Id", id)
 	return id
 }

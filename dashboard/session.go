@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nurture-dev/nurture/server"
+	"github.com/nurture-dev/nurture/tokens"
 )
 
 // Sessions.
@@ -84,18 +84,10 @@ func fingerprint(sessionKey []byte, secret string) string {
 	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
-	return hex.EncodeToString(b)
-}
-
 // Session payload: v1|sid|fingerprint|csrf|expiry (unix s)|name. The name
 // is last so that it may contain "|".
 func (d *Dashboard) newSession(c credential) (*Session, string) {
-	s := &Session{Name: c.name, Role: c.role, CSRF: randomHex(16), id: randomHex(16), expires: time.Now().Add(sessionLifetime).Truncate(time.Second)}
+	s := &Session{Name: c.name, Role: c.role, CSRF: tokens.RandomHex(16), id: tokens.RandomHex(16), expires: time.Now().Add(sessionLifetime).Truncate(time.Second)}
 	payload := strings.Join([]string{"v1", s.id, c.fp, s.CSRF, strconv.FormatInt(s.expires.Unix(), 10), c.name}, "|")
 	return s, d.signer.Sign(sessionKind, payload)
 }

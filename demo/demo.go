@@ -8,8 +8,6 @@ package demo
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -79,12 +77,6 @@ func EmbeddedRedis() (*miniredis.Miniredis, error) {
 	return m, nil
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	crand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // Run runs the demo until ctx ends.
 func Run(ctx context.Context, o Options) error {
 	if o.Addr == "" {
@@ -129,7 +121,7 @@ func Run(ctx context.Context, o Options) error {
 		return virtualStart.Add(time.Duration(float64(time.Since(realStart)) * speed))
 	}
 	outbox, _ := channels.NewOutbox("", 2000, clock)
-	tokenKey := []byte(randomHex(32))
+	tokenKey := []byte(tokens.RandomHex(32))
 	signer, _ := tokens.NewSigner(tokenKey)
 	queue := asynq.NewClientFromRedisClient(rdb)
 	obs := metrics.New(asynq.NewInspector(asynq.RedisClientOpt{Addr: m.Addr()}))
@@ -140,7 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	admin, sales := randomHex(12), randomHex(12)
+	admin, sales := tokens.RandomHex(12), tokens.RandomHex(12)
 	creds := []server.Token{{Name: "demo-admin", Role: server.RoleAdmin, Secret: admin}, {Name: "sam", Role: server.RoleSales, Secret: sales}}
 	api, err := server.New(server.Config{Engine: e, Tokens: creds, PublicURL: url, Brand: "Acme (demo)", Logger: o.Logger})
 	if err != nil {

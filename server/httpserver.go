@@ -1,11 +1,11 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/nurture-dev/nurture/tokens"
 )
 
 // Timeouts bound how long one connection may hold a listener, so slow or
@@ -58,18 +58,12 @@ func NewHTTPServer(h http.Handler, t Timeouts, log *slog.Logger) *http.Server {
 
 // NewRequestID returns a random id that ties an error answer to its log
 // line.
-func NewRequestID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func NewRequestID() string { return tokens.RandomHex(8) }
 
 // internalError answers a 5xx without its cause, which goes to the log
 // under a request id the answer carries (X-Request-Id and the message).
 func (s *Server) internalError(w http.ResponseWriter, status int, code string, err error) {
-	id := NewRequestID()
-	s.log.Error("request failed", "request_id", id, "status", status, "err", err)
-	w.Header().Set("X-Request-Id", id)
+	id := s.logInternal(w, status, err)
 	msg := "internal error"
 	if status == http.StatusServiceUnavailable {
 		msg = "temporarily unavailable, try again shortly"
@@ -80,8 +74,15 @@ func (s *Server) internalError(w http.ResponseWriter, status int, code string, e
 // internalText is internalError for plain-text answers (tracking pages,
 // webhooks).
 func (s *Server) internalText(w http.ResponseWriter, status int, text string, err error) {
+	id := s.logInternal(w, status, err)
+	http.Error(w, text+" (request id "+id+")", status)
+}
+
+// logInternal logs an internal failure under a new request id, sets
+// X-Request-Id and returns the id for the answer's text.
+func (s *Server) logInternal(w http.ResponseWriter, status int, err error) string {
 	id := NewRequestID()
 	s.log.Error("request failed", "request_id", id, "status", status, "err", err)
 	w.Header().Set("X-Request-Id", id)
-	http.Error(w, text+" (request id "+id+")", status)
+	return id
 }

@@ -45,9 +45,11 @@ import (
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"strings"
 )
@@ -173,4 +175,14 @@ func urlSafe(s string) bool {
 		}
 	}
 	return true
+}
+
+// RandomHex returns n bytes from crypto/rand, hex encoded: generated keys,
+// API tokens, session and request ids.
+func RandomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/internal/smtptest"
+	"github.com/nurture-dev/nurture/tokens"
 )
 
 // liveCadence is a one-stage email cadence of n touches, each delay after
@@ -230,8 +231,8 @@ func TestCadencePublishTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	apiAddr := freeAddr(t)
-	admin := randomHex(20)
-	env := append(os.Environ(), "REDIS_URL=redis://"+rs.Addr+"/0", "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+randomHex(32),
+	admin := tokens.RandomHex(20)
+	env := append(os.Environ(), "REDIS_URL=redis://"+rs.Addr+"/0", "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+tokens.RandomHex(32),
 		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_METRICS_ADDR=off", "NURTURE_SPOOL_DIR="+t.TempDir(),
 		"SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", "SMTP_CONNECTIONS=2")
 	for _, k := range []string{"REDIS_CLUSTER_ADDRS", "NURTURE_PREFIX", "NURTURE_JOURNAL"} {

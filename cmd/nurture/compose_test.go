@@ -11,6 +11,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/nurture-dev/nurture/tokens"
 )
 
 // TestDockerComposeMatchesTheBinary loads docker-compose.yml with the
@@ -29,7 +31,7 @@ func TestDockerComposeMatchesTheBinary(t *testing.T) {
 	if _, err := load(types.Mapping{}); err == nil || !strings.Contains(err.Error(), "NURTURE_") {
 		t.Fatalf("docker-compose.yml loads without secrets (err %v): it must use ${VAR:?...} for them", err)
 	}
-	secrets := types.Mapping{"NURTURE_TOKEN_KEY": randomHex(32), "NURTURE_API_TOKENS": "ops:admin:" + randomHex(24) + ",sam:sales:" + randomHex(24)}
+	secrets := types.Mapping{"NURTURE_TOKEN_KEY": tokens.RandomHex(32), "NURTURE_API_TOKENS": "ops:admin:" + tokens.RandomHex(24) + ",sam:sales:" + tokens.RandomHex(24)}
 	p, err := load(secrets)
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load with its secrets set: %v", err)
@@ -208,7 +210,7 @@ func TestPlaceholderSecretsAreRefused(t *testing.T) {
 		"change-me-to-a-long-random-secret-0123456789": `contains "change-me"`,
 		"0123456789abcdef":      "16 bytes, at least 32",
 		strings.Repeat("s", 40): "only 1 distinct characters",
-		randomHex(32):           "",
+		tokens.RandomHex(32):    "",
 	} {
 		err := checkTokenKey(key)
 		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
@@ -216,10 +218,10 @@ func TestPlaceholderSecretsAreRefused(t *testing.T) {
 		}
 	}
 	for spec, want := range map[string]string{
-		"ops:admin:change-me-admin-token-0123":                              `token "ops" contains "change-me"`,
-		"ops:admin:aaaaaaaaaaaaaaaaaaaa":                                    `token "ops" uses only 1 distinct`,
-		"ops:admin:" + randomHex(24):                                        "",
-		"ops:admin:" + randomHex(24) + ",sam:sales:CHANGEME-please-0000000": `token "sam" contains "changeme"`,
+		"ops:admin:change-me-admin-token-0123":                                     `token "ops" contains "change-me"`,
+		"ops:admin:aaaaaaaaaaaaaaaaaaaa":                                           `token "ops" uses only 1 distinct`,
+		"ops:admin:" + tokens.RandomHex(24):                                        "",
+		"ops:admin:" + tokens.RandomHex(24) + ",sam:sales:CHANGEME-please-0000000": `token "sam" contains "changeme"`,
 	} {
 		toks, err := parseAPITokens(spec)
 		if err == nil {

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
 
 	"github.com/nurture-dev/nurture/server"
+	"github.com/nurture-dev/nurture/tokens"
 )
 
 // placeholderMarks are the words example configurations use for values a
@@ -76,15 +75,6 @@ func checkAPITokens(tokens []server.Token) error {
 	return nil
 }
 
-// randomHex returns n random bytes, hex encoded.
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
-	return hex.EncodeToString(b)
-}
-
 // embeddedMode reports whether serve runs on its own in-memory Redis:
 // nothing outlives the process, so secrets it is not given it makes up.
 func (c engineConfig) embeddedMode() bool { return c.RedisURL == "" && len(c.ClusterAddr) == 0 }
@@ -93,7 +83,7 @@ func (c engineConfig) embeddedMode() bool { return c.RedisURL == "" && len(c.Clu
 // one when it is unset.
 func resolveTokenKey(cfg *engineConfig, embedded bool, log *slog.Logger) error {
 	if cfg.TokenKey == "" && embedded {
-		cfg.TokenKey = randomHex(32)
+		cfg.TokenKey = tokens.RandomHex(32)
 		log.Warn("NURTURE_TOKEN_KEY is not set: using a random key for this embedded run; links it signs stop working when the process stops")
 		return nil
 	}

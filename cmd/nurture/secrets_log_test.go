@@ -37,6 +37,7 @@ import (
 
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/internal/smtptest"
+	"github.com/nurture-dev/nurture/tokens"
 	"github.com/nurture-dev/nurture/worker"
 )
 
@@ -202,14 +203,14 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	bin := buildNurture(t)
 	sec := map[string]string{
-		"NURTURE_TOKEN_KEY":           randomHex(32),
-		"admin API token":             "adm" + randomHex(16),
-		"sales API token":             "sal" + randomHex(16),
-		"SMTP_PASSWORD":               "smtp+" + randomHex(12) + "/=%",
-		"TWILIO_AUTH_TOKEN":           randomHex(16),
-		"NURTURE_WARM_WEBHOOK_SECRET": "whk_" + randomHex(16),
-		"NURTURE_IMAP_PASSWORD":       "imap&" + randomHex(12) + "#?",
-		"Redis password":              "rds+" + randomHex(12) + "/@:",
+		"NURTURE_TOKEN_KEY":           tokens.RandomHex(32),
+		"admin API token":             "adm" + tokens.RandomHex(16),
+		"sales API token":             "sal" + tokens.RandomHex(16),
+		"SMTP_PASSWORD":               "smtp+" + tokens.RandomHex(12) + "/=%",
+		"TWILIO_AUTH_TOKEN":           tokens.RandomHex(16),
+		"NURTURE_WARM_WEBHOOK_SECRET": "whk_" + tokens.RandomHex(16),
+		"NURTURE_IMAP_PASSWORD":       "imap&" + tokens.RandomHex(12) + "#?",
+		"Redis password":              "rds+" + tokens.RandomHex(12) + "/@:",
 	}
 	const smtpUser, imapUser = "nurture-relay", "sales-inbox"
 
@@ -256,7 +257,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"NURTURE_API_TOKENS=ops:admin:"+sec["admin API token"]+",sam:sales:"+sec["sales API token"],
 		"SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=mandatory", "SMTP_CONNECTIONS=2", "SSL_CERT_FILE="+caFile, "SSL_CERT_DIR="+t.TempDir(),
 		"SMTP_USERNAME="+smtpUser, "SMTP_PASSWORD="+sec["SMTP_PASSWORD"],
-		"TWILIO_ACCOUNT_SID=AC"+randomHex(16), "TWILIO_AUTH_TOKEN="+sec["TWILIO_AUTH_TOKEN"],
+		"TWILIO_ACCOUNT_SID=AC"+tokens.RandomHex(16), "TWILIO_AUTH_TOKEN="+sec["TWILIO_AUTH_TOKEN"],
 		"NURTURE_WARM_WEBHOOK_URL="+hook.URL+"/warm", "NURTURE_WARM_WEBHOOK_SECRET="+sec["NURTURE_WARM_WEBHOOK_SECRET"],
 		"NURTURE_IMAP_ADDR="+imapAddr, "NURTURE_IMAP_USER="+imapUser, "NURTURE_IMAP_PASSWORD="+sec["NURTURE_IMAP_PASSWORD"], "NURTURE_IMAP_TLS=none")
 	for _, k := range []string{"REDIS_CLUSTER_ADDRS", "REDIS_PASSWORD", "NURTURE_PREFIX", "NURTURE_JOURNAL", "NURTURE_OUTBOX_DIR"} {

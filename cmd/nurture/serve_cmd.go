@@ -22,6 +22,7 @@ import (
 	"github.com/nurture-dev/nurture/catalog"
 	"github.com/nurture-dev/nurture/dashboard"
 	"github.com/nurture-dev/nurture/server"
+	"github.com/nurture-dev/nurture/tokens"
 	"github.com/nurture-dev/nurture/worker"
 )
 
@@ -61,15 +62,15 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err := resolveTokenKey(&cfg, cfg.embeddedMode(), log); err != nil {
 		return err
 	}
-	tokens, err := parseAPITokens(env("NURTURE_API_TOKENS"))
+	apiTokens, err := parseAPITokens(env("NURTURE_API_TOKENS"))
 	if err != nil {
 		return err
 	}
-	if len(tokens) == 0 && cfg.embeddedMode() {
-		tokens = []server.Token{{Name: "admin", Role: server.RoleAdmin, Secret: randomHex(16)}}
-		fmt.Fprintf(stdout, "nurture: NURTURE_API_TOKENS is not set; admin token %s for this embedded run\n", tokens[0].Secret)
+	if len(apiTokens) == 0 && cfg.embeddedMode() {
+		apiTokens = []server.Token{{Name: "admin", Role: server.RoleAdmin, Secret: tokens.RandomHex(16)}}
+		fmt.Fprintf(stdout, "nurture: NURTURE_API_TOKENS is not set; admin token %s for this embedded run\n", apiTokens[0].Secret)
 	}
-	if err := checkAPITokens(tokens); err != nil {
+	if err := checkAPITokens(apiTokens); err != nil {
 		return err
 	}
 	if *noWorker && cfg.embeddedMode() {
@@ -105,7 +106,7 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Spool: spool, TrustUnverifiedReports: trustReports, Engine: e, Tokens: tokens, PublicURL: cfg.PublicURL, TwilioAuthToken: env("TWILIO_AUTH_TOKEN"),
+	srv, err := server.New(server.Config{Spool: spool, TrustUnverifiedReports: trustReports, Engine: e, Tokens: apiTokens, PublicURL: cfg.PublicURL, TwilioAuthToken: env("TWILIO_AUTH_TOKEN"),
 		Brand: env("NURTURE_BRAND"), HelpContact: env("NURTURE_HELP_CONTACT"), Logger: log,
 		Reload: func() (map[string]*cadence.Cadence, error) { return reloadCadences(ctx, cfg.CadenceDir, p) }})
 	if err != nil {
@@ -129,7 +130,7 @@ func cmdServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	ui, err := dashboard.New(dashboard.Config{Engine: e, Tokens: tokens, Outbox: p.outbox, Logger: log, Secure: strings.HasPrefix(cfg.PublicURL, "https://"),
+	ui, err := dashboard.New(dashboard.Config{Engine: e, Tokens: apiTokens, Outbox: p.outbox, Logger: log, Secure: strings.HasPrefix(cfg.PublicURL, "https://"),
 		SessionKey: dashboard.SessionKey([]byte(cfg.TokenKey)), TrustProxy: trustProxy})
 	if err != nil {
 		return err

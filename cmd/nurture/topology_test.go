@@ -19,6 +19,7 @@ import (
 	"github.com/nurture-dev/nurture/internal/enginetest"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/internal/smtptest"
+	"github.com/nurture-dev/nurture/tokens"
 )
 
 // syncBuffer is a bytes.Buffer a running command may write to while the
@@ -119,8 +120,8 @@ func TestComposeTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
-	admin := randomHex(20)
-	env := append(os.Environ(), "REDIS_URL=redis://"+rs.Addr+"/0", "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+randomHex(32),
+	admin := tokens.RandomHex(20)
+	env := append(os.Environ(), "REDIS_URL=redis://"+rs.Addr+"/0", "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+tokens.RandomHex(32),
 		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_METRICS_ADDR="+metricsAddr, "NURTURE_SPOOL_DIR="+t.TempDir(),
 		"SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", "SMTP_CONNECTIONS=2")
 	// The compose file sets these; the parent's must not leak in.
