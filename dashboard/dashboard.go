@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -266,78 +265,6 @@ func (d *Dashboard) home(w http.ResponseWriter, r *http.Request, s *Session) {
 	d.warm(w, r, s)
 }
 
-func (d *Dashboard) cadences(w http.ResponseWriter, r *http.Request, s *Session) {
-	var reps []*worker.Report
-	for id := range d.e.Cadences() {
-		rep, err := d.e.Report(r.Context(), id)
-		if err != nil {
-			d.fail(w, r, s, err, "The cadence reports could not be loaded.")
-			return
-		}
-		reps = append(reps, rep)
-	}
-	sort.Slice(reps, func(i, j int) bool { return reps[i].ID < reps[j].ID })
-	p := d.page(r, s, "Cadences")
-	p.Nav = "cadences"
-	d.render(w, r, http.StatusOK, "cadences", struct {
-		page
-		Reports []*worker.Report
-	}{p, reps})
-}
-
-func (d *Dashboard) cadence(w http.ResponseWriter, r *http.Request, s *Session) {
-	c, err := d.e.Cadence(r.PathValue("id"))
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	rep, err := d.e.Report(r.Context(), c.ID)
-	if err != nil {
-		d.fail(w, r, s, err, "The cadence report could not be loaded.")
-		return
-	}
-	uncertain, err := d.e.Uncertain(r.Context(), c.ID, d.e.Clock().Add(-7*24*time.Hour), 50)
-	if err != nil {
-		d.fail(w, r, s, err, "The cadence report could not be loaded.")
-		return
-	}
-	p := d.page(r, s, c.Name)
-	p.Nav = "cadences"
-	d.render(w, r, http.StatusOK, "cadence", struct {
-		page
-		Report    *worker.Report
-		Cadence   *cadence.Cadence
-		Uncertain []store.UncertainTouch
-	}{p, rep, c, uncertain})
-}
-
-func (d *Dashboard) prospects(w http.ResponseWriter, r *http.Request, s *Session) {
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	data := struct {
-		page
-		Query, Error string
-	}{page: d.page(r, s, "Prospects"), Query: q}
-	data.Nav = "prospects"
-	if q != "" {
-		pid, err := d.st.ProspectIDByEmail(r.Context(), q)
-		if errors.Is(err, store.ErrNotFound) {
-			if phone, perr := cadence.NormalizePhone(q, "US"); perr == nil {
-				pid, err = d.st.ProspectIDByPhone(r.Context(), phone)
-			}
-		}
-		switch {
-		case err == nil:
-			http.Redirect(w, r, "/prospects/"+url.PathEscape(pid), http.StatusSeeOther)
-			return
-		case !errors.Is(err, store.ErrNotFound):
-			d.fail(w, r, s, err, "The search did not work.")
-			return
-		}
-		data.Error = "No prospect with that email or phone."
-	}
-	d.render(w, r, http.StatusOK, "prospects", data)
-}
-
 type enrollmentView struct {
 	E        cadence.Enrollment
 	Cadence  string
@@ -433,26 +360,6 @@ func (d *Dashboard) prospect(w http.ResponseWriter, r *http.Request, s *Session)
 type consentView struct {
 	store.ConsentChange
 	At stamp
-}
-
-func (d *Dashboard) outbox(w http.ResponseWriter, r *http.Request, s *Session) {
-	if d.cfg.Outbox == nil {
-		http.NotFound(w, r)
-		return
-	}
-	msgs := d.cfg.Outbox.Messages()
-	for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
-		msgs[i], msgs[j] = msgs[j], msgs[i]
-	}
-	if len(msgs) > 200 {
-		msgs = msgs[:200]
-	}
-	p := d.page(r, s, "Outbox")
-	p.Nav = "outbox"
-	d.render(w, r, http.StatusOK, "outbox", struct {
-		page
-		Messages []channels.OutboxMessage
-	}{p, msgs})
 }
 
 // back returns a same-site path to go back to.

@@ -316,6 +316,13 @@ func salesSession(t *testing.T, b *browser, info demo.Info, width int64) {
 	if !strings.HasPrefix(flash, "Paused ") || state(t, info, eid) != cadence.Paused {
 		b.fatal(ctx, "pause again", "flash %q, state %s", flash, state(t, info, eid))
 	}
+	// Undo from the keyboard too, which leaves the lead warm for the next
+	// width: the demo's replies are random, and sam may have only one.
+	b.run(ctx, "undo again", chromedp.Focus(`#undo`, chromedp.ByQuery), andLoad(chromedp.KeyEvent("\r")),
+		chromedp.WaitVisible(lead, chromedp.ByQuery))
+	if st := state(t, info, eid); st != cadence.Warm {
+		b.fatal(ctx, "undo again", "%s is %s after the second Undo, want warm", eid, st)
+	}
 
 	// The prospect's timeline says all of it, in the prospect's zone.
 	pid := strings.Split(eid, "~")[0]
