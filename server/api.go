@@ -195,16 +195,6 @@ func (s *Server) getCadence(w http.ResponseWriter, r *http.Request, _ Token) {
 	writeJSON(w, http.StatusOK, viewCadence(c))
 }
 
-// cadenceStats answers the funnel, per-touch rates and raw counters.
-func (s *Server) cadenceStats(w http.ResponseWriter, r *http.Request, _ Token) {
-	rep, err := s.e.Report(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
-}
-
 // uncertainView is one touch whose send was interrupted at the provider.
 type uncertainView struct {
 	Enrollment string          `json:"enrollment"`
