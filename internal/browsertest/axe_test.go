@@ -24,6 +24,7 @@ const badPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><tit
 <script>document.title = 'script ran'</script></head><body><main><h1>A bad page</h1>
 <img src="/photo.png" id="no-alt">
 <form><input type="text" name="q" id="unlabeled"><button></button></form>
+<p id="faint" style="color:#aaa">Faint grey text on white.</p>
 </main></body></html>`
 
 const goodPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>good</title>
@@ -33,8 +34,8 @@ const goodPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><ti
 </main></body></html>`
 
 // TestAxeFindsViolations proves that axe runs under the dashboard's CSP:
-// a page with an image without alt text, an unlabeled input and an empty
-// button must report exactly those, and a fixed page nothing; otherwise
+// a page with an image without alt text, an unlabeled input, an empty
+// button and faint text must report those, and a fixed page nothing; otherwise
 // a dashboard without violations would prove nothing.
 func TestAxeFindsViolations(t *testing.T) {
 	bin := browsertest.Chromium(t)
@@ -91,7 +92,7 @@ func TestAxeFindsViolations(t *testing.T) {
 		got[v.ID] = v
 		t.Logf("%v", v)
 	}
-	for id, target := range map[string]string{"image-alt": "#no-alt", "label": "#unlabeled", "button-name": "button"} {
+	for id, target := range map[string]string{"image-alt": "#no-alt", "label": "#unlabeled", "button-name": "button", "color-contrast": "#faint"} {
 		v, ok := got[id]
 		if !ok {
 			t.Errorf("axe did not report %s", id)
