@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"hash/fnv"
+	"time"
 )
 
 // Shards is the fixed number of enrollment shards. Each is one hash tag,
@@ -76,6 +77,11 @@ func (k Keys) Timeline(eid string) string { return k.Enrollment(eid) + ":t" }
 
 // Stats is a shard's per-cadence counters; Stats() sums the shards.
 func (k Keys) Stats(shard int, cadenceID string) string { return k.tag(shard) + ":stats:" + cadenceID }
+
+// DailyStats is a shard's per-cadence counters of one UTC day (daily.go).
+func (k Keys) DailyStats(shard int, cadenceID string, day time.Time) string {
+	return k.tag(shard) + ":day:" + cadenceID + ":" + day.UTC().Format("20060102")
+}
 
 // EmailIndex maps a lowercased email address to a prospect id.
 func (k Keys) EmailIndex() string { return k.Prefix + ":{idx}:email" }

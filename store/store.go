@@ -359,7 +359,7 @@ func (s *Store) CreateEnrollments(ctx context.Context, batch []NewEnrollment) ([
 	type statKey struct {
 		key, field string
 	}
-	sums := map[statKey]int64{}
+	sums, daySums := map[statKey]int64{}, map[statKey]int64{}
 	for i, c := range cmds {
 		n, err := c.Int()
 		switch {
@@ -369,16 +369,29 @@ func (s *Store) CreateEnrollments(ctx context.Context, batch []NewEnrollment) ([
 			errs[i] = fmt.Errorf("%s: %w", batch[i].Enrollment.ID, ErrAlreadyEnrolled)
 		default:
 			e := &batch[i].Enrollment
-			key := s.keys.Stats(Shard(e.ProspectID), e.CadenceID)
+			shard := Shard(e.ProspectID)
+			key := s.keys.Stats(shard, e.CadenceID)
 			for f, v := range batch[i].Stats {
+				if field, ok := strings.CutPrefix(f, "@"); ok {
+					daySums[statKey{s.keys.DailyStats(shard, e.CadenceID, e.EnrolledAt), field}] += v
+					continue
+				}
 				sums[statKey{key, f}] += v
 			}
 		}
 	}
-	if len(sums) > 0 {
+	if len(sums)+len(daySums) > 0 {
 		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for k, v := range sums {
 				p.HIncrBy(ctx, k.key, k.field, v)
+			}
+			days := map[string]bool{}
+			for k, v := range daySums {
+				p.HIncrBy(ctx, k.key, k.field, v)
+				if !days[k.key] {
+					days[k.key] = true
+					p.Expire(ctx, k.key, DailyStatsTTL)
+				}
 			}
 			return nil
 		}); err != nil {
@@ -399,7 +412,10 @@ type Commit struct {
 	// Sent records a send in the prospect's history for frequency caps.
 	Sent    *time.Time
 	Channel cadence.Channel
-	Stats   map[string]int64
+	// Stats are counter increments; a field named "@FIELD" goes to the
+	// per-day counters of the UTC day of Day instead (daily.go).
+	Stats map[string]int64
+	Day   time.Time
 	// Lane is the due lane of the enrollment's next step.
 	Lane Lane
 	// SameLane says the enrollment was in Lane before, so the other lane
@@ -435,14 +451,14 @@ func laneOr(l Lane) Lane {
 // KEYS[1] enrollment, KEYS[2] due set of the lane, KEYS[3] lease,
 // KEYS[4] timeline, KEYS[5] stats, KEYS[6] prospect sends, KEYS[7] due set
 // of the other lane, KEYS[8] ledger, KEYS[9] prospect meta, KEYS[10]
-// consent log.
+// consent log, KEYS[11] the day's counters.
 // ARGV[1] expected rev, ARGV[2] blob, ARGV[3] due score or "", ARGV[4] eid,
 // ARGV[5] ledger field, ARGV[6] ledger value, ARGV[7] send member or "",
 // ARGV[8] send score, ARGV[9] trim sends before, ARGV[10] timeline max lines,
 // ARGV[11] n entries, ARGV[12] "1" if the enrollment may sit in the other
 // lane, ARGV[13] consent field or "", ARGV[14] consent value, ARGV[15]
 // consent log entry, ARGV[16] "1" to dedupe, entries..., stat field/incr
-// pairs.
+// pairs (a field starting with "@" is a per-day counter).
 // Returns {new rev, previous consent value}; {0, ""} if the rev did not
 // match, {-1, value} if a dedupe commit had nothing to change.
 var commitEnrollment = redis.NewScript(timelineLua + `
@@ -478,7 +494,17 @@ local n = tonumber(ARGV[11])
 local len = 0
 for i = 1, n do len = math.max(len, tl_push(KEYS[4], ARGV[16 + i])) end
 if len > tonumber(ARGV[10]) then tl_trim(KEYS[4]) end
-for i = 17 + n, #ARGV, 2 do redis.call('HINCRBY', KEYS[5], ARGV[i], ARGV[i + 1]) end
+local daily = false
+for i = 17 + n, #ARGV, 2 do
+  local f = ARGV[i]
+  if string.byte(f, 1) == 64 then
+    redis.call('HINCRBY', KEYS[11], string.sub(f, 2), ARGV[i + 1])
+    daily = true
+  else
+    redis.call('HINCRBY', KEYS[5], f, ARGV[i + 1])
+  end
+end
+if daily then redis.call('EXPIRE', KEYS[11], ` + dailyTTLSeconds + `) end
 return {rev, prev}
 `)
 
@@ -491,7 +517,7 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any) {
 	}
 	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(shard, lane), s.keys.Lease(shard), s.keys.Timeline(e.ID),
 		s.keys.Stats(shard, e.CadenceID), s.keys.Sends(pid), s.keys.Due(shard, other), s.keys.Ledger(e.ID),
-		s.keys.ProspectMeta(pid), s.keys.Consent(pid)}
+		s.keys.ProspectMeta(pid), s.keys.Consent(pid), s.keys.DailyStats(shard, e.CadenceID, c.Day)}
 	sendMember, sendScore, trim := "", int64(0), int64(0)
 	if c.Sent != nil {
 		sendMember = sendHistoryMember(c.Channel, e.CadenceID, *c.Sent)

@@ -114,7 +114,14 @@ type Template struct {
 	textHasUnsub, htmlHasUnsub bool
 	// linkOrigins are the origins of URLs written in the HTML (links.go).
 	linkOrigins []string
+	// headline is the subject's source (email) or the SMS text's, for
+	// reports that name a touch by what it says.
+	headline string
 }
+
+// Headline is the template's subject as written (email) or its SMS text,
+// with template actions left in: "Welcome, {{.FirstName}}".
+func (t *Template) Headline() string { return t.headline }
 
 var funcs = map[string]any{
 	"default": func(def string, v any) string {
@@ -173,7 +180,10 @@ func problemFromErr(part Part, err error) Problem {
 // errors, unknown functions, unknown fields, an email with no body, a
 // template that is both email and SMS.
 func Compile(name string, src Source) (*Template, []Problem) {
-	t := &Template{Name: name, required: map[Part][]string{}}
+	t := &Template{Name: name, required: map[Part][]string{}, headline: strings.Join(strings.Fields(src.Subject), " ")}
+	if t.headline == "" {
+		t.headline = strings.Join(strings.Fields(src.SMS), " ")
+	}
 	var probs []Problem
 	isEmail := src.Subject != "" || src.Text != "" || src.HTML != ""
 	switch {

@@ -257,15 +257,7 @@ func (e *Engine) EnrollBatch(ctx context.Context, ps []*store.Prospect, cadenceI
 		}
 		r := p.Recipient()
 		o := c.Start(cadence.Enrollment{ID: store.EnrollmentID(p.ID, c.ID), ProspectID: p.ID}, now, c.ZoneFor(&r))
-		stats := map[string]int64{"enrolled": 1, "state:" + string(o.Enrollment.State): 1}
-		if !o.Enrollment.State.Terminal() {
-			stats["in:"+o.Enrollment.Stage] = 1
-		}
-		for _, en := range o.Entries {
-			if en.ToStage != "" {
-				stats["s:"+en.ToStage+":entered"]++
-			}
-		}
+		stats := enrollStats(&o)
 		batch = append(batch, store.NewEnrollment{Enrollment: o.Enrollment, Entries: o.Entries, Stats: stats, Lane: laneFor(c, &o.Enrollment)})
 		idx = append(idx, i)
 		out[i].Enrollment = o.Enrollment
@@ -427,7 +419,7 @@ func (e *Engine) applyOne(ctx context.Context, eid string, ev cadence.Event, ded
 			return err
 		}
 		before = l.Enrollment.State
-		cm := &store.Commit{Rev: l.Rev, Enrollment: o.Enrollment, Entries: o.Entries, Stats: statsFor(l.Enrollment, o, ev),
+		cm := &store.Commit{Rev: l.Rev, Enrollment: o.Enrollment, Entries: o.Entries, Stats: statsFor(c, l.Enrollment, o, ev), Day: ev.At,
 			Lane: laneFor(c, &o.Enrollment), Dedupe: dedupedKind(ev.Kind) && (dedupe == dedupeAlways || l.Enrollment.State.Terminal())}
 		var act cadence.Action
 		for _, a := range o.Actions {
@@ -604,78 +596,6 @@ func (e *Engine) Stop(ctx context.Context, eid, by, reason string) (cadence.Outc
 // Timeline returns an enrollment's timeline.
 func (e *Engine) Timeline(ctx context.Context, eid string) ([]cadence.Entry, error) {
 	return e.st.Timeline(ctx, eid)
-}
-
-// Stats returns a cadence's counters: enrolled, state:STATE (current),
-// in:STAGE (current, not ended), s:STAGE:entered, t:TOUCH:sent|delivered|
-// opened|opened_total|machine_opened|clicked|clicked_total|scanner_clicked|
-// replied|bounced|skipped|uncertain, unsubscribed, complained.
-//
-// t:TOUCH:opened and t:TOUCH:clicked count messages, not events: the
-// enrollments a person opened or clicked the touch's message for, once
-// each (a touch sent again is a new message), so they stay at or below
-// sent and make the rates. t:TOUCH:opened_total and clicked_total count
-// every human open and click. Machine opens and scanner clicks are counted
-// apart, as events.
-func (e *Engine) Stats(ctx context.Context, cadenceID string) (map[string]int64, error) {
-	return e.st.Stats(ctx, cadenceID)
-}
-
-// statsFor derives counter increments from an applied event.
-func statsFor(before cadence.Enrollment, o cadence.Outcome, ev cadence.Event) map[string]int64 {
-	s := map[string]int64{}
-	after := &o.Enrollment
-	if before.State != after.State {
-		s["state:"+string(before.State)]--
-		s["state:"+string(after.State)]++
-	}
-	// in:STAGE counts the enrollments currently in a stage (not ended).
-	wasIn, isIn := !before.State.Terminal(), !after.State.Terminal()
-	if wasIn != isIn || before.Stage != after.Stage {
-		if wasIn {
-			s["in:"+before.Stage]--
-		}
-		if isIn {
-			s["in:"+after.Stage]++
-		}
-	}
-	for _, en := range o.Entries {
-		if en.ToStage != "" {
-			s["s:"+en.ToStage+":entered"]++
-		}
-	}
-	touch := ev.Touch
-	key := ""
-	switch ev.Kind {
-	case cadence.EvSent, cadence.EvDelivered, cadence.EvReplied, cadence.EvSkipped:
-		key = string(ev.Kind)
-	case cadence.EvOpened, cadence.EvClicked:
-		switch {
-		case ev.Machine && ev.Kind == cadence.EvOpened:
-			key = "machine_opened"
-		case ev.Machine:
-			key = "scanner_clicked"
-		case touch != "":
-			name, first := "opened", !before.HasOpened(touch) && after.HasOpened(touch)
-			if ev.Kind == cadence.EvClicked {
-				name, first = "clicked", !before.HasClicked(touch) && after.HasClicked(touch)
-			}
-			s["t:"+touch+":"+name+"_total"]++
-			if first {
-				s["t:"+touch+":"+name]++
-			}
-		}
-	case cadence.EvBounced:
-		key = "bounced"
-	case cadence.EvUnsubscribed:
-		s["unsubscribed"]++
-	case cadence.EvComplained:
-		s["complained"]++
-	}
-	if key != "" && touch != "" {
-		s["t:"+touch+":"+key]++
-	}
-	return s
 }
 
 func orDefault(s, def string) string {

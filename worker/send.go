@@ -249,7 +249,7 @@ func (e *Engine) settle(ctx context.Context, it *item, now time.Time) error {
 func (e *Engine) reschedule(ctx context.Context, it *item, at time.Time, note cadence.Entry) error {
 	en := it.loaded.Enrollment
 	en.DueAt = at
-	_, err := e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: en, Entries: []cadence.Entry{note}, Lane: laneFor(it.c, &en)})
+	_, err := e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: en, Entries: []cadence.Entry{note}, Lane: laneFor(it.c, &en), Stats: holdStats(note)})
 	if errors.Is(err, store.ErrConflict) {
 		// Something else changed it (an event, a pause) and set its due
 		// time; this deferral no longer applies.
@@ -293,7 +293,7 @@ func (e *Engine) commitEvent(ctx context.Context, it *item, ev cadence.Event, le
 			return err
 		}
 		_, err = e.st.Commit(ctx, &store.Commit{Rev: it.loaded.Rev, Enrollment: o.Enrollment, Entries: o.Entries,
-			LedgerField: ledgerField, LedgerValue: ledgerValue, Sent: sent, Channel: ev.Channel, Stats: statsFor(it.loaded.Enrollment, o, ev),
+			LedgerField: ledgerField, LedgerValue: ledgerValue, Sent: sent, Channel: ev.Channel, Stats: statsFor(it.c, it.loaded.Enrollment, o, ev), Day: ev.At,
 			Lane: laneFor(it.c, &o.Enrollment)})
 		return err
 	})
@@ -647,7 +647,7 @@ func (e *Engine) recordAll(ctx context.Context, ready []*item, now time.Time) er
 		e.cfg.Observer.Sent(t.Channel, now.Sub(it.loaded.Enrollment.DueAt))
 		commits = append(commits, &store.Commit{Rev: it.loaded.Rev, Enrollment: out.Enrollment, Entries: append([]cadence.Entry(nil), out.Entries...),
 			LedgerField: it.ledger, LedgerValue: store.LedgerSent, Sent: &ev.At, Channel: t.Channel,
-			Stats: statsFor(it.loaded.Enrollment, out, ev), Lane: laneFor(it.c, &out.Enrollment), SameLane: laneFor(it.c, &it.loaded.Enrollment) == laneFor(it.c, &out.Enrollment)})
+			Stats: statsFor(it.c, it.loaded.Enrollment, out, ev), Day: ev.At, Lane: laneFor(it.c, &out.Enrollment), SameLane: laneFor(it.c, &it.loaded.Enrollment) == laneFor(it.c, &out.Enrollment)})
 		committed = append(committed, it)
 	}
 	for i, err := range e.st.CommitBatch(ctx, commits) {

@@ -1,0 +1,104 @@
+package worker
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/nurture-dev/nurture/cadence"
+)
+
+func TestCompareVariants(t *testing.T) {
+	v := func(id string, sent, replied, clicked, opened int64) VariantRow {
+		return VariantRow{ID: id, Sent: sent, Replied: replied, Clicked: clicked, Opened: opened}
+	}
+	for _, tc := range []struct {
+		name      string
+		vs        []VariantRow
+		metric    string
+		leader    string
+		z         float64
+		confident bool
+		need      int64
+		note      string
+	}{
+		// p 0.12 vs 0.06, pooled 0.09: z = 0.06 / sqrt(0.09·0.91·(2/500)) = 3.315.
+		{"clear lead", []VariantRow{v("a", 500, 30, 0, 0), v("b", 500, 60, 0, 0)}, "reply_rate", "b", 3.315, true, 0,
+			"b leads on reply rate with 95 % confidence (b 12.0 % vs a 6.0 %, 500 and 500 sent)."},
+		// Same rates, a tenth of the sends: z = 1.048; n = 7.849·(0.1056+0.0564)/0.0036 = 353.3.
+		{"too few", []VariantRow{v("a", 50, 3, 0, 0), v("b", 50, 6, 0, 0)}, "reply_rate", "b", 1.048, false, 354,
+			"No variant leads on reply rate with 95 % confidence yet (b 12.0 % vs a 6.0 %, 50 and 50 sent). If the rates hold, about 354 sends per variant would tell them apart."},
+		// z over 1.96 but under 30 sends each: not called.
+		{"tiny", []VariantRow{v("a", 20, 0, 0, 0), v("b", 20, 8, 0, 0)}, "reply_rate", "b", 3.162, false, 30, ""},
+		{"clicks when no replies", []VariantRow{v("a", 100, 0, 10, 40), v("b", 100, 0, 5, 50)}, "click_rate", "a", 1.342, false, 0, ""},
+		{"opens last", []VariantRow{v("a", 100, 0, 0, 40), v("b", 100, 0, 0, 20)}, "open_rate", "a", 3.086, true, 0, ""},
+		{"nothing yet", []VariantRow{v("a", 100, 0, 0, 0), v("b", 100, 0, 0, 0)}, "reply_rate", "", 0, false, 0,
+			"No replies, clicks or opens yet: nothing to compare."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := compareVariants(tc.vs, cadence.Email)
+			if r.Metric != tc.metric || r.Leader != tc.leader || math.Abs(r.Z-tc.z) > 0.005 || r.Confident != tc.confident {
+				t.Errorf("got %+v, want metric %s leader %s z %.3f confident %v", r, tc.metric, tc.leader, tc.z, tc.confident)
+			}
+			if tc.need != 0 && r.NeedPerVariant != tc.need {
+				t.Errorf("need per variant %d, want %d", r.NeedPerVariant, tc.need)
+			}
+			if tc.note != "" && r.Note != tc.note {
+				t.Errorf("note %q\nwant %q", r.Note, tc.note)
+			}
+		})
+	}
+	// SMS has no opens to compare.
+	if r := compareVariants([]VariantRow{v("a", 100, 0, 0, 40), v("b", 100, 0, 0, 20)}, cadence.SMS); !strings.HasPrefix(r.Note, "No replies") {
+		t.Errorf("SMS by opens: %+v", r)
+	}
+}
+
+func TestReasonCodes(t *testing.T) {
+	for reason, want := range map[string]string{
+		"condition has_phone not met":                 "condition_not_met",
+		"no email address":                            "no_email",
+		"email suppressed: hard bounce":               "email_suppressed",
+		"sms opted out: STOP":                         "sms_opted_out",
+		"refused by provider: 550 5.1.1 no such user": "refused_by_provider",
+		"gave up after 8 attempts: dial tcp: timeout": "gave_up",
+		"something new":                               "other",
+	} {
+		if got := skipReason(reason); got != want {
+			t.Errorf("skipReason(%q) = %s, want %s", reason, got, want)
+		}
+	}
+	for reason, want := range map[string]string{
+		"not due yet": "",
+		"outside send window 08:00-20:00 in America/Chicago (zone explicit)": "send_window",
+		"outside SMS hours 08:00-21:00 (FL) in America/New_York":             "sms_hours",
+		"frequency cap 2 per 24h0m0s":                                        "frequency_cap",
+		"FL limit of 3 marketing SMS per 24h":                                "state_sms_limit",
+		"sending domain acme.example paused: complaint rate 0.4 %":           "domain_paused",
+	} {
+		if got := deferReason(reason); got != want {
+			t.Errorf("deferReason(%q) = %q, want %q", reason, got, want)
+		}
+	}
+	for reason, want := range map[string]string{
+		`template welcome subject: field Company is empty and has no fallback (use | default "…")`: "missing_data",
+		"email is 600 KiB (subject 10 B, text 1 KiB, html 599 KiB), over the 512 KiB limit":        "over_size_limit",
+		"+1 800 number: toll-free numbers have no time zone; set the prospect's timezone":          "no_time_zone",
+	} {
+		if got := holdReason(reason); got != want {
+			t.Errorf("holdReason(%q) = %s, want %s", reason, got, want)
+		}
+	}
+	for reason, want := range map[string]string{
+		"stage decision touches done": "ran_out", "hard bounce": "bounced", "spam complaint": "complained", "sms opt-out": "sms_opt_out",
+		"goal booked": "goal", "stopped: not a fit": "stopped", "replied": "replied", "no engagement for 5d": "no_engagement",
+		"stage trial is not in version abc of the cadence": "stage_removed",
+	} {
+		if got := endReason(cadence.Exited, reason); got != want {
+			t.Errorf("endReason(exited, %q) = %s, want %s", reason, got, want)
+		}
+	}
+	if got := endReason(cadence.Completed, "stage decision touches done"); got != "finished" {
+		t.Errorf("completed run-out: %s", got)
+	}
+}
