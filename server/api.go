@@ -47,6 +47,8 @@ func (s *Server) routesAPI() {
 	s.handle("GET /v1/cadences", s.authed(RoleSales, s.listCadences))
 	s.handle("GET /v1/cadences/{id}", s.authed(RoleSales, s.getCadence))
 	s.handle("GET /v1/cadences/{id}/stats", s.authed(RoleSales, s.cadenceStats))
+	s.handle("GET /v1/cadences/{id}/touches/{touch}/preview", s.authed(RoleSales, s.previewTouch))
+	s.handle("POST /v1/cadences/{id}/touches/{touch}/test", s.authed(RoleSales, s.testTouch))
 	s.handle("GET /v1/cadences/{id}/uncertain", s.authed(RoleAdmin, s.uncertain))
 	s.handle("POST /v1/cadences/validate", s.authed(RoleAdmin, s.validateCadence))
 	s.handle("POST /v1/cadences/reload", s.authed(RoleAdmin, s.reloadCadences))
