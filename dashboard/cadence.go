@@ -48,6 +48,16 @@ func (d *Dashboard) cadence(w http.ResponseWriter, r *http.Request, s *Session) 
 		d.fail(w, r, s, err, "The cadence report could not be loaded.")
 		return
 	}
+	n, err := trendDays(r.URL.Query().Get("days"))
+	if err != nil {
+		n = 30
+	}
+	to := store.Midnight(d.e.Clock())
+	days, err := d.e.Trend(r.Context(), c.ID, to.AddDate(0, 0, 1-n), to)
+	if err != nil {
+		d.fail(w, r, s, err, "The cadence report could not be loaded.")
+		return
+	}
 	p := d.page(r, s, c.Name)
 	p.Nav = "cadences"
 	d.render(w, r, http.StatusOK, "cadence", struct {
@@ -55,5 +65,38 @@ func (d *Dashboard) cadence(w http.ResponseWriter, r *http.Request, s *Session) 
 		Report    *worker.Report
 		Cadence   *cadence.Cadence
 		Uncertain []store.UncertainTouch
-	}{p, rep, c, uncertain})
+		Funnel    funnelView
+		Days      int
+		Trends    []trend
+		TrendRows []worker.DayRow
+	}{p, rep, c, uncertain, funnel(rep), n, trends(days), days})
+}
+
+// funnelView is the cadence funnel's summary: how many are still in it,
+// and how the rest ended, by reason.
+type funnelView struct {
+	InCadence int64
+	Completed []worker.EndRow
+	Exited    []worker.EndRow
+	Goals     int64
+}
+
+func funnel(rep *worker.Report) funnelView {
+	var f funnelView
+	for st, n := range rep.States {
+		if !cadence.State(st).Terminal() {
+			f.InCadence += n
+		}
+	}
+	for _, e := range rep.Ends {
+		if e.State == string(cadence.Completed) {
+			f.Completed = append(f.Completed, e)
+		} else {
+			f.Exited = append(f.Exited, e)
+		}
+	}
+	for _, g := range rep.Goals {
+		f.Goals += g.Count
+	}
+	return f
 }
