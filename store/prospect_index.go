@@ -1,0 +1,1232 @@
+package store
+
+// Prospect search: per-shard secondary indexes kept on every prospect
+// write, and the search that reads them.
+//
+// # Index
+//
+// Each shard ({s07}) has three sorted sets, all scores 0, so members sort
+// by their bytes (ZRANGEBYLEX):
+//
+//	{s07}:px1:n  NAME\x00pid             one per prospect: the list "by name"
+//	{s07}:px1:t  TERM\x00pid             the other search terms
+//	{s07}:px1:o  OWNER\x00NAME\x00pid    one per prospect with an owner
+//
+// NAME is the folded "first last" (lower case, accents and case folded,
+// spaces collapsed), else the email, else the phone's digits. TERMs are
+// the folded last name alone, the email, the folded company and the
+// phone's E.164 digits, each once. Terms are cut to termMax bytes: a
+// longer query is looked up by its first termMax bytes and checked
+// against the profile. A prospect's entries live in its own shard, so the
+// script that writes them (indexProspect) touches the profile key and the
+// three sets of one hash slot.
+//
+// Writes: IndexProspects runs after a profile is written, with the
+// profile before it (UpsertProspects' second result). One script per
+// prospect removes the entries the old profile had and the new one does
+// not, and adds the new ones — only if the profile stored is still the one
+// written (compared by SHA-1), so of two racing writes of one prospect the
+// last one's entries win. A crash between the profile write and the index
+// write leaves the prospect out until its next write or a reindex; an
+// entry left behind by a race is dropped by the search that meets it.
+// ReindexProspects rebuilds the entries of every stored prospect (a
+// deployment that has prospects from before the index) and then sets the
+// version key, which IndexReady reads.
+//
+// # Search
+//
+// A search has one driver — the ranges it walks in member order — and
+// filters it checks on each candidate:
+//
+//   - q (text): for each query form (the folded text, or a phone number's
+//     digits with and without the default country code) the range
+//     [form, form\xff] of the name and term sets of every shard;
+//   - owner: the range [owner\x00, owner\x00\xff] of the owner sets;
+//   - neither: the name sets from the start.
+//
+// With both q and owner, the smaller (ZLEXCOUNT) drives and the other is
+// a filter. The shards' ranges are merged in member order, so pages are
+// in a stable order (by name for owner and "all", by the matching term for
+// q) and a cursor is simply the last member consumed. A prospect met
+// through several terms is returned once, at the smallest of its matching
+// members. Cadence, stage and state are checked by reading each
+// candidate's enrollments (pipelined, enrollment ids are deterministic)
+// before its profile. Each call examines at most ScanLimit candidates: a
+// rare filter answers with a partial page and a cursor to continue
+// ("searched N so far") rather than a slow request.
+//
+// Limits: q matches the start of a name, last name, email, company or phone
+// number, not a word inside them ("engines" does not find "Analytical
+// Engines"); a filter that matches few prospects of a large driver range
+// takes several pages (each bounded) to list them all; pages are
+// consistent under concurrent writes only in that no prospect is returned
+// twice by one page and members written behind the cursor are not seen.
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/nurture-dev/nurture/cadence"
+)
+
+// prospectIndexVersion names the index layout; it is part of the index
+// key names, so a new layout is built beside the old one by a reindex.
+const prospectIndexVersion = "1"
+
+// termMax is how many bytes of a term the index keeps.
+const termMax = 24
+
+func (k Keys) prospectIndex(shard int) string { return k.tag(shard) + ":px" + prospectIndexVersion }
+
+// ProspectNameIndex is a shard's sorted set of "NAME\x00pid", one per
+// prospect (prospect_index.go).
+func (k Keys) ProspectNameIndex(shard int) string { return k.prospectIndex(shard) + ":n" }
+
+// ProspectTermIndex is a shard's sorted set of "TERM\x00pid": last name,
+// email, company, phone digits.
+func (k Keys) ProspectTermIndex(shard int) string { return k.prospectIndex(shard) + ":t" }
+
+// ProspectOwnerIndex is a shard's sorted set of "OWNER\x00NAME\x00pid".
+func (k Keys) ProspectOwnerIndex(shard int) string { return k.prospectIndex(shard) + ":o" }
+
+// ProspectIndexVersion holds the index version once ReindexProspects has
+// indexed every stored prospect.
+func (k Keys) ProspectIndexVersion() string { return k.Prefix + ":{idx}:px:version" }
+
+// foldText is text as the index compares it: lower case, accents removed
+// (NFKD without combining marks; ß → ss, æ → ae, ø → o, ł → l …), control
+// characters dropped, runs of spaces one space, no space at either end.
+func foldText(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			space = b.Len() > 0
+			continue
+		case unicode.IsControl(r), r == utf8.RuneError:
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		if r < utf8.RuneSelf {
+			b.WriteByte(byte(unicode.ToLower(r)))
+			continue
+		}
+		if f, ok := foldSpecial[r]; ok {
+			b.WriteString(f)
+			continue
+		}
+		for _, d := range norm.NFKD.String(string(r)) {
+			if !unicode.Is(unicode.Mn, d) {
+				b.WriteRune(unicode.ToLower(d))
+			}
+		}
+	}
+	return b.String()
+}
+
+var foldSpecial = map[rune]string{
+	'ß': "ss", 'ẞ': "ss", 'æ': "ae", 'Æ': "ae", 'œ': "oe", 'Œ': "oe", 'ø': "o", 'Ø': "o", 'ł': "l", 'Ł': "l",
+	'đ': "d", 'Đ': "d", 'ð': "d", 'Ð': "d", 'þ': "th", 'Þ': "th", 'ı': "i", 'ħ': "h", 'Ħ': "h",
+	'’': "'", '‘': "'", 'ʼ': "'", '–': "-", '—': "-", '‐': "-", '‑': "-",
+}
+
+// digits keeps the ASCII digits of s.
+func digits(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+// cut shortens a term to at most termMax bytes, at a character boundary.
+func cut(t string) string {
+	if len(t) <= termMax {
+		return t
+	}
+	i := termMax
+	for i > 0 && !utf8.RuneStart(t[i]) {
+		i--
+	}
+	return t[:i]
+}
+
+// clean drops the member separator from a value that reached the store
+// without Normalize (which refuses control characters).
+func clean(s string) string { return strings.ReplaceAll(s, "\x00", "") }
+
+// prospectTerms are a prospect's searchable values, folded and whole.
+type prospectTerms struct {
+	name  string   // the sort key: "first last", else email, else phone digits
+	terms []string // last name, email, company, phone digits; not the name
+}
+
+func termsOf(p *Prospect) prospectTerms {
+	first, last := foldText(p.FirstName), foldText(p.LastName)
+	email, phone := foldText(p.Email), digits(p.Phone)
+	t := prospectTerms{name: strings.TrimSpace(first + " " + last)}
+	if t.name == "" {
+		t.name = email
+	}
+	if t.name == "" {
+		t.name = phone
+	}
+	add := func(term string) {
+		if term != "" && term != t.name && !slices.Contains(t.terms, term) {
+			t.terms = append(t.terms, term)
+		}
+	}
+	if first != "" {
+		add(last) // without a first name the name is the last name
+	}
+	add(email)
+	add(foldText(p.Company))
+	add(phone)
+	return t
+}
+
+// all lists the name and the other terms.
+func (t prospectTerms) all() []string { return append([]string{t.name}, t.terms...) }
+
+// indexMembers are a prospect's members in the three sets.
+type indexMembers struct {
+	name  string
+	terms []string
+	owner string // "" without an owner
+}
+
+func membersOf(p *Prospect) indexMembers {
+	t := termsOf(p)
+	pid := clean(p.ID)
+	m := indexMembers{name: cut(t.name) + "\x00" + pid}
+	for _, term := range t.terms {
+		if mem := cut(term) + "\x00" + pid; mem != m.name && !slices.Contains(m.terms, mem) {
+			m.terms = append(m.terms, mem)
+		}
+	}
+	if o := clean(p.Owner); o != "" {
+		m.owner = o + "\x00" + cut(t.name) + "\x00" + pid
+	}
+	return m
+}
+
+// memberPID is the prospect id a member ends with.
+func memberPID(m string) string { return m[strings.LastIndexByte(m, 0)+1:] }
+
+// indexProspect brings one prospect's entries in step with its profile.
+// KEYS[1] profile, KEYS[2] name set, KEYS[3] term set, KEYS[4] owner set
+// (one shard). ARGV[1] SHA-1 (hex) of the profile the entries are for;
+// ARGV[2..7] how many members follow to remove from the name, term and
+// owner sets, then to add to them; then those members in that order.
+// Nothing changes unless the stored profile is the one described (a later
+// write indexes itself). Returns 1 when applied, 0 when not.
+var indexProspect = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur or redis.sha1hex(cur) ~= ARGV[1] then return 0 end
+local i = 8
+for g = 1, 6 do
+  local key = KEYS[2 + (g - 1) % 3]
+  for _ = 1, tonumber(ARGV[1 + g]) do
+    if g <= 3 then redis.call('ZREM', key, ARGV[i]) else redis.call('ZADD', key, 0, ARGV[i]) end
+    i = i + 1
+  end
+end
+return 1
+`)
+
+// dropStaleEntry removes an index member the search found stale, unless
+// the profile changed since the search read it.
+// KEYS[1] profile, KEYS[2] index set. ARGV[1] SHA-1 (hex) of the profile
+// as read ("" when there was none), ARGV[2] the member.
+var dropStaleEntry = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+local h = ''
+if cur then h = redis.sha1hex(cur) end
+if h ~= ARGV[1] then return 0 end
+return redis.call('ZREM', KEYS[2], ARGV[2])
+`)
+
+func sha1Hex(s string) string {
+	h := sha1.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// indexArgs are indexProspect's keys and arguments for a prospect whose
+// profile blob is as given and whose previous profile was old (nil: none
+// known; nothing is removed).
+func (s *Store) indexArgs(p, old *Prospect, blob string) ([]string, []any) {
+	sh := Shard(p.ID)
+	keys := []string{s.keys.Prospect(p.ID), s.keys.ProspectNameIndex(sh), s.keys.ProspectTermIndex(sh), s.keys.ProspectOwnerIndex(sh)}
+	cur := membersOf(p)
+	var prev indexMembers
+	if old != nil {
+		prev = membersOf(old)
+	}
+	group := func(members ...string) []string {
+		var out []string
+		for _, m := range members {
+			if m != "" {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	gone := func(before, after []string) []string {
+		var out []string
+		for _, m := range before {
+			if !slices.Contains(after, m) {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	newNames, newTerms, newOwners := group(cur.name), group(cur.terms...), group(cur.owner)
+	rmNames, rmTerms, rmOwners := gone(group(prev.name), newNames), gone(group(prev.terms...), newTerms), gone(group(prev.owner), newOwners)
+	args := []any{sha1Hex(blob), len(rmNames), len(rmTerms), len(rmOwners), len(newNames), len(newTerms), len(newOwners)}
+	for _, g := range [][]string{rmNames, rmTerms, rmOwners, newNames, newTerms, newOwners} {
+		for _, m := range g {
+			args = append(args, m)
+		}
+	}
+	return keys, args
+}
+
+// IndexProspects brings the search index in step with prospects just
+// written by UpsertProspects: olds is its second result (the profiles they
+// replaced, nil for new ones or when unknown) and errs its first (a
+// prospect with an error is skipped; errs may be nil). One pipelined
+// script per prospect; the result has one error per prospect. A prospect
+// written again meanwhile is left to that write (see indexProspect).
+func (s *Store) IndexProspects(ctx context.Context, ps, olds []*Prospect, errs []error) []error {
+	out := make([]error, len(ps))
+	var at []int
+	for i := range ps {
+		if (errs == nil || errs[i] == nil) && ps[i] != nil {
+			at = append(at, i)
+		}
+	}
+	if len(at) == 0 {
+		return out
+	}
+	cmds := s.pipelineScript(ctx, indexProspect, len(at), func(j int) ([]string, []any) {
+		i := at[j]
+		var old *Prospect
+		if i < len(olds) {
+			old = olds[i]
+		}
+		return s.indexArgs(ps[i], old, encodeProspect(ps[i]))
+	})
+	for j, c := range cmds {
+		if err := c.Err(); err != nil {
+			out[at[j]] = fmt.Errorf("prospect %s: search index: %w", ps[at[j]].ID, err)
+		}
+	}
+	return out
+}
+
+// IndexReady reports whether ReindexProspects has indexed the prospects
+// stored before the index existed (the version key is set).
+func (s *Store) IndexReady(ctx context.Context) (bool, error) {
+	v, err := s.rdb.Get(ctx, s.keys.ProspectIndexVersion()).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	return v == prospectIndexVersion, err
+}
+
+// reindexBatch is how many prospects ReindexProspects reads and indexes
+// per round trip.
+const reindexBatch = 500
+
+// ReindexProspects indexes every stored prospect (SCAN over each master)
+// and then sets the version key. It only adds entries, so it is safe
+// while the service runs and may be run again; stale entries from before
+// are dropped by the searches that meet them. progress, if not nil, is
+// called after each batch with the count so far. It returns how many
+// prospects it indexed.
+func (s *Store) ReindexProspects(ctx context.Context, progress func(done int)) (int, error) {
+	pattern := globEscape(s.keys.Prefix) + ":{s??}:p:*"
+	var done atomic.Int64
+	var mu sync.Mutex
+	report := func(n int) {
+		total := int(done.Add(int64(n)))
+		if progress != nil {
+			mu.Lock()
+			progress(total)
+			mu.Unlock()
+		}
+	}
+	scanNode := func(ctx context.Context, node redis.Cmdable) error {
+		var cursor uint64
+		var batch []string
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			n, err := s.reindexKeys(ctx, batch)
+			batch = batch[:0]
+			if err != nil {
+				return err
+			}
+			report(n)
+			return nil
+		}
+		for {
+			keys, next, err := node.Scan(ctx, cursor, pattern, 1000).Result()
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				_, pid, ok := strings.Cut(k[len(s.keys.Prefix):], ":p:")
+				if !ok || pid == "" || strings.Contains(pid, ":") {
+					continue // a prospect's other keys (pid:m, pid:sends …)
+				}
+				if batch = append(batch, k); len(batch) >= reindexBatch {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+			if cursor = next; cursor == 0 {
+				break
+			}
+		}
+		return flush()
+	}
+	var err error
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return scanNode(ctx, node) })
+	} else {
+		err = scanNode(ctx, s.rdb)
+	}
+	if err != nil {
+		return int(done.Load()), fmt.Errorf("reindexing prospects: %w", err)
+	}
+	if err := s.rdb.Set(ctx, s.keys.ProspectIndexVersion(), prospectIndexVersion, 0).Err(); err != nil {
+		return int(done.Load()), fmt.Errorf("reindexing prospects: %w", err)
+	}
+	return int(done.Load()), nil
+}
+
+// reindexKeys indexes the prospects stored at keys.
+func (s *Store) reindexKeys(ctx context.Context, keys []string) (int, error) {
+	cmds := make([]*redis.StringCmd, len(keys))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, err
+	}
+	type item struct {
+		p    *Prospect
+		blob string
+	}
+	var items []item
+	for _, c := range cmds {
+		blob, err := c.Result()
+		if err != nil {
+			continue // gone since the scan
+		}
+		var p Prospect
+		if json.Unmarshal([]byte(blob), &p) != nil || p.ID == "" {
+			continue // not a profile we can read: left out of the index
+		}
+		items = append(items, item{&p, blob})
+	}
+	res := s.pipelineScript(ctx, indexProspect, len(items), func(i int) ([]string, []any) {
+		return s.indexArgs(items[i].p, nil, items[i].blob)
+	})
+	for _, c := range res {
+		if err := c.Err(); err != nil {
+			return 0, err
+		}
+	}
+	return len(items), nil
+}
+
+// Search limits.
+const (
+	// DefaultSearchLimit is a page's size when the query gives none.
+	DefaultSearchLimit = 25
+	// MaxSearchLimit is the largest page.
+	MaxSearchLimit = 100
+	// DefaultScanLimit is how many index entries one search call examines
+	// at most before answering with what it found.
+	DefaultScanLimit = 5000
+	// MaxQueryLen bounds the search text.
+	MaxQueryLen = 200
+)
+
+// ProspectQuery is a prospect search. Every field is optional.
+type ProspectQuery struct {
+	// Text matches the start of a prospect's first name, last name,
+	// email, company or phone number, case- and accent-insensitively; a
+	// phone number matches by its digits, with or without the country
+	// code.
+	Text string
+	// Owner keeps only the prospects this rep owns.
+	Owner string
+	// Cadence, Stage and State keep the prospects with an enrollment that
+	// is in that cadence, at that stage, in that state (all that are
+	// given must hold for one enrollment).
+	Cadence string
+	Stage   string
+	State   cadence.State
+	// Cursor continues a search from a page's Next or Prev.
+	Cursor string
+	// Limit is the page size (default DefaultSearchLimit, at most
+	// MaxSearchLimit).
+	Limit int
+	// Cadences lists the cadences whose enrollments are read for the
+	// results and for Stage and State without Cadence (worker.Engine
+	// passes the loaded ones).
+	Cadences []string
+	// Region reads a phone number typed without a country code (ISO
+	// 3166, e.g. "US").
+	Region string
+	// ScanLimit bounds the index entries one call examines (default
+	// DefaultScanLimit).
+	ScanLimit int
+}
+
+// QueryError is a search parameter the store refused.
+type QueryError struct {
+	Param, Value, Msg string
+}
+
+func (e *QueryError) Error() string {
+	return fmt.Sprintf("%s=%q: %s", e.Param, excerpt(e.Value), e.Msg)
+}
+
+// ProspectHit is one prospect a search found, with its enrollments in
+// the query's Cadences.
+type ProspectHit struct {
+	Prospect    *Prospect
+	Enrollments []cadence.Enrollment
+}
+
+// ProspectPage is one page of a search.
+type ProspectPage struct {
+	Hits []ProspectHit
+	// Next continues after this page, Prev goes back before it; "" when
+	// there is nothing more that way.
+	Next, Prev string
+	// Searched counts the index entries examined by this search so far
+	// (this page and the ones it continues).
+	Searched int
+	// Candidates is how many index entries the search walks through
+	// (counted at its first page): Searched of Candidates.
+	Candidates int
+	// Partial says the page stopped at the scan limit before it was full:
+	// Next continues the search.
+	Partial bool
+	// IndexReady is IndexReady: false means prospects stored before the
+	// index may be missing until ReindexProspects runs.
+	IndexReady bool
+}
+
+// Search drivers.
+const (
+	driveText  = "q"
+	driveOwner = "o"
+	driveAll   = "a"
+)
+
+// searchCursor is the state a cursor carries (base64url JSON; the engine
+// encrypts it before it leaves the process).
+type searchCursor struct {
+	V          int    `json:"v"`
+	Driver     string `json:"d"`
+	Pos        string `json:"p"`
+	Reverse    bool   `json:"r,omitempty"`
+	Hash       string `json:"h"`
+	Searched   int    `json:"s,omitempty"`
+	Candidates int    `json:"c,omitempty"`
+}
+
+func (c searchCursor) encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// search is a checked query.
+type search struct {
+	ProspectQuery
+	forms []string // folded query forms (text, or phone digits)
+	hash  string
+}
+
+// phoneForms are the digit strings a phone-like query may start an E.164
+// number with (nil when q is not phone-like): its digits as typed, and
+// unless it starts with + or 00, with region's country code in front of
+// them (a leading trunk 0 dropped).
+func phoneForms(q, region string) []string {
+	hasDigit := false
+	for _, r := range q {
+		switch {
+		case r >= '0' && r <= '9':
+			hasDigit = true
+		case strings.ContainsRune("+-(). ", r):
+		default:
+			return nil
+		}
+	}
+	d := digits(q)
+	if !hasDigit {
+		return nil
+	}
+	q = strings.TrimSpace(q)
+	switch {
+	case strings.HasPrefix(q, "+"):
+		return []string{d}
+	case strings.HasPrefix(q, "00") && len(d) > 2:
+		return []string{d, d[2:]}
+	}
+	forms := []string{d}
+	if cc := phonenumbers.GetCountryCodeForRegion(strings.ToUpper(region)); cc > 0 {
+		forms = append(forms, strconv.Itoa(cc)+strings.TrimPrefix(d, "0"))
+	}
+	return forms
+}
+
+// minimalForms drops forms another form is a prefix of (their ranges are
+// inside its range).
+func minimalForms(forms []string) []string {
+	var out []string
+	for i, f := range forms {
+		covered := false
+		for j, g := range forms {
+			if i != j && strings.HasPrefix(f, g) && (len(g) < len(f) || j < i) {
+				covered = true
+			}
+		}
+		if !covered && f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (s *Store) checkQuery(q ProspectQuery) (*search, error) {
+	q.Text, q.Owner, q.Cadence, q.Stage = strings.TrimSpace(q.Text), strings.TrimSpace(q.Owner), strings.TrimSpace(q.Cadence), strings.TrimSpace(q.Stage)
+	switch {
+	case len(q.Text) > MaxQueryLen:
+		return nil, &QueryError{"q", q.Text, fmt.Sprintf("at most %d bytes", MaxQueryLen)}
+	case !utf8.ValidString(q.Text):
+		return nil, &QueryError{"q", q.Text, "not valid UTF-8"}
+	case len(q.Owner) > MaxOwnerLen:
+		return nil, &QueryError{"owner", q.Owner, fmt.Sprintf("at most %d bytes", MaxOwnerLen)}
+	case strings.ContainsRune(q.Owner, 0):
+		return nil, &QueryError{"owner", q.Owner, "control characters are not allowed"}
+	case len(q.Cadence) > MaxIDLen:
+		return nil, &QueryError{"cadence", q.Cadence, fmt.Sprintf("at most %d bytes", MaxIDLen)}
+	case len(q.Stage) > MaxIDLen:
+		return nil, &QueryError{"stage", q.Stage, fmt.Sprintf("at most %d bytes", MaxIDLen)}
+	case q.State != "" && !slices.Contains(cadence.States, q.State):
+		var names []string
+		for _, st := range cadence.States {
+			names = append(names, string(st))
+		}
+		return nil, &QueryError{"state", string(q.State), "want one of " + strings.Join(names, ", ")}
+	case q.Limit < 0 || q.Limit > MaxSearchLimit:
+		return nil, &QueryError{"limit", strconv.Itoa(q.Limit), fmt.Sprintf("want 1 to %d", MaxSearchLimit)}
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultSearchLimit
+	}
+	if q.ScanLimit <= 0 {
+		q.ScanLimit = DefaultScanLimit
+	}
+	sr := &search{ProspectQuery: q}
+	if q.Text != "" {
+		forms := phoneForms(q.Text, q.Region)
+		if forms == nil {
+			forms = []string{foldText(q.Text)}
+		}
+		sr.forms = minimalForms(forms)
+		if len(sr.forms) == 0 {
+			return nil, &QueryError{"q", q.Text, "has nothing to search for"}
+		}
+	}
+	h := fnv.New64a()
+	for _, part := range append([]string{q.Owner, q.Cadence, q.Stage, string(q.State)}, sr.forms...) {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	sr.hash = strconv.FormatUint(h.Sum64(), 36)
+	return sr, nil
+}
+
+func (sr *search) decodeCursor() (*searchCursor, error) {
+	if sr.Cursor == "" {
+		return nil, nil
+	}
+	bad := &QueryError{"cursor", sr.Cursor, "not a cursor from this search; start again without it"}
+	b, err := base64.RawURLEncoding.DecodeString(sr.Cursor)
+	if err != nil {
+		return nil, bad
+	}
+	var c searchCursor
+	if json.Unmarshal(b, &c) != nil || c.V != 1 || (c.Driver != driveText && c.Driver != driveOwner && c.Driver != driveAll) {
+		return nil, bad
+	}
+	if c.Hash != sr.hash || (c.Driver == driveText && sr.Text == "") || (c.Driver == driveOwner && sr.Owner == "") {
+		return nil, &QueryError{"cursor", sr.Cursor, "belongs to another search (q or a filter changed); start again without it"}
+	}
+	return &c, nil
+}
+
+// source is one lex range of one sorted set, read in chunks.
+type source struct {
+	key    string
+	lo, hi string // inclusive bounds; "" is open
+	buf    []string
+	done   bool // nothing left beyond buf
+	from   string
+}
+
+// sources are the ranges a driver walks.
+func (s *Store) sources(sr *search, driver string) []*source {
+	var out []*source
+	for sh := 0; sh < Shards; sh++ {
+		switch driver {
+		case driveText:
+			for _, key := range []string{s.keys.ProspectNameIndex(sh), s.keys.ProspectTermIndex(sh)} {
+				for _, f := range sr.forms {
+					out = append(out, &source{key: key, lo: cut(f), hi: cut(f) + "\xff"})
+				}
+			}
+		case driveOwner:
+			out = append(out, &source{key: s.keys.ProspectOwnerIndex(sh), lo: sr.Owner + "\x00", hi: sr.Owner + "\x00\xff"})
+		default:
+			out = append(out, &source{key: s.keys.ProspectNameIndex(sh)})
+		}
+	}
+	return out
+}
+
+func lexBound(v, open string, inclusive bool) string {
+	if v == "" {
+		return open
+	}
+	if inclusive {
+		return "[" + v
+	}
+	return "(" + v
+}
+
+// rangeArgs are a source's next read from its position.
+func (src *source) rangeArgs(rev bool, n int) *redis.ZRangeBy {
+	z := &redis.ZRangeBy{Min: lexBound(src.lo, "-", true), Max: lexBound(src.hi, "+", true), Count: int64(n)}
+	if src.from != "" {
+		if !rev && src.from >= src.lo {
+			z.Min = "(" + src.from
+		}
+		if rev && (src.hi == "" || src.from <= src.hi) {
+			z.Max = "(" + src.from
+		}
+	}
+	return z
+}
+
+// merger reads sources in member order (descending when rev).
+type merger struct {
+	s    *Store
+	srcs []*source
+	rev  bool
+	last string
+	// chunk is how many members a source reads at a time.
+	chunk int
+}
+
+func (m *merger) less(a, b string) bool {
+	if m.rev {
+		return a > b
+	}
+	return a < b
+}
+
+// fill reads every source whose buffer is empty, and tops up those
+// running low in the same round trip.
+func (m *merger) fill(ctx context.Context) error {
+	var need []*source
+	empty := false
+	for _, src := range m.srcs {
+		if !src.done && len(src.buf) == 0 {
+			empty = true
+		}
+	}
+	if !empty {
+		return nil
+	}
+	for _, src := range m.srcs {
+		if !src.done && len(src.buf) < m.chunk/4+1 {
+			need = append(need, src)
+		}
+	}
+	cmds := make([]*redis.StringSliceCmd, len(need))
+	if _, err := m.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, src := range need {
+			if m.rev {
+				cmds[i] = p.ZRevRangeByLex(ctx, src.key, src.rangeArgs(true, m.chunk))
+			} else {
+				cmds[i] = p.ZRangeByLex(ctx, src.key, src.rangeArgs(false, m.chunk))
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i, src := range need {
+		got := cmds[i].Val()
+		if len(got) < m.chunk {
+			src.done = true
+		}
+		if len(got) > 0 {
+			src.from = got[len(got)-1]
+			src.buf = append(src.buf, got...)
+		}
+	}
+	return nil
+}
+
+// next returns up to n members in order and whether the ranges are
+// exhausted after them.
+func (m *merger) next(ctx context.Context, n int) ([]string, bool, error) {
+	var out []string
+	for len(out) < n {
+		if err := m.fill(ctx); err != nil {
+			return out, false, err
+		}
+		var best *source
+		for _, src := range m.srcs {
+			if len(src.buf) > 0 && (best == nil || m.less(src.buf[0], best.buf[0])) {
+				best = src
+			}
+		}
+		if best == nil {
+			return out, true, nil
+		}
+		mem := best.buf[0]
+		best.buf = best.buf[1:]
+		if mem == m.last {
+			continue // the same member in two ranges
+		}
+		m.last = mem
+		out = append(out, mem)
+	}
+	for _, src := range m.srcs {
+		if len(src.buf) > 0 || !src.done {
+			return out, false, nil
+		}
+	}
+	return out, true, nil
+}
+
+// candidate is one member met, with what checking it found.
+type candidate struct {
+	member string
+	pid    string
+	p      *Prospect
+	blob   string
+	match  bool
+	stale  bool
+}
+
+// SearchProspects runs one page of a search (see the file comment): hits
+// in index order, and cursors to go on. Bad parameters are *QueryError.
+func (s *Store) SearchProspects(ctx context.Context, q ProspectQuery) (ProspectPage, error) {
+	sr, err := s.checkQuery(q)
+	if err != nil {
+		return ProspectPage{}, err
+	}
+	cur, err := sr.decodeCursor()
+	if err != nil {
+		return ProspectPage{}, err
+	}
+	var page ProspectPage
+	st := searchCursor{V: 1, Hash: sr.hash}
+	if cur != nil {
+		st = *cur
+	}
+	// The first page picks the driver, counts its entries and reads
+	// the version key, in one round trip.
+	if cur == nil {
+		st.Driver = driveAll
+		switch {
+		case sr.Text != "":
+			st.Driver = driveText // with an owner too, unless the counts say otherwise
+		case sr.Owner != "":
+			st.Driver = driveOwner
+		}
+	}
+	counts := map[string][]*redis.IntCmd{}
+	var ready *redis.StringCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ready = p.Get(ctx, s.keys.ProspectIndexVersion())
+		if cur != nil {
+			return nil
+		}
+		drivers := []string{st.Driver}
+		if sr.Text != "" && sr.Owner != "" {
+			drivers = []string{driveText, driveOwner}
+		}
+		for _, d := range drivers {
+			for _, src := range s.sources(sr, d) {
+				if src.lo == "" {
+					counts[d] = append(counts[d], p.ZCard(ctx, src.key))
+				} else {
+					counts[d] = append(counts[d], p.ZLexCount(ctx, src.key, "["+src.lo, "["+src.hi))
+				}
+			}
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return page, err
+	}
+	page.IndexReady = ready.Val() == prospectIndexVersion
+	if cur == nil {
+		sum := func(d string) int {
+			n := 0
+			for _, c := range counts[d] {
+				n += int(c.Val())
+			}
+			return n
+		}
+		if sr.Text != "" && sr.Owner != "" && sum(driveOwner) < sum(driveText) {
+			st.Driver = driveOwner
+		}
+		st.Candidates = sum(st.Driver)
+	}
+	page.Candidates = st.Candidates
+
+	m := &merger{s: s, srcs: s.sources(sr, st.Driver), rev: st.Reverse}
+	for _, src := range m.srcs {
+		src.from = st.Pos
+	}
+	var hits []*candidate
+	var stale []*candidate
+	examined, lastSeen := 0, ""
+	exhausted := false
+	batch := 2 * (sr.Limit + 1)
+	if sr.Cadence != "" || sr.Stage != "" || sr.State != "" {
+		batch = max(batch, 256)
+	}
+	for len(hits) <= sr.Limit && examined < sr.ScanLimit && !exhausted {
+		n := min(batch, sr.ScanLimit-examined)
+		m.chunk = min(1000, max(16, 2*n/len(m.srcs)+8))
+		members, end, err := m.next(ctx, n)
+		if err != nil {
+			return page, err
+		}
+		exhausted = end
+		cands, err := s.check(ctx, sr, st.Driver, members)
+		if err != nil {
+			return page, err
+		}
+		for _, c := range cands {
+			examined++
+			lastSeen = c.member
+			if c.stale {
+				stale = append(stale, c)
+			}
+			if c.match {
+				if hits = append(hits, c); len(hits) > sr.Limit {
+					break // the rest of the batch is left for the next page
+				}
+			}
+		}
+		batch = min(batch*4, 1024)
+	}
+	more := len(hits) > sr.Limit // one more than the page: there is a next one
+	if more {
+		hits = hits[:sr.Limit]
+		exhausted = false
+	}
+	page.Partial = !more && !exhausted && len(hits) < sr.Limit
+	page.Searched = st.Searched + examined
+	// Where this page ends, in its own direction: after its last hit when
+	// it is full, else after the last entry examined.
+	end := lastSeen
+	if more {
+		end = hits[len(hits)-1].member
+	}
+	start := st.Pos
+	if len(hits) > 0 {
+		start = hits[0].member
+	}
+	onward := ""
+	if !exhausted {
+		onward = searchCursor{V: 1, Driver: st.Driver, Pos: end, Reverse: st.Reverse, Hash: sr.hash, Searched: page.Searched, Candidates: st.Candidates}.encode()
+	}
+	back := ""
+	if cur != nil {
+		back = searchCursor{V: 1, Driver: st.Driver, Pos: start, Reverse: !st.Reverse, Hash: sr.hash, Searched: page.Searched, Candidates: st.Candidates}.encode()
+	}
+	if st.Reverse {
+		slices.Reverse(hits)
+		page.Prev, page.Next = onward, back
+	} else {
+		page.Next, page.Prev = onward, back
+	}
+	if err := s.dropStale(ctx, stale); err != nil {
+		return page, err
+	}
+	return page, s.fillHits(ctx, sr, hits, &page)
+}
+
+// enrollmentFilter lists the cadences whose enrollments a candidate must
+// be checked against (nil: no filter).
+func (sr *search) enrollmentFilter() []string {
+	switch {
+	case sr.Cadence != "":
+		return []string{sr.Cadence}
+	case sr.Stage != "" || sr.State != "":
+		return sr.Cadences
+	}
+	return nil
+}
+
+func (sr *search) enrollmentMatches(e *cadence.Enrollment) bool {
+	return (sr.Cadence == "" || e.CadenceID == sr.Cadence) && (sr.Stage == "" || e.Stage == sr.Stage) && (sr.State == "" || e.State == sr.State)
+}
+
+// readEnrollments reads enrollments in one round trip; a missing or
+// unreadable one is nil.
+func (s *Store) readEnrollments(ctx context.Context, eids []string) ([]*cadence.Enrollment, error) {
+	cmds := make([]*redis.StringCmd, len(eids))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range eids {
+			cmds[i] = p.Get(ctx, s.keys.Enrollment(id))
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([]*cadence.Enrollment, len(eids))
+	for i, c := range cmds {
+		out[i] = enrollmentOf(c)
+	}
+	return out, nil
+}
+
+// enrollmentOf decodes an enrollment read with GET; nil when it is
+// missing or unreadable (a search lists what it can read).
+func enrollmentOf(c *redis.StringCmd) *cadence.Enrollment {
+	v, err := c.Result()
+	if err != nil {
+		return nil
+	}
+	_, blob, ok := strings.Cut(v, "\n")
+	if !ok {
+		return nil
+	}
+	e, err := decodeEnrollment(blob)
+	if err != nil {
+		return nil
+	}
+	return &e
+}
+
+// check decides each member: does its prospect pass the filters, and is
+// this member the one it is listed at. Candidates failing the enrollment
+// filter are decided without reading their profile.
+func (s *Store) check(ctx context.Context, sr *search, driver string, members []string) ([]*candidate, error) {
+	cands := make([]*candidate, len(members))
+	for i, mem := range members {
+		cands[i] = &candidate{member: mem, pid: memberPID(mem)}
+	}
+	todo := cands
+	if cads := sr.enrollmentFilter(); cads != nil {
+		eids := make([]string, 0, len(cands)*len(cads))
+		for _, c := range cands {
+			for _, cad := range cads {
+				eids = append(eids, EnrollmentID(c.pid, cad))
+			}
+		}
+		loaded, err := s.readEnrollments(ctx, eids)
+		if err != nil {
+			return nil, err
+		}
+		todo = nil
+		for i, c := range cands {
+			for _, e := range loaded[i*len(cads) : (i+1)*len(cads)] {
+				if e != nil && sr.enrollmentMatches(e) {
+					todo = append(todo, c)
+					break
+				}
+			}
+		}
+	}
+	if len(todo) == 0 {
+		return cands, nil
+	}
+	blobs := make([]*redis.StringCmd, len(todo))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range todo {
+			blobs[i] = p.Get(ctx, s.keys.Prospect(c.pid))
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	for i, c := range todo {
+		blob, err := blobs[i].Result()
+		if errors.Is(err, redis.Nil) {
+			c.stale = true // an entry without a profile
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var p Prospect
+		if json.Unmarshal([]byte(blob), &p) != nil {
+			continue
+		}
+		c.p, c.blob = &p, blob
+		s.decide(sr, driver, c)
+	}
+	return cands, nil
+}
+
+// decide sets c.match and c.stale from its profile.
+func (s *Store) decide(sr *search, driver string, c *candidate) {
+	p := c.p
+	mem := membersOf(p)
+	switch driver {
+	case driveOwner:
+		if c.member != mem.owner {
+			c.stale = true
+			return
+		}
+	case driveAll:
+		if c.member != mem.name {
+			c.stale = true
+			return
+		}
+	case driveText:
+		if c.member != mem.name && !slices.Contains(mem.terms, c.member) {
+			c.stale = true
+			return
+		}
+	}
+	if sr.Owner != "" && p.Owner != sr.Owner {
+		return
+	}
+	if sr.Text == "" {
+		c.match = true
+		return
+	}
+	// The prospect is listed at the smallest of its members whose whole
+	// term starts with a query form.
+	t := termsOf(p)
+	pid := clean(p.ID)
+	first := ""
+	for _, term := range t.all() {
+		for _, f := range sr.forms {
+			if strings.HasPrefix(term, f) {
+				if m := cut(term) + "\x00" + pid; first == "" || m < first {
+					first = m
+				}
+			}
+		}
+	}
+	if first == "" {
+		return
+	}
+	c.match = driver != driveText || c.member == first
+}
+
+// dropStale removes entries that no longer describe their prospect.
+func (s *Store) dropStale(ctx context.Context, stale []*candidate) error {
+	if len(stale) == 0 {
+		return nil
+	}
+	type drop struct{ profile, key, hash, member string }
+	var drops []drop
+	for _, c := range stale {
+		sh := Shard(c.pid)
+		hash := ""
+		if c.blob != "" {
+			hash = sha1Hex(c.blob)
+		}
+		// The member may sit in any of the three sets; ZREM of an absent
+		// member does nothing.
+		for _, key := range []string{s.keys.ProspectNameIndex(sh), s.keys.ProspectTermIndex(sh), s.keys.ProspectOwnerIndex(sh)} {
+			drops = append(drops, drop{s.keys.Prospect(c.pid), key, hash, c.member})
+		}
+	}
+	cmds := s.pipelineScript(ctx, dropStaleEntry, len(drops), func(i int) ([]string, []any) {
+		return []string{drops[i].profile, drops[i].key}, []any{drops[i].hash, drops[i].member}
+	})
+	for _, c := range cmds {
+		if err := c.Err(); err != nil {
+			return fmt.Errorf("dropping stale search entries: %w", err)
+		}
+	}
+	return nil
+}
+
+// fillHits loads the hits' enrollments in the query's cadences and their
+// consent in one round trip, and puts them on the page.
+func (s *Store) fillHits(ctx context.Context, sr *search, hits []*candidate, page *ProspectPage) error {
+	page.Hits = make([]ProspectHit, len(hits))
+	if len(hits) == 0 {
+		return nil
+	}
+	cads := slices.Clone(sr.Cadences)
+	slices.Sort(cads)
+	enr := make([]*redis.StringCmd, len(hits)*len(cads))
+	metas := make([]*redis.SliceCmd, len(hits))
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, h := range hits {
+			metas[i] = p.HMGet(ctx, s.keys.ProspectMeta(h.pid), "eb", "sb")
+			for j, c := range cads {
+				enr[i*len(cads)+j] = p.Get(ctx, s.keys.Enrollment(EnrollmentID(h.pid, c)))
+			}
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	for i, h := range hits {
+		if v := metas[i].Val(); len(v) == 2 {
+			h.p.EmailBlocked, _ = v[0].(string)
+			h.p.SMSBlocked, _ = v[1].(string)
+		}
+		hit := ProspectHit{Prospect: h.p}
+		for _, c := range enr[i*len(cads) : (i+1)*len(cads)] {
+			if e := enrollmentOf(c); e != nil {
+				hit.Enrollments = append(hit.Enrollments, *e)
+			}
+		}
+		page.Hits[i] = hit
+	}
+	return nil
+}

@@ -1,0 +1,503 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/internal/redistest"
+	"github.com/nurture-dev/nurture/store"
+)
+
+func newStore(t testing.TB) *store.Store {
+	t.Helper()
+	rdb, prefix := redistest.Client(t)
+	return store.New(rdb, prefix)
+}
+
+// save writes prospects the way a prospect write does: UpsertProspects,
+// then IndexProspects with the profiles they replaced.
+func save(t testing.TB, st *store.Store, ps ...*store.Prospect) {
+	t.Helper()
+	ctx := context.Background()
+	for _, p := range ps {
+		if err := p.Normalize("US"); err != nil {
+			t.Fatalf("%s: %v", p.ID, err)
+		}
+	}
+	errs, olds := st.UpsertProspects(ctx, ps)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%s: %v", ps[i].ID, err)
+		}
+	}
+	for i, err := range st.IndexProspects(ctx, ps, olds, errs) {
+		if err != nil {
+			t.Fatalf("%s: %v", ps[i].ID, err)
+		}
+	}
+}
+
+// enroll creates enrollments of a prospect: cadence, stage, state.
+func enroll(t testing.TB, st *store.Store, pid string, at ...[3]string) {
+	t.Helper()
+	var batch []store.NewEnrollment
+	for _, a := range at {
+		batch = append(batch, store.NewEnrollment{Enrollment: cadence.Enrollment{ID: store.EnrollmentID(pid, a[0]), ProspectID: pid,
+			CadenceID: a[0], Stage: a[1], State: cadence.State(a[2]), Version: "v1"}})
+	}
+	errs, err := st.CreateEnrollments(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ids runs a search and returns the ids found.
+func ids(t testing.TB, st *store.Store, q store.ProspectQuery) []string {
+	t.Helper()
+	page, err := st.SearchProspects(context.Background(), q)
+	if err != nil {
+		t.Fatalf("search %+v: %v", q, err)
+	}
+	return pageIDs(page)
+}
+
+func pageIDs(page store.ProspectPage) []string {
+	out := []string{}
+	for _, h := range page.Hits {
+		out = append(out, h.Prospect.ID)
+	}
+	return out
+}
+
+func TestProspectIndexKeysShareTheProspectsSlot(t *testing.T) {
+	k := store.Keys{Prefix: "nurture"}
+	for _, pid := range []string{"ada@example.com", "p-1", "+13125550142"} {
+		sh := store.Shard(pid)
+		for _, key := range []string{k.ProspectNameIndex(sh), k.ProspectTermIndex(sh), k.ProspectOwnerIndex(sh)} {
+			if slot(key) != slot(k.Prospect(pid)) {
+				t.Errorf("%s (slot %d) and %s (slot %d) differ: the index script would span slots", key, slot(key), k.Prospect(pid), slot(k.Prospect(pid)))
+			}
+		}
+	}
+}
+
+// Search by the start of a first or last name, email, company or phone,
+// folding case and accents; phone numbers by digits, with or without +
+// and the country code.
+func TestProspectSearchByPrefix(t *testing.T) {
+	st := newStore(t)
+	save(t, st,
+		&store.Prospect{ID: "jose", FirstName: "José", LastName: "Núñez", Email: "jose.nunez@acme.example", Company: "Acmé Robotics", Phone: "(312) 555-0142"},
+		&store.Prospect{ID: "ada", FirstName: "Ada", LastName: "Lovelace", Email: "countess@analytical.example", Company: "Analytical Engines", Phone: "+44 20 7946 0958"},
+		&store.Prospect{ID: "grace", FirstName: "Grace", LastName: "Hopper", Email: "grace@navy.example", Company: "US Navy"},
+		&store.Prospect{ID: "soren", FirstName: "Søren", LastName: "Straße", Email: "soren@example.dk"},
+		&store.Prospect{ID: "nameless", Email: "someone@zeta.example"},
+	)
+	for _, c := range []struct {
+		q    string
+		want []string
+	}{
+		{"jose", []string{"jose"}},        // first name, accent folded
+		{"JOSÉ NÚ", []string{"jose"}},     // first and start of last, case folded
+		{"nunez", []string{"jose"}},       // last name
+		{"Núñ", []string{"jose"}},         // last name with the accents typed
+		{"jose.nunez@", []string{"jose"}}, // email
+		{"acme rob", []string{"jose"}},    // company, accent folded
+		{"analytical", []string{"ada"}},   // company (the email starts otherwise)
+		{"countess", []string{"ada"}},     // email local part
+		{"love", []string{"ada"}},
+		{"312 555", []string{"jose"}},        // national number without country code
+		{"+1 312-555", []string{"jose"}},     // with country code
+		{"1312555", []string{"jose"}},        // digits with country code
+		{"(312) 555-01", []string{"jose"}},   // as written
+		{"+44 20 79", []string{"ada"}},       // foreign number with +
+		{"0044 2079", []string{"ada"}},       // international prefix 00
+		{"strasse", []string{"soren"}},       // ß folded to ss
+		{"soren str", []string{"soren"}},     // ø folded to o
+		{"someone@", []string{"nameless"}},   // a prospect without a name is listed by email
+		{"engines", nil},                     // not a prefix of anything
+		{"jose.nunez@acme.example.org", nil}, // longer than the email: checked beyond the cut index term
+		{"jose.nunez@acme.example", []string{"jose"}},
+	} {
+		got := ids(t, st, store.ProspectQuery{Text: c.q, Region: "US"})
+		if !slices.Equal(got, append([]string{}, c.want...)) {
+			t.Errorf("q=%q: got %v, want %v", c.q, got, c.want)
+		}
+	}
+	// "a" finds the first names, companies and emails starting with a,
+	// each prospect once, in the order of the term it matched.
+	if got := ids(t, st, store.ProspectQuery{Text: "a"}); !slices.Equal(got, []string{"jose", "ada"}) {
+		t.Errorf("q=a: %v, want jose (acme robotics) before ada (ada lovelace)", got)
+	}
+	// The empty query lists everyone by name.
+	if got := ids(t, st, store.ProspectQuery{}); !slices.Equal(got, []string{"ada", "grace", "jose", "nameless", "soren"}) {
+		t.Errorf("everyone: %v", got)
+	}
+}
+
+// When a prospect's name, email, company, phone or owner changes, its old
+// entries go and the new ones come; the sets hold exactly the new ones.
+func TestProspectIndexFollowsChanges(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	save(t, st, &store.Prospect{ID: "p1", FirstName: "Ada", LastName: "Lovelace", Email: "ada@old.example", Company: "Old Co", Phone: "+13125550142", Owner: "sam"})
+	q := func(text, owner string) []string {
+		return ids(t, st, store.ProspectQuery{Text: text, Owner: owner, Region: "US"})
+	}
+	for _, text := range []string{"ada", "lovelace", "ada@old", "old co", "312555"} {
+		if got := q(text, ""); !slices.Equal(got, []string{"p1"}) {
+			t.Fatalf("before the change, q=%q: %v", text, got)
+		}
+	}
+	save(t, st, &store.Prospect{ID: "p1", FirstName: "Augusta", LastName: "King", Email: "augusta@new.example", Company: "New Ltd", Phone: "+13125550199", Owner: "kim"})
+	for _, text := range []string{"ada", "lovelace", "ada@old", "old co", "3125550142"} {
+		if got := q(text, ""); len(got) != 0 {
+			t.Errorf("after the change, the old %q still finds %v", text, got)
+		}
+	}
+	for _, text := range []string{"augusta", "king", "augusta@new", "new ltd", "3125550199"} {
+		if got := q(text, ""); !slices.Equal(got, []string{"p1"}) {
+			t.Errorf("after the change, q=%q: %v", text, got)
+		}
+	}
+	if got := q("", "sam"); len(got) != 0 {
+		t.Errorf("the old owner still lists %v", got)
+	}
+	if got := q("", "kim"); !slices.Equal(got, []string{"p1"}) {
+		t.Errorf("the new owner lists %v", got)
+	}
+	// Exactly the new members, nothing left behind.
+	k, sh := st.Keys(), store.Shard("p1")
+	want := map[string][]string{
+		k.ProspectNameIndex(sh):  {"augusta king\x00p1"},
+		k.ProspectTermIndex(sh):  {"13125550199\x00p1", "augusta@new.example\x00p1", "king\x00p1", "new ltd\x00p1"},
+		k.ProspectOwnerIndex(sh): {"kim\x00augusta king\x00p1"},
+	}
+	for key, members := range want {
+		got, err := st.Redis().ZRange(ctx, key, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, members) {
+			t.Errorf("%s holds %q, want %q", key, got, members)
+		}
+	}
+	// Removing the owner and the company removes their entries.
+	save(t, st, &store.Prospect{ID: "p1", FirstName: "Augusta", LastName: "King", Email: "augusta@new.example"})
+	if n := st.Redis().ZCard(ctx, k.ProspectOwnerIndex(sh)).Val(); n != 0 {
+		t.Errorf("owner set has %d entries after the owner was removed", n)
+	}
+	if got := q("new ltd", ""); len(got) != 0 {
+		t.Errorf("the removed company still finds %v", got)
+	}
+}
+
+// Two writes of one prospect race: the index ends with the entries of the
+// profile that is stored, whichever index write comes last.
+func TestProspectIndexRacingWritesLastProfileWins(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	first := &store.Prospect{ID: "p1", FirstName: "Ada", Email: "ada@example.com"}
+	second := &store.Prospect{ID: "p1", FirstName: "Bea", Email: "ada@example.com"}
+	for _, p := range []*store.Prospect{first, second} {
+		if errs, _ := st.UpsertProspects(ctx, []*store.Prospect{p}); errs[0] != nil {
+			t.Fatal(errs[0])
+		}
+	}
+	// The second write's index update runs first, then the first write's
+	// (late) one: it must change nothing.
+	if errs := st.IndexProspects(ctx, []*store.Prospect{second}, []*store.Prospect{nil}, nil); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if errs := st.IndexProspects(ctx, []*store.Prospect{first}, []*store.Prospect{nil}, nil); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if got := ids(t, st, store.ProspectQuery{Text: "bea"}); !slices.Equal(got, []string{"p1"}) {
+		t.Errorf("q=bea: %v", got)
+	}
+	names, _ := st.Redis().ZRange(ctx, st.Keys().ProspectNameIndex(store.Shard("p1")), 0, -1).Result()
+	if !slices.Equal(names, []string{"bea\x00p1"}) {
+		t.Errorf("name set %q: the late write of the replaced profile got in", names)
+	}
+}
+
+// An entry whose prospect changed without an index write (a crash between
+// the two) is not returned, and the search that meets it removes it.
+func TestProspectSearchDropsStaleEntries(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	save(t, st, &store.Prospect{ID: "p1", FirstName: "Ada", Email: "ada@example.com"})
+	p := &store.Prospect{ID: "p1", FirstName: "Bea", Email: "bea@example.com"}
+	if errs, _ := st.UpsertProspects(ctx, []*store.Prospect{p}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if got := ids(t, st, store.ProspectQuery{Text: "ada"}); len(got) != 0 {
+		t.Fatalf("q=ada finds %v after the profile became Bea", got)
+	}
+	sh := store.Shard("p1")
+	for _, key := range []string{st.Keys().ProspectNameIndex(sh), st.Keys().ProspectTermIndex(sh)} {
+		if got, _ := st.Redis().ZRange(ctx, key, 0, -1).Result(); slices.ContainsFunc(got, func(m string) bool { return strings.HasPrefix(m, "ada") }) {
+			t.Errorf("%s still holds %q", key, got)
+		}
+	}
+}
+
+func TestProspectSearchFilters(t *testing.T) {
+	st := newStore(t)
+	save(t, st,
+		&store.Prospect{ID: "a1", FirstName: "Ann", LastName: "One", Email: "a1@example.com", Owner: "sam"},
+		&store.Prospect{ID: "a2", FirstName: "Ann", LastName: "Two", Email: "a2@example.com", Owner: "kim"},
+		&store.Prospect{ID: "a3", FirstName: "Ann", LastName: "Three", Email: "a3@example.com", Owner: "sam"},
+		&store.Prospect{ID: "b1", FirstName: "Bob", LastName: "Four", Email: "b1@example.com", Owner: "sam"},
+	)
+	enroll(t, st, "a1", [3]string{"trial", "welcome", "active"}, [3]string{"winback", "intro", "warm"})
+	enroll(t, st, "a2", [3]string{"trial", "nudge", "warm"})
+	enroll(t, st, "a3", [3]string{"trial", "nudge", "paused"})
+	enroll(t, st, "b1", [3]string{"winback", "intro", "warm"})
+	cads := []string{"trial", "winback"}
+	for _, c := range []struct {
+		name string
+		q    store.ProspectQuery
+		want []string
+	}{
+		{"owner", store.ProspectQuery{Owner: "sam"}, []string{"a1", "a3", "b1"}},
+		{"owner and text", store.ProspectQuery{Owner: "sam", Text: "ann"}, []string{"a1", "a3"}},
+		{"cadence", store.ProspectQuery{Cadence: "winback"}, []string{"a1", "b1"}},
+		{"state in any cadence", store.ProspectQuery{State: cadence.Warm}, []string{"a1", "a2", "b1"}},
+		{"state in a cadence", store.ProspectQuery{Cadence: "trial", State: cadence.Warm}, []string{"a2"}},
+		{"stage", store.ProspectQuery{Cadence: "trial", Stage: "nudge"}, []string{"a3", "a2"}}, // by name: ann three, ann two
+		{"stage and state", store.ProspectQuery{Cadence: "trial", Stage: "nudge", State: cadence.Paused}, []string{"a3"}},
+		{"all of them", store.ProspectQuery{Text: "ann", Owner: "sam", Cadence: "trial", State: cadence.Active}, []string{"a1"}},
+		{"nothing", store.ProspectQuery{Owner: "kim", State: cadence.Paused}, []string{}},
+	} {
+		c.q.Cadences = cads
+		if got := ids(t, st, c.q); !slices.Equal(got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+	// Results carry every enrollment in the query's cadences.
+	page, err := st.SearchProspects(context.Background(), store.ProspectQuery{Text: "ann one", Cadences: cads})
+	if err != nil || len(page.Hits) != 1 {
+		t.Fatalf("ann one: %v %v", page, err)
+	}
+	var got []string
+	for _, e := range page.Hits[0].Enrollments {
+		got = append(got, e.CadenceID+":"+e.Stage+":"+string(e.State))
+	}
+	if !slices.Equal(got, []string{"trial:welcome:active", "winback:intro:warm"}) {
+		t.Errorf("a1's enrollments: %v", got)
+	}
+}
+
+// Pages go forward and back through every match once, in order, whatever
+// the page size; a prospect matched by several terms comes once.
+func TestProspectSearchPaging(t *testing.T) {
+	st := newStore(t)
+	var all []*store.Prospect
+	for i := 0; i < 57; i++ {
+		p := &store.Prospect{ID: fmt.Sprintf("p%02d", i), FirstName: fmt.Sprintf("Smith%02d", i), LastName: "Jones", Email: fmt.Sprintf("p%02d@example.com", i)}
+		if i%3 == 0 {
+			p.LastName = "Smithers" // matches q=smith by first and last name
+		}
+		if i%5 == 0 {
+			p.Company = "Smith & Co" // and by company
+		}
+		all = append(all, p)
+	}
+	save(t, st, all...)
+	save(t, st, &store.Prospect{ID: "other", FirstName: "Zed", Email: "zed@example.com"})
+	for _, q := range []store.ProspectQuery{{Text: "smith", Limit: 10}, {Text: "SMITH", Limit: 25}, {Limit: 7}, {Text: "smith", Limit: 100}} {
+		var pages [][]string
+		var cursors []string
+		seen := map[string]bool{}
+		cursor := ""
+		for n := 0; ; n++ {
+			if n > 20 {
+				t.Fatalf("%+v: more than 20 pages", q)
+			}
+			q.Cursor = cursor
+			page, err := st.SearchProspects(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := pageIDs(page)
+			if (n == 0) != (page.Prev == "") {
+				t.Errorf("%+v page %d: prev cursor %q", q, n, page.Prev)
+			}
+			for _, id := range got {
+				if seen[id] {
+					t.Errorf("%+v: %s on two pages", q, id)
+				}
+				seen[id] = true
+			}
+			if len(got) > q.Limit || (page.Next != "" && len(got) != q.Limit) {
+				t.Errorf("%+v page %d: %d hits (next %q)", q, n, len(got), page.Next)
+			}
+			pages = append(pages, got)
+			cursors = append(cursors, page.Prev)
+			if page.Next == "" {
+				break
+			}
+			cursor = page.Next
+		}
+		want := 57
+		if q.Text == "" {
+			want = 58
+		}
+		if len(seen) != want {
+			t.Errorf("%+v: %d prospects over %d pages, want %d", q, len(seen), len(pages), want)
+		}
+		if len(pages[len(pages)-1]) == 0 {
+			t.Errorf("%+v: the last page is empty", q)
+		}
+		// Back from the last page, page by page, to the first.
+		prev := cursors[len(cursors)-1]
+		for i := len(pages) - 2; i >= 0; i-- {
+			q.Cursor = prev
+			page, err := st.SearchProspects(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := pageIDs(page); !slices.Equal(got, pages[i]) {
+				t.Errorf("%+v: back to page %d gives %v, want %v", q, i, got, pages[i])
+			}
+			if (i == 0) != (page.Prev == "") {
+				t.Errorf("%+v: back on page %d, prev %q", q, i, page.Prev)
+			}
+			if page.Next == "" {
+				t.Errorf("%+v: back on page %d, no next", q, i)
+			}
+			prev = page.Prev
+		}
+	}
+}
+
+// A rare filter answers within the scan limit with a partial page and a
+// cursor that carries on; the count of entries searched adds up.
+func TestProspectSearchPartialPages(t *testing.T) {
+	st := newStore(t)
+	var ps []*store.Prospect
+	for i := 0; i < 120; i++ {
+		ps = append(ps, &store.Prospect{ID: fmt.Sprintf("p%03d", i), FirstName: fmt.Sprintf("N%03d", i), Email: fmt.Sprintf("p%03d@example.com", i)})
+	}
+	save(t, st, ps...)
+	for _, i := range []int{5, 70, 115} {
+		enroll(t, st, fmt.Sprintf("p%03d", i), [3]string{"trial", "s1", "exited"})
+	}
+	q := store.ProspectQuery{Cadence: "trial", State: cadence.Exited, ScanLimit: 40, Cadences: []string{"trial"}}
+	var found []string
+	searched, partials := 0, 0
+	for n := 0; n < 10; n++ {
+		page, err := st.SearchProspects(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Searched-searched > 40 {
+			t.Errorf("page %d examined %d entries, over the scan limit", n, page.Searched-searched)
+		}
+		searched = page.Searched
+		if page.Partial {
+			partials++
+		}
+		if page.Candidates != 120 {
+			t.Errorf("candidates %d, want 120", page.Candidates)
+		}
+		found = append(found, pageIDs(page)...)
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	if !slices.Equal(found, []string{"p005", "p070", "p115"}) {
+		t.Errorf("found %v", found)
+	}
+	if searched != 120 || partials < 2 {
+		t.Errorf("searched %d (want 120), %d partial pages (want ≥ 2)", searched, partials)
+	}
+}
+
+func TestProspectSearchRefusesBadParameters(t *testing.T) {
+	st := newStore(t)
+	save(t, st, &store.Prospect{ID: "p1", FirstName: "Ada", Email: "ada@example.com", Owner: "sam"})
+	page, err := st.SearchProspects(context.Background(), store.ProspectQuery{Text: "ada", Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	save(t, st, &store.Prospect{ID: "p2", FirstName: "Adam", Email: "adam@example.com"})
+	page, err = st.SearchProspects(context.Background(), store.ProspectQuery{Text: "ada", Limit: 1})
+	if err != nil || page.Next == "" {
+		t.Fatalf("%v %v", page, err)
+	}
+	for _, c := range []struct {
+		q           store.ProspectQuery
+		param, want string
+	}{
+		{store.ProspectQuery{State: "asleep"}, "state", "want one of active, paused, snoozed, warm, completed, exited"},
+		{store.ProspectQuery{Limit: 101}, "limit", "want 1 to 100"},
+		{store.ProspectQuery{Limit: -1}, "limit", "want 1 to 100"},
+		{store.ProspectQuery{Text: strings.Repeat("a", 201)}, "q", "at most 200 bytes"},
+		{store.ProspectQuery{Text: "\xff"}, "q", "not valid UTF-8"},
+		{store.ProspectQuery{Owner: strings.Repeat("o", 129)}, "owner", "at most 128 bytes"},
+		{store.ProspectQuery{Cursor: "not a cursor!"}, "cursor", "not a cursor from this search"},
+		{store.ProspectQuery{Text: "bob", Cursor: page.Next}, "cursor", "belongs to another search"},
+		{store.ProspectQuery{Text: "ada", State: cadence.Warm, Cursor: page.Next}, "cursor", "belongs to another search"},
+	} {
+		_, err := st.SearchProspects(context.Background(), c.q)
+		var qe *store.QueryError
+		if !errors.As(err, &qe) || qe.Param != c.param || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want a QueryError on %s saying %q", c.q, err, c.param, c.want)
+		}
+	}
+}
+
+// Prospects written before the index are found once ReindexProspects has
+// run; it reads only profiles, not a prospect's other keys.
+func TestReindexProspects(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	var ps []*store.Prospect
+	for i := 0; i < 1234; i++ {
+		p := &store.Prospect{ID: fmt.Sprintf("old%04d", i), FirstName: "Old", LastName: fmt.Sprintf("Timer%04d", i), Email: fmt.Sprintf("old%04d@example.com", i), Owner: "sam"}
+		ps = append(ps, p)
+	}
+	if errs, _ := st.UpsertProspects(ctx, ps); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if _, err := st.CountSoftBounce(ctx, "old0001"); err != nil { // a prospect's meta key
+		t.Fatal(err)
+	}
+	page, err := st.SearchProspects(ctx, store.ProspectQuery{Text: "old"})
+	if err != nil || len(page.Hits) != 0 || page.IndexReady {
+		t.Fatalf("before the reindex: %d hits, ready %v, %v", len(page.Hits), page.IndexReady, err)
+	}
+	var calls int
+	n, err := st.ReindexProspects(ctx, func(int) { calls++ })
+	if err != nil || n != 1234 || calls == 0 {
+		t.Fatalf("reindex: %d, %d progress calls, %v", n, calls, err)
+	}
+	page, err = st.SearchProspects(ctx, store.ProspectQuery{Text: "old timer0", Owner: "sam", Limit: 100})
+	if err != nil || len(page.Hits) != 100 || !page.IndexReady || page.Hits[0].Prospect.ID != "old0000" {
+		t.Fatalf("after the reindex: %d hits, ready %v, %v", len(page.Hits), page.IndexReady, err)
+	}
+	if ready, err := st.IndexReady(ctx); !ready || err != nil {
+		t.Errorf("IndexReady %v %v", ready, err)
+	}
+	// Running it again changes nothing.
+	before := st.Redis().ZCard(ctx, st.Keys().ProspectNameIndex(0)).Val()
+	if _, err := st.ReindexProspects(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if after := st.Redis().ZCard(ctx, st.Keys().ProspectNameIndex(0)).Val(); after != before {
+		t.Errorf("a second reindex changed shard 0's names from %d to %d", before, after)
+	}
+}
