@@ -306,9 +306,6 @@ func (s *Server) reloadCadences(w http.ResponseWriter, r *http.Request, t Token)
 	writeJSON(w, http.StatusOK, map[string]any{"loaded": versions, "changed": changed})
 }
 
-// prospectInput is the JSON of a prospect in requests.
-type prospectInput = store.Prospect
-
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody))
 	dec.DisallowUnknownFields()
@@ -326,79 +323,6 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
-}
-
-// fieldOf names the field a prospect validation error is about ("" for
-// other errors).
-func fieldOf(err error) string {
-	var fe *store.FieldError
-	if errors.As(err, &fe) {
-		return fe.Field
-	}
-	return ""
-}
-
-func (s *Server) putProspect(w http.ResponseWriter, r *http.Request, _ Token) {
-	var p prospectInput
-	if !decodeJSON(w, r, &p) {
-		return
-	}
-	p.ID = r.PathValue("id")
-	if err := s.e.UpsertProspect(r.Context(), &p); err != nil {
-		if f := fieldOf(err); f != "" {
-			writeErr(w, http.StatusBadRequest, "invalid_prospect", f, "%v", err)
-			return
-		}
-		s.fail(w, err)
-		return
-	}
-	s.getProspect(w, r, Token{})
-}
-
-func (s *Server) getProspect(w http.ResponseWriter, r *http.Request, _ Token) {
-	pid := r.PathValue("id")
-	p, err := s.st.Prospect(r.Context(), pid)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	enr, err := s.e.ProspectEnrollments(r.Context(), pid)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	consent, err := s.st.ConsentLog(r.Context(), pid)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"prospect": p, "enrollments": enr, "consent": consent})
-}
-
-func (s *Server) findProspect(w http.ResponseWriter, r *http.Request, t Token) {
-	q := r.URL.Query()
-	var pid string
-	var err error
-	switch {
-	case q.Get("email") != "":
-		pid, err = s.st.ProspectIDByEmail(r.Context(), q.Get("email"))
-	case q.Get("phone") != "":
-		phone, perr := cadence.NormalizePhone(q.Get("phone"), "US")
-		if perr != nil {
-			writeErr(w, http.StatusBadRequest, "invalid_phone", "phone", "%v", perr)
-			return
-		}
-		pid, err = s.st.ProspectIDByPhone(r.Context(), phone)
-	default:
-		writeErr(w, http.StatusBadRequest, "missing_query", "email", "give email= or phone=")
-		return
-	}
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	r.SetPathValue("id", pid)
-	s.getProspect(w, r, t)
 }
 
 type enrollRequest struct {
