@@ -24,6 +24,13 @@ const DailyStatsTTL = 400 * 24 * time.Hour
 // MaxStatsDays is the longest range DailyStats reads in one call.
 const MaxStatsDays = 400
 
+// readDays returns HGETALL of each key (KEYS, all of one shard).
+var readDays = redis.NewScript(`
+local out = {}
+for i, k in ipairs(KEYS) do out[i] = redis.call('HGETALL', k) end
+return out
+`)
+
 var dailyTTLSeconds = strconv.Itoa(int(DailyStatsTTL / time.Second))
 
 // Day is one UTC day's counters of a cadence, summed over the shards.
@@ -51,24 +58,32 @@ func (s *Store) DailyStats(ctx context.Context, cadenceID string, from, to time.
 	if n > MaxStatsDays {
 		return nil, fmt.Errorf("daily stats: %d days asked, at most %d at once", n, MaxStatsDays)
 	}
-	cmds := make([]*redis.MapStringStringCmd, n*Shards)
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for d := 0; d < n; d++ {
-			day := from.AddDate(0, 0, d)
-			for sh := 0; sh < Shards; sh++ {
-				cmds[d*Shards+sh] = p.HGetAll(ctx, s.keys.DailyStats(sh, cadenceID, day))
-			}
+	// One script per shard reads all its day hashes (they share the
+	// shard's hash tag): Shards calls whatever the range, not Shards × days.
+	cmds := s.pipelineScript(ctx, readDays, Shards, func(sh int) ([]string, []any) {
+		keys := make([]string, n)
+		for d := range keys {
+			keys[d] = s.keys.DailyStats(sh, cadenceID, from.AddDate(0, 0, d))
 		}
-		return nil
+		return keys, nil
 	})
-	if err != nil {
-		return nil, err
-	}
 	days := make([]Day, n)
 	for d := range days {
 		days[d] = Day{Date: from.AddDate(0, 0, d).Format(time.DateOnly), Counters: map[string]int64{}}
-		for sh := 0; sh < Shards; sh++ {
-			for k, v := range cmds[d*Shards+sh].Val() {
+	}
+	for _, c := range cmds {
+		per, err := c.Slice()
+		if err != nil {
+			return nil, err
+		}
+		for d, h := range per {
+			if d >= n {
+				break
+			}
+			kv, _ := h.([]any)
+			for i := 0; i+1 < len(kv); i += 2 {
+				k, _ := kv[i].(string)
+				v, _ := kv[i+1].(string)
 				x, _ := strconv.ParseInt(v, 10, 64)
 				days[d].Counters[k] += x
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -227,12 +228,27 @@ func touchRow(c *cadence.Cadence, stage string, t *cadence.Touch, s map[string]i
 	return tr
 }
 
+// headline is a template's subject (or SMS text) with each field shown
+// as {Field} and other template actions left out, for people:
+// `Welcome, {{ .FirstName | default "there" }}` → "Welcome, {FirstName}".
 func headline(c *cadence.Cadence, template string) string {
-	if t := c.Templates[template]; t != nil {
-		return t.Headline()
+	t := c.Templates[template]
+	if t == nil {
+		return ""
 	}
-	return ""
+	out := templateAction.ReplaceAllStringFunc(t.Headline(), func(a string) string {
+		if f := templateField.FindStringSubmatch(a); f != nil {
+			return "{" + f[1] + "}"
+		}
+		return ""
+	})
+	return strings.Join(strings.Fields(out), " ")
 }
+
+var (
+	templateAction = regexp.MustCompile(`\{\{.*?\}\}`)
+	templateField  = regexp.MustCompile(`^\{\{-?\s*(?:with\s+|if\s+)?\.([A-Za-z_][A-Za-z0-9_.]*)[^}]*\}\}$`)
+)
 
 // reasons lists the counters under a prefix by reason, most first.
 func reasons(s map[string]int64, prefix string) []ReasonCount {

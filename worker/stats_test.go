@@ -129,7 +129,7 @@ func TestReportSaysHowAndWhy(t *testing.T) {
 	if offer.Sent != 5 || offer.Skipped != 1 {
 		t.Errorf("offer sent %d skipped %d, want 5 and 1 (p0, p1, p4, p5, p6; p7 has no email)", offer.Sent, offer.Skipped)
 	}
-	if welcome.Headline != `Five minutes, {{ .FirstName | default "there" }}` {
+	if welcome.Headline != "Five minutes, {FirstName}" {
 		t.Errorf("welcome headline %q", welcome.Headline)
 	}
 	// Each variant's sends match the X-Nurture-Touch headers the sink got.
