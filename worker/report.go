@@ -247,7 +247,7 @@ func headline(c *cadence.Cadence, template string) string {
 
 var (
 	templateAction = regexp.MustCompile(`\{\{.*?\}\}`)
-	templateField  = regexp.MustCompile(`^\{\{-?\s*(?:with\s+|if\s+)?\.([A-Za-z_][A-Za-z0-9_.]*)[^}]*\}\}$`)
+	templateField  = regexp.MustCompile(`^\{\{-?\s*\.([A-Za-z_][A-Za-z0-9_.]*)[^}]*\}\}$`)
 )
 
 // reasons lists the counters under a prefix by reason, most first.

@@ -102,3 +102,24 @@ func TestReasonCodes(t *testing.T) {
 		t.Errorf("completed run-out: %s", got)
 	}
 }
+
+func TestHeadline(t *testing.T) {
+	c, err := cadence.Parse("h.yaml", []byte(`id: h
+name: H
+timezone: UTC
+from: {email: "Acme <a@acme.example>"}
+postal_address: "1 Main St"
+stages:
+  - id: s
+    touches:
+      - {id: one, channel: email, template: a}
+templates:
+  a: {subject: "Welcome, {{ .FirstName | default \"there\" }}{{ if .Company }} at {{ .Company }}{{ end }}!", text: "x"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := headline(c, "a"); got != "Welcome, {FirstName} at {Company}!" {
+		t.Errorf("headline %q", got)
+	}
+}
