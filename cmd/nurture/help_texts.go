@@ -107,6 +107,17 @@ re-running skips them as duplicates. Exit status 1 if any row was rejected.`,
 		env:     clientEnv,
 		example: "nurture uncertain --cadence saas-trial --since 24h",
 	},
+	"reindex": {
+		usage:   "nurture reindex [--progress 2s]",
+		summary: "Builds the prospect search index (GET /v1/prospects?q=, the dashboard's Prospects page) from every stored prospect, then marks it ready.",
+		details: `Run it once against a Redis that holds prospects saved before the search
+index existed; until then the API answers index_ready=false and the
+dashboard says older prospects are missing. It only adds index entries and
+reads each profile once, so it is safe while serve and workers run, and may
+be run again.`,
+		env:     reindexEnv,
+		example: "REDIS_URL=redis://127.0.0.1:6379/0 nurture reindex",
+	},
 	"cadences": {
 		usage:   "nurture cadences <command> [flags]",
 		summary: "Publishes cadences to the catalog every serve and worker process runs (a publish reaches all of them within a second), and reads its history.",

@@ -57,6 +57,7 @@ func commands() []command {
 		{"warm", "list warm leads waiting for sales (--owner)", cmdWarm},
 		{"uncertain", "list touches a crash left uncertain, with Message-IDs to check at the provider (--cadence, --since)", cmdUncertain},
 		{"cadences", "publish, preview (--dry-run), list, diff and roll back cadence versions in the catalog (API client)", cmdCadences},
+		{"reindex", "build the prospect search index from the prospects stored before it existed (REDIS_URL)", cmdReindex},
 	}
 }
 
