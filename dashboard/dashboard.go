@@ -124,6 +124,7 @@ func New(cfg Config) (*Dashboard, error) {
 	d.mux.HandleFunc("POST /act/{eid}/{action}", d.authed(d.act))
 	d.mux.HandleFunc("POST /undo", d.authed(d.undo))
 	d.mux.HandleFunc("POST /bulk/pause", d.authed(d.bulkPause))
+	d.routesPreview() // previews, test sends and message documents (preview.go)
 	return d, nil
 }
 

@@ -185,7 +185,9 @@ func TestTestSendAPI(t *testing.T) {
 		}
 	}
 	resp, text := h.do("POST", "/v1/cadences/trial/touches/welcome/test", salesToken, "application/json", strings.NewReader(`{"prospect":"ada","to":"sam@acme.example"}`))
-	var e struct{ Error struct{ Code, Message string } }
+	var e struct {
+		Error struct{ Code, Message string }
+	}
 	_ = json.Unmarshal([]byte(text), &e)
 	retry, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
 	if resp.StatusCode != http.StatusTooManyRequests || e.Error.Code != "test_limit" || retry < 1 || retry > 3600 {

@@ -1013,44 +1013,83 @@ func (sr *search) enrollmentFilter() []string {
 	return nil
 }
 
-// mayMatch is a quick look at an enrollment record's bytes: false when it
-// cannot have the state and stage asked for. The record is compact JSON
-// from encodeEnrollment, "s" and "st" keys with json.Marshal's escaping.
-func (sr *search) mayMatch(record string) bool {
-	if record == "" {
-		return false
-	}
-	if sr.State != "" && !strings.Contains(record, `"s":"`+string(sr.State)+`"`) {
-		return false
+// enrollmentPatterns are the bytes an enrollment record (compact JSON
+// from encodeEnrollment: keys "s" and "st", values escaped by
+// json.Marshal, so a quoted key cannot occur inside a value) holds when it
+// is in the state and at the stage asked for; "" for what is not asked.
+func (sr *search) enrollmentPatterns() (state, stage string) {
+	if sr.State != "" {
+		state = `"s":"` + string(sr.State) + `"`
 	}
 	if sr.Stage != "" {
-		stage, _ := json.Marshal(sr.Stage)
-		if !strings.Contains(record, `"st":`+string(stage)) {
-			return false
-		}
+		b, _ := json.Marshal(sr.Stage)
+		stage = `"st":` + string(b)
 	}
-	return true
+	return state, stage
 }
 
-func (sr *search) enrollmentMatches(e *cadence.Enrollment) bool {
-	return (sr.Cadence == "" || e.CadenceID == sr.Cadence) && (sr.Stage == "" || e.Stage == sr.Stage) && (sr.State == "" || e.State == sr.State)
-}
+// filterEnrollments keeps the candidates of one shard that have an
+// enrollment in the state and at the stage asked for, checked in Redis so
+// that only the answer crosses the network.
+// KEYS: enrollment keys, ARGV[1] per candidate (one shard). ARGV[1] how
+// many keys each candidate has, ARGV[2] the state's bytes or "", ARGV[3]
+// the stage's bytes or "" (see enrollmentPatterns). Returns the 1-based
+// numbers of the candidates kept.
+var filterEnrollments = redis.NewScript(`
+local g = tonumber(ARGV[1])
+local out = {}
+for i = 1, #KEYS / g do
+  for j = 1, g do
+    local v = redis.call('GET', KEYS[(i - 1) * g + j])
+    if v and (ARGV[2] == '' or string.find(v, ARGV[2], 1, true)) and (ARGV[3] == '' or string.find(v, ARGV[3], 1, true)) then
+      out[#out + 1] = i
+      break
+    end
+  end
+end
+return out
+`)
 
-// readEnrollments reads enrollments in one round trip; a missing or
-// unreadable one is nil.
-func (s *Store) readEnrollments(ctx context.Context, eids []string) ([]*cadence.Enrollment, error) {
-	cmds := make([]*redis.StringCmd, len(eids))
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range eids {
-			cmds[i] = p.Get(ctx, s.keys.Enrollment(id))
+// filterByEnrollments runs filterEnrollments once per shard the
+// candidates are in, in one round trip, and returns the candidates kept in
+// their order.
+func (s *Store) filterByEnrollments(ctx context.Context, sr *search, cads []string, cands []*candidate) ([]*candidate, error) {
+	state, stage := sr.enrollmentPatterns()
+	byShard := map[int][]int{}
+	var shards []int
+	for i, c := range cands {
+		sh := Shard(c.pid)
+		if _, ok := byShard[sh]; !ok {
+			shards = append(shards, sh)
 		}
-		return nil
-	}); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
+		byShard[sh] = append(byShard[sh], i)
 	}
-	out := make([]*cadence.Enrollment, len(eids))
-	for i, c := range cmds {
-		out[i] = enrollmentOf(c)
+	cmds := s.pipelineScript(ctx, filterEnrollments, len(shards), func(j int) ([]string, []any) {
+		at := byShard[shards[j]]
+		keys := make([]string, 0, len(at)*len(cads))
+		for _, i := range at {
+			for _, cad := range cads {
+				keys = append(keys, s.keys.Enrollment(EnrollmentID(cands[i].pid, cad)))
+			}
+		}
+		return keys, []any{len(cads), state, stage}
+	})
+	keep := make([]bool, len(cands))
+	for j, c := range cmds {
+		nums, err := c.Int64Slice()
+		if err != nil {
+			return nil, fmt.Errorf("checking enrollments: %w", err)
+		}
+		at := byShard[shards[j]]
+		for _, n := range nums {
+			keep[at[n-1]] = true
+		}
+	}
+	var out []*candidate
+	for i, c := range cands {
+		if keep[i] {
+			out = append(out, c)
+		}
 	}
 	return out, nil
 }
@@ -1083,32 +1122,9 @@ func (s *Store) check(ctx context.Context, sr *search, driver string, members []
 	}
 	todo := cands
 	if cads := sr.enrollmentFilter(); cads != nil {
-		eids := make([]string, 0, len(cands)*len(cads))
-		for _, c := range cands {
-			for _, cad := range cads {
-				eids = append(eids, EnrollmentID(c.pid, cad))
-			}
-		}
-		cmds := make([]*redis.StringCmd, len(eids))
-		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range eids {
-				cmds[i] = p.Get(ctx, s.keys.Enrollment(id))
-			}
-			return nil
-		}); err != nil && !errors.Is(err, redis.Nil) {
+		var err error
+		if todo, err = s.filterByEnrollments(ctx, sr, cads, cands); err != nil {
 			return nil, err
-		}
-		todo = nil
-		for i, c := range cands {
-			for _, cmd := range cmds[i*len(cads) : (i+1)*len(cads)] {
-				// Most records fail on their bytes; only the others are decoded.
-				if sr.mayMatch(cmd.Val()) {
-					if e := enrollmentOf(cmd); e != nil && sr.enrollmentMatches(e) {
-						todo = append(todo, c)
-						break
-					}
-				}
-			}
 		}
 	}
 	if len(todo) == 0 {
