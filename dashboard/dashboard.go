@@ -116,6 +116,8 @@ func New(cfg Config) (*Dashboard, error) {
 	d.mux.HandleFunc("GET /{$}", d.authed(d.home))
 	d.mux.HandleFunc("GET /cadences", d.authed(d.cadences))
 	d.mux.HandleFunc("GET /cadences/{id}", d.authed(d.cadence))
+	d.mux.HandleFunc("GET /cadences/{id}/versions", d.authed(d.versions))
+	d.mux.HandleFunc("POST /cadences/{id}/rollback", d.authed(d.rollback))
 	d.mux.HandleFunc("GET /warm", d.authed(d.warm))
 	d.mux.HandleFunc("GET /prospects", d.authed(d.prospects))
 	d.mux.HandleFunc("GET /prospects/{id}", d.authed(d.prospect))
