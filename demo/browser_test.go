@@ -3,6 +3,7 @@ package demo_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -363,6 +364,36 @@ func salesSession(t *testing.T, b *browser, info demo.Info, width int64) {
 		b.run(ctx, p.name, chromedp.Navigate(info.URL+p.path), chromedp.WaitVisible(p.wait, chromedp.ByQuery))
 		b.checkLayout(ctx, p.name, true)
 	}
+	// The cadence's trend chart: bars standing on the axis, the peak day
+	// the chart's full height, nothing sized by other rules.
+	var bars []map[string]float64
+	today := info.Clock().UTC()
+	days, err := info.Engine.Trend(bg, "saas-trial", today.AddDate(0, 0, -89), today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.run(ctx, "trend", chromedp.Navigate(info.URL+"/cadences/saas-trial?days=90"), chromedp.WaitVisible(`#trend-sent svg`, chromedp.ByQuery),
+		chromedp.Evaluate(`(() => { const s = document.querySelector('#trend-sent svg').getBoundingClientRect();
+			return [...document.querySelectorAll('#trend-sent rect.day')].map(r => { const b = r.getBoundingClientRect();
+				return {gap: s.bottom - b.bottom, h: b.height, svg: s.height, w: b.width}; }); })()`, &bars))
+	tallest := 0.0
+	for _, bar := range bars {
+		if math.Abs(bar["gap"]) > 1 || bar["h"] <= 0 || bar["h"] > bar["svg"]+0.5 || bar["w"] <= 0 {
+			b.fatal(ctx, "trend", "a bar of the sent trend does not stand on the axis: %v", bar)
+		}
+		tallest = max(tallest, bar["h"])
+	}
+	sendDays := 0
+	for _, d := range days {
+		if d.Sent > 0 {
+			sendDays++
+		}
+	}
+	// A day may turn over between the engine's read and the page's.
+	if sendDays == 0 || len(bars) < sendDays-1 || len(bars) > sendDays+1 || math.Abs(tallest-bars[0]["svg"]) > 1 {
+		b.fatal(ctx, "trend", "sent trend: %d bars for %d days with sends, tallest %.1f px of %v", len(bars), sendDays, tallest, bars)
+	}
+	b.shot(ctx, "trend")
 	var home string
 	b.run(ctx, "monitor refused", chromedp.Navigate(info.URL+"/monitor/"), chromedp.WaitVisible(`#home-link`, chromedp.ByQuery), chromedp.AttributeValue(`#home-link`, "href", &home, nil, chromedp.ByQuery))
 	if home != "/" {
