@@ -146,7 +146,9 @@ type touchOption struct {
 type verdictView struct {
 	// Kind is send, defer, hold or skip; Text says it in a sentence.
 	Kind, Text string
-	Until      stamp
+	// Until is when a deferred touch may go; Due when the enrollment's
+	// next touch is due.
+	Until, Due stamp
 }
 
 type headerView struct{ Name, Value string }
@@ -230,8 +232,8 @@ func (d *Dashboard) previewPage(w http.ResponseWriter, r *http.Request, s *Sessi
 func (d *Dashboard) fillPreview(data *previewData, c *cadence.Cadence, pv *worker.Preview, q url.Values) {
 	data.P = pv
 	data.ProspectName = displayName(pv.Prospect)
-	loc, zone := zoneOf(pv.Prospect, c)
-	data.Zone = zone
+	loc, _ := zoneOf(pv.Prospect, c)
+	data.Zone = zoneName(loc)
 	now := d.e.Clock()
 	if pv.Note != "" {
 		data.Note = asSentence(pv.Note)
@@ -240,15 +242,18 @@ func (d *Dashboard) fillPreview(data *previewData, c *cadence.Cadence, pv *worke
 	switch pv.Verdict {
 	case cadence.Send:
 		data.Verdict = verdictView{Kind: "send", Text: "Would be sent now."}
-		if !pv.Current {
+		switch {
+		case pv.Current && pv.DueAt.After(now):
+			data.Verdict = verdictView{Kind: "send", Text: "Due later; every send-time check passes now.", Due: stamp{T: pv.DueAt, loc: loc, now: now}}
+		case !pv.Current:
 			data.Verdict.Text = "Would be sent if it were due now: every send-time check passes."
 		}
 	case cadence.Defer:
-		data.Verdict = verdictView{Kind: "defer", Text: "Would wait: " + pv.Reason + ".", Until: stamp{T: pv.Until, loc: loc, now: now}}
+		data.Verdict = verdictView{Kind: "defer", Text: "Would wait: " + withStop(pv.Reason), Until: stamp{T: pv.Until, loc: loc, now: now}}
 	case cadence.Hold:
-		data.Verdict = verdictView{Kind: "hold", Text: "Would be held, not sent: " + pv.Reason + "."}
+		data.Verdict = verdictView{Kind: "hold", Text: "Would be held, not sent: " + withStop(pv.Reason)}
 	case cadence.Skip:
-		data.Verdict = verdictView{Kind: "skip", Text: "Would be skipped, not sent: " + pv.Reason + "."}
+		data.Verdict = verdictView{Kind: "skip", Text: "Would be skipped, not sent: " + withStop(pv.Reason)}
 	}
 	names := make([]string, 0, len(pv.Headers))
 	for k := range pv.Headers {

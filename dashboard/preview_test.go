@@ -308,6 +308,10 @@ func TestPreviewPick(t *testing.T) {
 	if resp, _ := f.get("/cadences/pv/preview?prospect=ada"); resp.Header.Get("Location") != "/cadences/pv/touches/ping/preview?prospect=ada" {
 		t.Errorf("after the offer: %s", resp.Header.Get("Location"))
 	}
+	if _, page := f.get("/cadences/pv/touches/ping/preview?prospect=ada"); !strings.Contains(page, `Due later; every send-time check passes now. It goes <time datetime="2026-03-03T16:00:00Z"`) ||
+		!strings.Contains(page, `(America/Chicago) if nothing changes.`) {
+		t.Errorf("the next touch, due tomorrow:\n%s", page)
+	}
 	if resp, _ := f.get("/cadences/nope/preview?prospect=ada"); resp.StatusCode != 404 {
 		t.Errorf("unknown cadence: %d", resp.StatusCode)
 	}

@@ -32,6 +32,7 @@ type previewView struct {
 	Enrolled   bool              `json:"enrolled"`
 	State      cadence.State     `json:"state,omitempty"`
 	Current    bool              `json:"current"`
+	DueAt      *time.Time        `json:"due_at,omitempty"`
 	From       string            `json:"from"`
 	ReplyTo    string            `json:"reply_to,omitempty"`
 	To         string            `json:"to"`
@@ -57,7 +58,7 @@ type previewView struct {
 func viewPreview(p *worker.Preview) previewView {
 	v := previewView{Cadence: p.Cadence, Touch: p.Touch, Stage: p.Stage, Channel: p.Channel, Variant: p.Variant, Variants: p.Variants,
 		Template: p.Template, Prospect: p.Prospect.ID, Enrollment: p.Enrollment, Enrolled: p.Enrolled, State: p.State, Current: p.Current,
-		From: p.From, ReplyTo: p.ReplyTo, To: p.To, Subject: p.Subject, Text: p.Text, HTML: p.HTML, Headers: p.Headers, MessageID: p.MessageID,
+		DueAt: timeOrNil(p.DueAt), From: p.From, ReplyTo: p.ReplyTo, To: p.To, Subject: p.Subject, Text: p.Text, HTML: p.HTML, Headers: p.Headers, MessageID: p.MessageID,
 		SMS: p.SMS, Segments: p.Segments, Encoding: string(p.Encoding), Chars: p.Chars, Rendered: p.Rendered, Verdict: p.Verdict, Note: p.Note}
 	switch p.Verdict {
 	case cadence.Hold:

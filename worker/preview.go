@@ -65,8 +65,10 @@ type Preview struct {
 	Enrollment string
 	Enrolled   bool
 	State      cadence.State
-	// Current reports whether this touch is the enrollment's next one.
+	// Current reports whether this touch is the enrollment's next one;
+	// DueAt is then when it is due.
 	Current bool
+	DueAt   time.Time
 
 	// From is the sender (an address, or an SMS number or messaging
 	// service); To the prospect's address or number.
@@ -206,6 +208,9 @@ func (e *Engine) Preview(ctx context.Context, cadenceID, touchID, prospectID, va
 	default:
 		en, pv.Enrolled, pv.State = l.Enrollment, true, l.Enrollment.State
 		pv.Current = en.State == cadence.Active && en.Stage == t.Stage.ID && en.Step == t.Index
+		if pv.Current {
+			pv.DueAt = en.DueAt
+		}
 		pv.Note = enrollmentNote(c, &en, t)
 	}
 	v := t.ChooseVariant(en.ID)

@@ -225,6 +225,10 @@ func TestPreviewIsWhatIsSent(t *testing.T) {
 	if err != nil || pb.Variant != other || pb.Template != "offer-"+other {
 		t.Fatalf("variant %s on request: %+v %v", other, pb, err)
 	}
+	early, err := r.e.Preview(ctx, c.ID, "ping", "ada", "")
+	if err != nil || !early.Current || !early.DueAt.Equal(r.state(t, en.ID).DueAt) || !early.DueAt.After(r.clk.Now()) || early.Verdict != cadence.Send {
+		t.Fatalf("the next touch before it is due: %+v %v", early, err)
+	}
 	r.clk.Add(24 * time.Hour)
 	ps, err := r.e.Preview(ctx, c.ID, "ping", "ada", "")
 	if err != nil {
