@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/catalog"
 	"github.com/nurture-dev/nurture/channels"
 	"github.com/nurture-dev/nurture/dashboard"
 	"github.com/nurture-dev/nurture/examples"
@@ -104,7 +105,7 @@ func Run(ctx context.Context, o Options) error {
 	defer m.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer rdb.Close()
-	cads, err := examples.Load()
+	cads, srcs, err := examples.LoadWithSources()
 	if err != nil {
 		return err
 	}
@@ -131,6 +132,14 @@ func Run(ctx context.Context, o Options) error {
 		Lease: time.Duration(float64(2*time.Minute) * speed), Notify: queue})
 	if err != nil {
 		return err
+	}
+	// The sample cadences are published, as a team would, so their
+	// versions page has a history.
+	cat := catalog.New(e.Store(), catalog.Options{Logger: o.Logger, Clock: clock})
+	for id, c := range cads {
+		if _, err := cat.PublishParsed(ctx, c, srcs[id], "demo", "sample cadence"); err != nil {
+			return fmt.Errorf("publish %s: %w", id, err)
+		}
 	}
 	admin, sales := tokens.RandomHex(12), tokens.RandomHex(12)
 	creds := []server.Token{{Name: "demo-admin", Role: server.RoleAdmin, Secret: admin}, {Name: "sam", Role: server.RoleSales, Secret: sales}}

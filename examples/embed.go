@@ -16,22 +16,29 @@ var files embed.FS
 
 // Load parses every embedded example cadence.
 func Load() (map[string]*cadence.Cadence, error) {
+	cads, _, err := LoadWithSources()
+	return cads, err
+}
+
+// LoadWithSources parses every embedded example cadence and returns each
+// one's YAML too, by cadence id (to publish them to the catalog).
+func LoadWithSources() (map[string]*cadence.Cadence, map[string][]byte, error) {
 	names, err := fs.Glob(files, "*.yaml")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sort.Strings(names)
-	out := map[string]*cadence.Cadence{}
+	out, srcs := map[string]*cadence.Cadence{}, map[string][]byte{}
 	for _, n := range names {
 		b, err := files.ReadFile(n)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c, err := cadence.Parse("examples/"+n, b)
 		if err != nil {
-			return nil, fmt.Errorf("embedded example: %w", err)
+			return nil, nil, fmt.Errorf("embedded example: %w", err)
 		}
-		out[c.ID] = c
+		out[c.ID], srcs[c.ID] = c, b
 	}
-	return out, nil
+	return out, srcs, nil
 }
