@@ -22,7 +22,9 @@ package store
 // three sets of one hash slot.
 //
 // Writes: IndexProspects runs after a profile is written, with the
-// profile before it (UpsertProspects' second result). One script per
+// profile before it (UpsertProspects' second result). (UpsertProspects,
+// in store.go, does not call it yet: until it does, prospects written
+// since the last ReindexProspects are missing from searches.) One script per
 // prospect removes the entries the old profile had and the new one does
 // not, and adds the new ones — only if the profile stored is still the one
 // written (compared by SHA-1), so of two racing writes of one prospect the
@@ -49,9 +51,10 @@ package store
 // in a stable order (by name for owner and "all", by the matching term for
 // q) and a cursor is simply the last member consumed. A prospect met
 // through several terms is returned once, at the smallest of its matching
-// members. Cadence, stage and state are checked by reading each
-// candidate's enrollments (pipelined, enrollment ids are deterministic)
-// before its profile. Each call examines at most ScanLimit candidates: a
+// members. Cadence, stage and state are checked in Redis before the
+// profile is read: one script per shard looks at the candidates'
+// enrollment records (their ids are deterministic, pid~cadence) and
+// returns the ones that pass. Each call examines at most ScanLimit candidates: a
 // rare filter answers with a partial page and a cursor to continue
 // ("searched N so far") rather than a slow request.
 //
@@ -555,6 +558,7 @@ type ProspectPage struct {
 const (
 	driveText  = "q"
 	driveOwner = "o"
+	driveWarm  = "w" // the warm index (store.go's WarmIndex), for state=warm
 	driveAll   = "a"
 )
 
@@ -693,10 +697,10 @@ func (sr *search) decodeCursor() (*searchCursor, error) {
 		return nil, bad
 	}
 	var c searchCursor
-	if json.Unmarshal(b, &c) != nil || c.V != 1 || (c.Driver != driveText && c.Driver != driveOwner && c.Driver != driveAll) {
+	if json.Unmarshal(b, &c) != nil || c.V != 1 || !slices.Contains([]string{driveText, driveOwner, driveWarm, driveAll}, c.Driver) {
 		return nil, bad
 	}
-	if c.Hash != sr.hash || (c.Driver == driveText && sr.Text == "") || (c.Driver == driveOwner && sr.Owner == "") {
+	if c.Hash != sr.hash || (c.Driver == driveText && sr.Text == "") || (c.Driver == driveOwner && sr.Owner == "") || (c.Driver == driveWarm && sr.State != cadence.Warm) {
 		return nil, &QueryError{"cursor", sr.Cursor, "belongs to another search (q or a filter changed); start again without it"}
 	}
 	return &c, nil
@@ -753,6 +757,12 @@ func (src *source) rangeArgs(rev bool, n int) *redis.ZRangeBy {
 		}
 	}
 	return z
+}
+
+// walker yields a driver's entries in order: n at most per call, and
+// whether there are no more after them.
+type walker interface {
+	next(ctx context.Context, n int) ([]string, bool, error)
 }
 
 // merger reads sources in member order (descending when rev).
@@ -819,6 +829,7 @@ func (m *merger) fill(ctx context.Context) error {
 // next returns up to n members in order and whether the ranges are
 // exhausted after them.
 func (m *merger) next(ctx context.Context, n int) ([]string, bool, error) {
+	m.chunk = min(1000, max(16, 2*n/len(m.srcs)+8))
 	var out []string
 	for len(out) < n {
 		if err := m.fill(ctx); err != nil {
@@ -875,29 +886,32 @@ func (s *Store) SearchProspects(ctx context.Context, q ProspectQuery) (ProspectP
 	if cur != nil {
 		st = *cur
 	}
-	// The first page picks the driver, counts its entries and reads
-	// the version key, in one round trip.
+	// The first page picks the driver — the smallest of the ranges that
+	// apply — and counts its entries; every page reads the version key.
+	var drivers []string
 	if cur == nil {
-		st.Driver = driveAll
-		switch {
-		case sr.Text != "":
-			st.Driver = driveText // with an owner too, unless the counts say otherwise
-		case sr.Owner != "":
-			st.Driver = driveOwner
+		if sr.Text != "" {
+			drivers = append(drivers, driveText)
+		}
+		if sr.Owner != "" {
+			drivers = append(drivers, driveOwner)
+		}
+		if sr.State == cadence.Warm {
+			drivers = append(drivers, driveWarm)
+		}
+		if len(drivers) == 0 {
+			drivers = []string{driveAll}
 		}
 	}
 	counts := map[string][]*redis.IntCmd{}
 	var ready *redis.StringCmd
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		ready = p.Get(ctx, s.keys.ProspectIndexVersion())
-		if cur != nil {
-			return nil
-		}
-		drivers := []string{st.Driver}
-		if sr.Text != "" && sr.Owner != "" {
-			drivers = []string{driveText, driveOwner}
-		}
 		for _, d := range drivers {
+			if d == driveWarm {
+				counts[d] = append(counts[d], p.ZCard(ctx, s.keys.WarmIndex()))
+				continue
+			}
 			for _, src := range s.sources(sr, d) {
 				if src.lo == "" {
 					counts[d] = append(counts[d], p.ZCard(ctx, src.key))
@@ -919,16 +933,25 @@ func (s *Store) SearchProspects(ctx context.Context, q ProspectQuery) (ProspectP
 			}
 			return n
 		}
-		if sr.Text != "" && sr.Owner != "" && sum(driveOwner) < sum(driveText) {
-			st.Driver = driveOwner
+		st.Driver = drivers[0]
+		for _, d := range drivers[1:] {
+			if sum(d) < sum(st.Driver) {
+				st.Driver = d
+			}
 		}
 		st.Candidates = sum(st.Driver)
 	}
 	page.Candidates = st.Candidates
 
-	m := &merger{s: s, srcs: s.sources(sr, st.Driver), rev: st.Reverse}
-	for _, src := range m.srcs {
-		src.from = st.Pos
+	var w walker
+	if st.Driver == driveWarm {
+		w = &warmWalker{s: s, rev: st.Reverse, pos: st.Pos}
+	} else {
+		m := &merger{s: s, srcs: s.sources(sr, st.Driver), rev: st.Reverse}
+		for _, src := range m.srcs {
+			src.from = st.Pos
+		}
+		w = m
 	}
 	var hits []*candidate
 	var stale []*candidate
@@ -940,8 +963,7 @@ func (s *Store) SearchProspects(ctx context.Context, q ProspectQuery) (ProspectP
 	}
 	for len(hits) <= sr.Limit && examined < sr.ScanLimit && !exhausted {
 		n := min(batch, sr.ScanLimit-examined)
-		m.chunk = min(1000, max(16, 2*n/len(m.srcs)+8))
-		members, end, err := m.next(ctx, n)
+		members, end, err := w.next(ctx, n)
 		if err != nil {
 			return page, err
 		}
@@ -1028,37 +1050,43 @@ func (sr *search) enrollmentPatterns() (state, stage string) {
 	return state, stage
 }
 
-// filterEnrollments keeps the candidates of one shard that have an
+// filterEnrollments says which candidates of one shard have an
 // enrollment in the state and at the stage asked for, checked in Redis so
 // that only the answer crosses the network.
-// KEYS: enrollment keys, ARGV[1] per candidate (one shard). ARGV[1] how
-// many keys each candidate has, ARGV[2] the state's bytes or "", ARGV[3]
-// the stage's bytes or "" (see enrollmentPatterns). Returns the 1-based
-// numbers of the candidates kept.
+// KEYS: enrollment keys of one shard, candidate after candidate. ARGV[1]
+// the state's bytes or "", ARGV[2] the stage's bytes or "" (see
+// enrollmentPatterns), ARGV[3..] how many keys each candidate has.
+// Returns the 1-based numbers of the candidates with one that matches.
 var filterEnrollments = redis.NewScript(`
-local g = tonumber(ARGV[1])
-local out = {}
-for i = 1, #KEYS / g do
-  for j = 1, g do
-    local v = redis.call('GET', KEYS[(i - 1) * g + j])
-    if v and (ARGV[2] == '' or string.find(v, ARGV[2], 1, true)) and (ARGV[3] == '' or string.find(v, ARGV[3], 1, true)) then
-      out[#out + 1] = i
-      break
+local out, k = {}, 0
+for i = 3, #ARGV do
+  local n = tonumber(ARGV[i])
+  local hit = false
+  for j = 1, n do
+    if not hit then
+      local v = redis.call('GET', KEYS[k + j])
+      hit = v and (ARGV[1] == '' or string.find(v, ARGV[1], 1, true)) and (ARGV[2] == '' or string.find(v, ARGV[2], 1, true)) and true or false
     end
   end
+  if hit then out[#out + 1] = i - 2 end
+  k = k + n
 end
 return out
 `)
 
-// filterByEnrollments runs filterEnrollments once per shard the
-// candidates are in, in one round trip, and returns the candidates kept in
-// their order.
-func (s *Store) filterByEnrollments(ctx context.Context, sr *search, cads []string, cands []*candidate) ([]*candidate, error) {
+// matchEnrollments runs filterEnrollments once per shard in one round
+// trip: groups[i] are candidate i's enrollment ids (all in its shard), and
+// the answer says which groups have one in the state and at the stage of
+// the search.
+func (s *Store) matchEnrollments(ctx context.Context, sr *search, groups [][]string) ([]bool, error) {
 	state, stage := sr.enrollmentPatterns()
 	byShard := map[int][]int{}
 	var shards []int
-	for i, c := range cands {
-		sh := Shard(c.pid)
+	for i, g := range groups {
+		if len(g) == 0 {
+			continue
+		}
+		sh := shardOfEnrollment(g[0])
 		if _, ok := byShard[sh]; !ok {
 			shards = append(shards, sh)
 		}
@@ -1066,15 +1094,17 @@ func (s *Store) filterByEnrollments(ctx context.Context, sr *search, cads []stri
 	}
 	cmds := s.pipelineScript(ctx, filterEnrollments, len(shards), func(j int) ([]string, []any) {
 		at := byShard[shards[j]]
-		keys := make([]string, 0, len(at)*len(cads))
+		var keys []string
+		args := []any{state, stage}
 		for _, i := range at {
-			for _, cad := range cads {
-				keys = append(keys, s.keys.Enrollment(EnrollmentID(cands[i].pid, cad)))
+			for _, eid := range groups[i] {
+				keys = append(keys, s.keys.Enrollment(eid))
 			}
+			args = append(args, len(groups[i]))
 		}
-		return keys, []any{len(cads), state, stage}
+		return keys, args
 	})
-	keep := make([]bool, len(cands))
+	out := make([]bool, len(groups))
 	for j, c := range cmds {
 		nums, err := c.Int64Slice()
 		if err != nil {
@@ -1082,16 +1112,72 @@ func (s *Store) filterByEnrollments(ctx context.Context, sr *search, cads []stri
 		}
 		at := byShard[shards[j]]
 		for _, n := range nums {
-			keep[at[n-1]] = true
-		}
-	}
-	var out []*candidate
-	for i, c := range cands {
-		if keep[i] {
-			out = append(out, c)
+			out[at[n-1]] = true
 		}
 	}
 	return out, nil
+}
+
+// warmWalker reads the warm index — enrollment ids scored by when they
+// turned warm — newest first (oldest first when rev), by rank. Its
+// entries are "MS\x00eid". A cursor's entry is found again by its rank
+// if it is still there with the same time, else by its time.
+type warmWalker struct {
+	s       *Store
+	rev     bool
+	pos     string // the entry to go on from ("" for the start)
+	rank    int64  // the next rank to read, in newest-first order
+	started bool
+}
+
+func (w *warmWalker) next(ctx context.Context, n int) ([]string, bool, error) {
+	key := w.s.keys.WarmIndex()
+	if !w.started {
+		w.started = true
+		if w.pos != "" {
+			msText, eid, _ := strings.Cut(w.pos, "\x00")
+			var rank *redis.IntCmd
+			var score *redis.FloatCmd
+			var above, atOrAbove *redis.IntCmd
+			if _, err := w.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				rank, score = p.ZRevRank(ctx, key, eid), p.ZScore(ctx, key, eid)
+				above, atOrAbove = p.ZCount(ctx, key, "("+msText, "+inf"), p.ZCount(ctx, key, msText, "+inf")
+				return nil
+			}); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, false, err
+			}
+			if score.Err() == nil && strconv.FormatInt(int64(score.Val()), 10) == msText {
+				w.rank = rank.Val() + 1
+				if w.rev {
+					w.rank = rank.Val() - 1
+				}
+			} else if w.rank = atOrAbove.Val(); w.rev { // gone, or warm again since: go on from its time
+				w.rank = above.Val() - 1
+			}
+		}
+	}
+	start, stop := w.rank, w.rank+int64(n)-1
+	if w.rev {
+		if w.rank < 0 {
+			return nil, true, nil
+		}
+		start, stop = max(0, w.rank-int64(n)+1), w.rank
+	}
+	zs, err := w.s.rdb.ZRevRangeWithScores(ctx, key, start, stop).Result()
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]string, len(zs))
+	for i, z := range zs {
+		out[i] = strconv.FormatInt(int64(z.Score), 10) + "\x00" + z.Member.(string)
+	}
+	if w.rev {
+		slices.Reverse(out)
+		w.rank = start - 1
+		return out, start == 0, nil
+	}
+	w.rank = stop + 1
+	return out, int64(len(zs)) < stop-start+1, nil
 }
 
 // enrollmentOf decodes an enrollment read with GET; nil when it is
@@ -1119,13 +1205,13 @@ func (s *Store) check(ctx context.Context, sr *search, driver string, members []
 	cands := make([]*candidate, len(members))
 	for i, mem := range members {
 		cands[i] = &candidate{member: mem, pid: memberPID(mem)}
-	}
-	todo := cands
-	if cads := sr.enrollmentFilter(); cads != nil {
-		var err error
-		if todo, err = s.filterByEnrollments(ctx, sr, cads, cands); err != nil {
-			return nil, err
+		if driver == driveWarm {
+			cands[i].pid = ProspectOf(cands[i].pid) // the entry names an enrollment
 		}
+	}
+	todo, err := s.enrollmentsPass(ctx, sr, driver, cands)
+	if err != nil {
+		return nil, err
 	}
 	if len(todo) == 0 {
 		return cands, nil
@@ -1142,7 +1228,7 @@ func (s *Store) check(ctx context.Context, sr *search, driver string, members []
 	for i, c := range todo {
 		blob, err := blobs[i].Result()
 		if errors.Is(err, redis.Nil) {
-			c.stale = true // an entry without a profile
+			c.stale = driver != driveWarm // an index entry without a profile
 			continue
 		}
 		if err != nil {
@@ -1156,6 +1242,63 @@ func (s *Store) check(ctx context.Context, sr *search, driver string, members []
 		s.decide(sr, driver, c)
 	}
 	return cands, nil
+}
+
+// enrollmentsPass keeps the candidates with an enrollment that matches
+// the search's cadence, stage and state. A warm-index entry stands for its
+// own enrollment; a prospect warm in several cadences passes at the
+// first of them (by cadence id), so it is listed once.
+func (s *Store) enrollmentsPass(ctx context.Context, sr *search, driver string, cands []*candidate) ([]*candidate, error) {
+	cads := sr.enrollmentFilter()
+	if cads == nil {
+		return cands, nil
+	}
+	groups := make([][]string, len(cands))
+	for i, c := range cands {
+		if driver != driveWarm {
+			for _, cad := range cads {
+				groups[i] = append(groups[i], EnrollmentID(c.pid, cad))
+			}
+			continue
+		}
+		eid := memberPID(c.member)
+		if sr.Cadence == "" || eid == EnrollmentID(c.pid, sr.Cadence) {
+			groups[i] = []string{eid}
+		}
+	}
+	ok, err := s.matchEnrollments(ctx, sr, groups)
+	if err != nil {
+		return nil, err
+	}
+	var out []*candidate
+	for i, c := range cands {
+		if ok[i] {
+			out = append(out, c)
+		}
+	}
+	if driver != driveWarm || sr.Cadence != "" || len(out) == 0 {
+		return out, nil
+	}
+	earlier := make([][]string, len(out))
+	for i, c := range out {
+		this := memberPID(c.member)
+		for _, cad := range sr.Cadences {
+			if eid := EnrollmentID(c.pid, cad); eid < this {
+				earlier[i] = append(earlier[i], eid)
+			}
+		}
+	}
+	dup, err := s.matchEnrollments(ctx, sr, earlier)
+	if err != nil {
+		return nil, err
+	}
+	kept := out[:0]
+	for i, c := range out {
+		if !dup[i] {
+			kept = append(kept, c)
+		}
+	}
+	return kept, nil
 }
 
 // decide sets c.match and c.stale from its profile.

@@ -181,11 +181,13 @@ func newPopulation(n int) *population {
 		if r.IntN(100) < 95 {
 			p.Owner = pop.owners[ownerZipf.Uint64()]
 		}
+		// Numbers are unique (the address index refuses a shared one): the
+		// area code is random, the line is the prospect's number.
 		switch v := r.IntN(100); {
 		case v < 60:
-			p.Phone = fmt.Sprintf("+1%d%03d%04d", 201+r.IntN(780), 200+r.IntN(800), r.IntN(10000))
+			p.Phone = fmt.Sprintf("+1%d%07d", 201+r.IntN(780), 2000000+i)
 		case v < 70:
-			p.Phone = fmt.Sprintf("+4420%08d", 70000000+r.IntN(9999999))
+			p.Phone = fmt.Sprintf("+4420%08d", 70000000+i)
 		}
 		var ens []store.NewEnrollment
 		for _, cad := range cads {
@@ -244,8 +246,17 @@ func loadPopulation(b *testing.B, st *store.Store, pop *population) {
 					batch = append(batch, ens...)
 				}
 				cerrs, cerr := st.CreateEnrollments(ctx, batch)
+				// Warm leads are in the warm index, as the engine keeps them,
+				// warm since some time in the last 30 days.
+				var werr error
+				for i, en := range batch {
+					if en.Enrollment.State == cadence.Warm && werr == nil {
+						since := en.Enrollment.EnrolledAt.Add(time.Duration((from+i)*7919%(30*24*60)) * time.Minute)
+						werr = st.SetWarm(ctx, en.Enrollment.ID, true, since)
+					}
+				}
 				mu.Lock()
-				for _, err := range slices.Concat(errs, ierrs, cerrs, []error{cerr}) {
+				for _, err := range slices.Concat(errs, ierrs, cerrs, []error{cerr, werr}) {
 					if err != nil && firstErr == nil {
 						firstErr = err
 					}

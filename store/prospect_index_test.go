@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/internal/redistest"
@@ -42,7 +43,12 @@ func save(t testing.TB, st *store.Store, ps ...*store.Prospect) {
 	}
 }
 
-// enroll creates enrollments of a prospect: cadence, stage, state.
+// warmClock is when the next enrollment enroll makes warm turns warm: a
+// minute after the one before.
+var warmClock = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+// enroll creates enrollments of a prospect: cadence, stage, state. A warm
+// one is added to the warm index, as the engine does.
 func enroll(t testing.TB, st *store.Store, pid string, at ...[3]string) {
 	t.Helper()
 	var batch []store.NewEnrollment
@@ -54,9 +60,15 @@ func enroll(t testing.TB, st *store.Store, pid string, at ...[3]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, err := range errs {
+	for i, err := range errs {
 		if err != nil {
 			t.Fatal(err)
+		}
+		if at[i][2] == string(cadence.Warm) {
+			warmClock = warmClock.Add(time.Minute)
+			if err := st.SetWarm(context.Background(), batch[i].Enrollment.ID, true, warmClock); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
@@ -273,7 +285,7 @@ func TestProspectSearchFilters(t *testing.T) {
 		{"owner", store.ProspectQuery{Owner: "sam"}, []string{"a1", "a3", "b1"}},
 		{"owner and text", store.ProspectQuery{Owner: "sam", Text: "ann"}, []string{"a1", "a3"}},
 		{"cadence", store.ProspectQuery{Cadence: "winback"}, []string{"a1", "b1"}},
-		{"state in any cadence", store.ProspectQuery{State: cadence.Warm}, []string{"a1", "a2", "b1"}},
+		{"state in any cadence", store.ProspectQuery{State: cadence.Warm}, []string{"b1", "a2", "a1"}}, // warm: newest first
 		{"state in a cadence", store.ProspectQuery{Cadence: "trial", State: cadence.Warm}, []string{"a2"}},
 		{"stage", store.ProspectQuery{Cadence: "trial", Stage: "nudge"}, []string{"a3", "a2"}}, // by name: ann three, ann two
 		{"stage and state", store.ProspectQuery{Cadence: "trial", Stage: "nudge", State: cadence.Paused}, []string{"a3"}},
@@ -296,6 +308,84 @@ func TestProspectSearchFilters(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"trial:welcome:active", "winback:intro:warm"}) {
 		t.Errorf("a1's enrollments: %v", got)
+	}
+}
+
+// state=warm walks the warm index: newest warm first, each prospect once
+// (at its first cadence), entries whose enrollment is no longer warm
+// skipped, and pages both ways, ties in time included.
+func TestProspectSearchWarmLeads(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	var ps []*store.Prospect
+	for i := 0; i < 9; i++ {
+		ps = append(ps, &store.Prospect{ID: fmt.Sprintf("w%d", i), FirstName: fmt.Sprintf("W%d", i), Email: fmt.Sprintf("w%d@example.com", i), Owner: []string{"sam", "kim"}[i%2]})
+	}
+	ps = append(ps, &store.Prospect{ID: "cold", FirstName: "Cold", Email: "cold@example.com", Owner: "sam"})
+	save(t, st, ps...)
+	for i := 0; i < 9; i++ {
+		enroll(t, st, fmt.Sprintf("w%d", i), [3]string{"trial", "nudge", "warm"})
+	}
+	enroll(t, st, "w3", [3]string{"winback", "intro", "warm"}) // warm twice: listed once
+	enroll(t, st, "cold", [3]string{"trial", "nudge", "active"})
+	// Three leads warm in the same millisecond, and a stale entry.
+	same := warmClock.Add(time.Hour)
+	for _, id := range []string{"w0", "w1", "w2"} {
+		if err := st.SetWarm(ctx, store.EnrollmentID(id, "trial"), true, same); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.SetWarm(ctx, store.EnrollmentID("cold", "trial"), true, same.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	cads := []string{"trial", "winback"}
+	// Newest first, ties by enrollment id descending; w3 at its first
+	// cadence's (trial) time.
+	want := []string{"w2", "w1", "w0", "w8", "w7", "w6", "w5", "w4", "w3"}
+	if got := ids(t, st, store.ProspectQuery{State: cadence.Warm, Cadences: cads}); !slices.Equal(got, want) {
+		t.Errorf("warm: %v, want %v", got, want)
+	}
+	if got := ids(t, st, store.ProspectQuery{State: cadence.Warm, Cadence: "winback", Cadences: cads}); !slices.Equal(got, []string{"w3"}) {
+		t.Errorf("warm in winback: %v", got)
+	}
+	// sam's book (6) is smaller than the warm index (11): it drives, by name.
+	if got := ids(t, st, store.ProspectQuery{State: cadence.Warm, Owner: "sam", Text: "w", Cadences: cads}); !slices.Equal(got, []string{"w0", "w2", "w4", "w6", "w8"}) {
+		t.Errorf("sam's warm w…: %v", got)
+	}
+	if got := ids(t, st, store.ProspectQuery{State: cadence.Warm, Stage: "intro", Cadences: cads}); !slices.Equal(got, []string{"w3"}) {
+		t.Errorf("warm at intro: %v", got)
+	}
+	// Pages of 2, forward then back.
+	q := store.ProspectQuery{State: cadence.Warm, Cadences: cads, Limit: 2}
+	var pages [][]string
+	var prevs []string
+	for n := 0; n < 10; n++ {
+		page, err := st.SearchProspects(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages, prevs = append(pages, pageIDs(page)), append(prevs, page.Prev)
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	if got := slices.Concat(pages...); !slices.Equal(got, want) {
+		t.Fatalf("pages of 2: %v, want %v", pages, want)
+	}
+	q.Cursor = prevs[len(prevs)-1]
+	for i := len(pages) - 2; i >= 0; i-- {
+		page, err := st.SearchProspects(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pageIDs(page); !slices.Equal(got, pages[i]) {
+			t.Errorf("back to page %d: %v, want %v", i, got, pages[i])
+		}
+		q.Cursor = page.Prev
+	}
+	if q.Cursor != "" {
+		t.Error("the first page, reached going back, has a Previous")
 	}
 }
 
