@@ -225,3 +225,33 @@ func TestServeWithoutRedisURLUsesTheEmbeddedRedis(t *testing.T) {
 		t.Fatalf("embedded serve without secrets:\n%s\n%s", out.String(), errOut.String())
 	}
 }
+
+// TestServeOutsideTheRepositoryRunsTheExamples starts the built binary as
+// a newcomer would after `go install`: with no settings at all, in a
+// directory with no examples/ (the test's own, cmd/nurture). It must come
+// up with the built-in example cadences.
+func TestServeOutsideTheRepositoryRunsTheExamples(t *testing.T) {
+	bin := buildNurture(t)
+	addr := freeAddr(t)
+	if _, err := os.Stat("examples"); err == nil {
+		t.Fatal("this test needs a working directory without examples/")
+	}
+	dir := t.TempDir()
+	p := startProcess(t, bin, "serve", []string{"HOME=" + dir, "PATH=/usr/bin:/bin", "NURTURE_METRICS_ADDR=off", "NURTURE_SPOOL_DIR=" + dir}, "serve", "--addr", addr)
+	waitHTTP(t, p, "http://"+addr+"/readyz")
+	token := strings.TrimSuffix(strings.TrimPrefix(tokenLine.FindString(p.out.String()), "admin token "), " for this embedded run")
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/cadences", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"saas-trial"`) {
+		t.Fatalf("GET /v1/cadences: %d %s\n%s", resp.StatusCode, b, p.out.String())
+	}
+	if !strings.Contains(p.out.String(), "running the built-in example cadences") {
+		t.Errorf("serve does not say it runs the built-in examples:\n%s", p.out.String())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 	"github.com/nurture-dev/nurture/catalog"
 	"github.com/nurture-dev/nurture/channels"
 	"github.com/nurture-dev/nurture/demo"
+	"github.com/nurture-dev/nurture/examples"
 	"github.com/nurture-dev/nurture/metrics"
 	"github.com/nurture-dev/nurture/server"
 	"github.com/nurture-dev/nurture/store"
@@ -30,6 +32,8 @@ import (
 
 // engineConfig is the typed configuration read from the environment.
 type engineConfig struct {
+	// onEmbedded is set by startEngine when it started the in-memory Redis.
+	onEmbedded  bool
 	RedisURL    string
 	ClusterAddr []string
 	RedisPass   string
@@ -54,7 +58,7 @@ var envTable = [][3]string{
 	{"REDIS_CLUSTER_ADDRS", "", "Redis Cluster seed nodes, host:port comma separated (instead of REDIS_URL)"},
 	{"REDIS_PASSWORD", "", "password for REDIS_CLUSTER_ADDRS nodes (never logged)"},
 	{"NURTURE_PREFIX", "nurture", "key prefix in Redis"},
-	{"NURTURE_CADENCES", "examples", "directory of cadence files published to the cadence catalog at start (new versions only); missing or empty: run what is published"},
+	{"NURTURE_CADENCES", "examples", "directory of cadence files published to the cadence catalog at start (new versions only); missing or empty: run what is published (serve on the embedded Redis: the built-in examples)"},
 	{"NURTURE_PUBLIC_URL", "http://localhost:8080", "base URL of tracking and unsubscribe links"},
 	{"NURTURE_TOKEN_KEY", "", "secret of at least 32 bytes that signs link tokens (required)"},
 	{"NURTURE_MESSAGE_ID_DOMAIN", "nurture.local", "right-hand side of Message-IDs"},
@@ -194,6 +198,11 @@ func loadCadences(dir string) (map[string]*cadence.Cadence, error) {
 func buildEngine(ctx context.Context, cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger, obs worker.Observer) (*worker.Engine, *channels.Outbox, *catalog.Catalog, error) {
 	st := store.New(rdb, cfg.Prefix)
 	cat := catalog.New(st, catalog.Options{Logger: log})
+	if cfg.onEmbedded {
+		if err := publishExamplesIfNone(ctx, cat, cfg.CadenceDir, log); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	cads, err := cat.Bootstrap(ctx, cfg.CadenceDir)
 	if err != nil {
 		return nil, nil, nil, err
@@ -347,7 +356,7 @@ func startEngine(ctx context.Context, command string, cfg engineConfig, log *slo
 			return nil, err
 		}
 		log.Warn("REDIS_URL is not set: using an EMBEDDED IN-MEMORY Redis; all state is lost when the process stops. Set REDIS_URL=redis://host:6379/0 for production.")
-		cfg.RedisURL, embedded = "redis://"+m.Addr()+"/0", m.Close
+		cfg.RedisURL, embedded, cfg.onEmbedded = "redis://"+m.Addr()+"/0", m.Close, true
 	}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
@@ -375,4 +384,28 @@ func startEngine(ctx context.Context, command string, cfg engineConfig, log *slo
 	m.Attach(e)
 	stopWatch := watchCatalog(ctx, cat, e)
 	return &parts{engine: e, outbox: outbox, metrics: m, catalog: cat, conn: conn, close: func() { stopWatch(); closeAll() }}, nil
+}
+
+// publishExamplesIfNone gives a try-it-out serve on the embedded Redis the
+// built-in example cadences when dir holds no cadence files (the binary
+// started outside the repository, where the default "examples" is not).
+func publishExamplesIfNone(ctx context.Context, cat *catalog.Catalog, dir string, log *slog.Logger) error {
+	files, err := catalog.LoadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if len(files) > 0 {
+		return nil
+	}
+	cads, srcs, err := examples.LoadWithSources()
+	if err != nil {
+		return err
+	}
+	for id, c := range cads {
+		if _, err := cat.PublishParsed(ctx, c, srcs[id], "nurture serve", "built-in example"); err != nil {
+			return fmt.Errorf("publish example %s: %w", id, err)
+		}
+	}
+	log.Warn("no cadence files in NURTURE_CADENCES: running the built-in example cadences on the embedded Redis", "NURTURE_CADENCES", dir, "cadences", len(cads))
+	return nil
 }
