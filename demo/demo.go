@@ -133,6 +133,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// A fresh Redis: the prospect search index has nothing to catch up on.
+	if _, err := e.Store().ReindexProspects(ctx, nil); err != nil {
+		return err
+	}
 	// The sample cadences are published, as a team would, so their
 	// versions page has a history.
 	cat := catalog.New(e.Store(), catalog.Options{Logger: o.Logger, Clock: clock})

@@ -313,8 +313,14 @@ func (e *Engine) UpsertProspects(ctx context.Context, ps []*store.Prospect) []er
 		}
 	}
 	serrs, olds := e.st.UpsertProspects(ctx, valid)
+	ierrs := e.st.IndexProspects(ctx, valid, olds, serrs)
 	for j, err := range serrs {
 		i := at[j]
+		if err == nil {
+			// Saved but not searchable: the caller retries the upsert,
+			// which is idempotent.
+			err = ierrs[j]
+		}
 		errs[i] = err
 		if err == nil && olds[j] != nil && olds[j].Owner != valid[j].Owner {
 			ids, err := e.prospectEnrollments(ctx, valid[j].ID)

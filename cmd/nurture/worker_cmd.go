@@ -207,6 +207,7 @@ func buildEngine(ctx context.Context, cfg engineConfig, rdb redis.UniversalClien
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	go indexProspectsOnce(context.WithoutCancel(ctx), st, log)
 	e, outbox, err := newEngine(cfg, st, cads, rdb, log, obs)
 	if err == nil {
 		e.SetBatchCheck(cat.Freshen(e))
@@ -408,4 +409,23 @@ func publishExamplesIfNone(ctx context.Context, cat *catalog.Catalog, dir string
 	}
 	log.Warn("no cadence files in NURTURE_CADENCES: running the built-in example cadences on the embedded Redis", "NURTURE_CADENCES", dir, "cadences", len(cads))
 	return nil
+}
+
+// indexProspectsOnce builds the prospect search index from the prospects
+// stored before it existed, the first time a process starts on a Redis
+// that lacks it (a fresh Redis takes no time). Every prospect written
+// since is indexed as it is written; several processes doing this at once
+// only add the same entries.
+func indexProspectsOnce(ctx context.Context, st *store.Store, log *slog.Logger) {
+	ready, err := st.IndexReady(ctx)
+	if err != nil || ready {
+		return
+	}
+	start := time.Now()
+	n, err := st.ReindexProspects(ctx, nil)
+	if err != nil {
+		log.Warn("prospect search index: building it from the stored prospects failed; run nurture reindex", "err", err)
+		return
+	}
+	log.Info("prospect search index built from the stored prospects", "prospects", n, "took", time.Since(start).Round(time.Millisecond))
 }
