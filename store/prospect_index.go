@@ -18,17 +18,17 @@ package store
 // phone's E.164 digits, each once. Terms are cut to termMax bytes: a
 // longer query is looked up by its first termMax bytes and checked
 // against the profile. A prospect's entries live in its own shard, so the
-// script that writes them (indexProspect) touches the profile key and the
-// three sets of one hash slot.
+// script that writes them (indexProspects, one call per shard for a
+// batch) touches profile keys and the three sets of one hash slot.
 //
 // Writes: IndexProspects runs after a profile is written, with the
 // profile before it (UpsertProspects' second result). (UpsertProspects,
 // in store.go, does not call it yet: until it does, prospects written
-// since the last ReindexProspects are missing from searches.) One script per
-// prospect removes the entries the old profile had and the new one does
-// not, and adds the new ones — only if the profile stored is still the one
-// written (compared by SHA-1), so of two racing writes of one prospect the
-// last one's entries win. A crash between the profile write and the index
+// since the last ReindexProspects are missing from searches.) For each
+// prospect the script removes the entries the old profile had and the new
+// one does not, and adds the new ones — only if the profile stored is
+// still the one written (compared by SHA-1), so of two racing writes of
+// one prospect the last one's entries win. A crash between the profile write and the index
 // write leaves the prospect out until its next write or a reindex; an
 // entry left behind by a race is dropped by the search that meets it.
 // ReindexProspects rebuilds the entries of every stored prospect (a
@@ -240,26 +240,45 @@ func membersOf(p *Prospect) indexMembers {
 // memberPID is the prospect id a member ends with.
 func memberPID(m string) string { return m[strings.LastIndexByte(m, 0)+1:] }
 
-// indexProspect brings one prospect's entries in step with its profile.
-// KEYS[1] profile, KEYS[2] name set, KEYS[3] term set, KEYS[4] owner set
-// (one shard). ARGV[1] SHA-1 (hex) of the profile the entries are for;
-// ARGV[2..7] how many members follow to remove from the name, term and
-// owner sets, then to add to them; then those members in that order.
-// Nothing changes unless the stored profile is the one described (a later
-// write indexes itself). Returns 1 when applied, 0 when not.
-var indexProspect = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if not cur or redis.sha1hex(cur) ~= ARGV[1] then return 0 end
-local i = 8
-for g = 1, 6 do
-  local key = KEYS[2 + (g - 1) % 3]
-  for _ = 1, tonumber(ARGV[1 + g]) do
-    if g <= 3 then redis.call('ZREM', key, ARGV[i]) else redis.call('ZADD', key, 0, ARGV[i]) end
-    i = i + 1
+// indexProspects brings prospects' entries in step with their profiles,
+// for prospects of one shard.
+// KEYS[1] name set, KEYS[2] term set, KEYS[3] owner set of the shard,
+// KEYS[4..] the prospects' profiles. ARGV, per prospect in KEYS order: the
+// SHA-1 (hex) of the profile the entries are for; six counts, of the
+// members that follow to remove from the name, term and owner sets and
+// then to add to them; then those members in that order. A prospect whose
+// stored profile is not the one described is left alone (the write that
+// replaced it indexes itself). Returns, per prospect, 1 when applied and 0
+// when not.
+var indexProspects = redis.NewScript(`
+local a, out = 1, {}
+for p = 4, #KEYS do
+  local cur = redis.call('GET', KEYS[p])
+  local ok = cur and redis.sha1hex(cur) == ARGV[a]
+  local n = {}
+  for g = 1, 6 do n[g] = tonumber(ARGV[a + g]) end
+  a = a + 7
+  for g = 1, 6 do
+    if ok and n[g] > 0 then
+      local key = KEYS[1 + (g - 1) % 3]
+      if g <= 3 then
+        redis.call('ZREM', key, unpack(ARGV, a, a + n[g] - 1))
+      else
+        local z = {}
+        for j = 0, n[g] - 1 do z[#z + 1] = 0; z[#z + 1] = ARGV[a + j] end
+        redis.call('ZADD', key, unpack(z))
+      end
+    end
+    a = a + n[g]
   end
+  out[#out + 1] = ok and 1 or 0
 end
-return 1
+return out
 `)
+
+// indexPerCall bounds the prospects one indexProspects call writes, so
+// one call never holds Redis long.
+const indexPerCall = 100
 
 // dropStaleEntry removes an index member the search found stale, unless
 // the profile changed since the search read it.
@@ -278,12 +297,10 @@ func sha1Hex(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// indexArgs are indexProspect's keys and arguments for a prospect whose
-// profile blob is as given and whose previous profile was old (nil: none
-// known; nothing is removed).
-func (s *Store) indexArgs(p, old *Prospect, blob string) ([]string, []any) {
-	sh := Shard(p.ID)
-	keys := []string{s.keys.Prospect(p.ID), s.keys.ProspectNameIndex(sh), s.keys.ProspectTermIndex(sh), s.keys.ProspectOwnerIndex(sh)}
+// indexArgs are indexProspects' arguments for a prospect whose profile
+// blob is as given and whose previous profile was old (nil: none known;
+// nothing is removed).
+func indexArgs(p, old *Prospect, blob string) []any {
 	cur := membersOf(p)
 	var prev indexMembers
 	if old != nil {
@@ -315,38 +332,77 @@ func (s *Store) indexArgs(p, old *Prospect, blob string) ([]string, []any) {
 			args = append(args, m)
 		}
 	}
-	return keys, args
+	return args
+}
+
+// indexWrite is one prospect to index: its profile as stored, and the
+// profile it replaced (nil when none is known).
+type indexWrite struct {
+	p, old *Prospect
+	blob   string
+}
+
+// writeIndex runs indexProspects for the writes, grouped by shard (at most
+// indexPerCall a call), in one round trip; one error per write.
+func (s *Store) writeIndex(ctx context.Context, ws []indexWrite) []error {
+	out := make([]error, len(ws))
+	type call struct {
+		shard int
+		at    []int
+	}
+	var calls []call
+	open := map[int]int{} // shard -> its call being filled
+	for i, w := range ws {
+		sh := Shard(w.p.ID)
+		j, ok := open[sh]
+		if !ok || len(calls[j].at) >= indexPerCall {
+			calls = append(calls, call{shard: sh})
+			j = len(calls) - 1
+			open[sh] = j
+		}
+		calls[j].at = append(calls[j].at, i)
+	}
+	cmds := s.pipelineScript(ctx, indexProspects, len(calls), func(j int) ([]string, []any) {
+		sh := calls[j].shard
+		keys := []string{s.keys.ProspectNameIndex(sh), s.keys.ProspectTermIndex(sh), s.keys.ProspectOwnerIndex(sh)}
+		var args []any
+		for _, i := range calls[j].at {
+			keys = append(keys, s.keys.Prospect(ws[i].p.ID))
+			args = append(args, indexArgs(ws[i].p, ws[i].old, ws[i].blob)...)
+		}
+		return keys, args
+	})
+	for j, c := range cmds {
+		if err := c.Err(); err != nil {
+			for _, i := range calls[j].at {
+				out[i] = fmt.Errorf("prospect %s: search index: %w", ws[i].p.ID, err)
+			}
+		}
+	}
+	return out
 }
 
 // IndexProspects brings the search index in step with prospects just
 // written by UpsertProspects: olds is its second result (the profiles they
 // replaced, nil for new ones or when unknown) and errs its first (a
-// prospect with an error is skipped; errs may be nil). One pipelined
-// script per prospect; the result has one error per prospect. A prospect
-// written again meanwhile is left to that write (see indexProspect).
+// prospect with an error is skipped; errs may be nil). One round trip;
+// the result has one error per prospect. A prospect written again
+// meanwhile is left to that write (see indexProspects).
 func (s *Store) IndexProspects(ctx context.Context, ps, olds []*Prospect, errs []error) []error {
 	out := make([]error, len(ps))
+	var ws []indexWrite
 	var at []int
-	for i := range ps {
-		if (errs == nil || errs[i] == nil) && ps[i] != nil {
-			at = append(at, i)
+	for i, p := range ps {
+		if (errs == nil || errs[i] == nil) && p != nil {
+			var old *Prospect
+			if i < len(olds) {
+				old = olds[i]
+			}
+			ws, at = append(ws, indexWrite{p: p, old: old, blob: encodeProspect(p)}), append(at, i)
 		}
 	}
-	if len(at) == 0 {
-		return out
-	}
-	cmds := s.pipelineScript(ctx, indexProspect, len(at), func(j int) ([]string, []any) {
-		i := at[j]
-		var old *Prospect
-		if i < len(olds) {
-			old = olds[i]
-		}
-		return s.indexArgs(ps[i], old, encodeProspect(ps[i]))
-	})
-	for j, c := range cmds {
-		if err := c.Err(); err != nil {
-			out[at[j]] = fmt.Errorf("prospect %s: search index: %w", ps[at[j]].ID, err)
-		}
+	for j, err := range s.writeIndex(ctx, ws) {
+		out[at[j]] = err
 	}
 	return out
 }
@@ -462,11 +518,12 @@ func (s *Store) reindexKeys(ctx context.Context, keys []string) (int, error) {
 		}
 		items = append(items, item{&p, blob})
 	}
-	res := s.pipelineScript(ctx, indexProspect, len(items), func(i int) ([]string, []any) {
-		return s.indexArgs(items[i].p, nil, items[i].blob)
-	})
-	for _, c := range res {
-		if err := c.Err(); err != nil {
+	ws := make([]indexWrite, len(items))
+	for i, it := range items {
+		ws[i] = indexWrite{p: it.p, blob: it.blob}
+	}
+	for _, err := range s.writeIndex(ctx, ws) {
+		if err != nil {
 			return 0, err
 		}
 	}
