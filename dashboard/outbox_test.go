@@ -91,7 +91,7 @@ func TestOutboxPage(t *testing.T) {
 			t.Errorf("outbox page lacks %s", want)
 		}
 	}
-	if adaOffer.Text != "" && !strings.Contains(page, `<pre class="outbox-text" aria-label="Text part">`+html.EscapeString(f.e.Untrack(adaOffer.Text))) {
+	if adaOffer.Text != "" && !strings.Contains(page, `" tabindex="0">`+html.EscapeString(f.e.Untrack(adaOffer.Text))) || !strings.Contains(page, `<pre class="outbox-text" role="region" aria-label="Text part of the message to ada@example.com at `) {
 		t.Errorf("ada's text part is not shown untracked: %q", adaOffer.Text)
 	}
 	// The HTML parts: sandboxed frames whose documents are the sent HTML
