@@ -115,6 +115,19 @@ func TestProspectSearchOverHTTP(t *testing.T) {
 		t.Errorf("sam asking for kim's book: %d %v", code, out)
 	}
 
+	// A write through the API is searchable at once, and its old name
+	// no longer finds it.
+	if code, out := h.json("PUT", "/v1/prospects/bob", adminToken, `{"email":"bob@example.com","first_name":"Robert","last_name":"Builder","owner":"sam"}`); code != 200 {
+		t.Fatalf("rename bob: %d %v", code, out)
+	}
+	if _, found, _ := h.search(adminToken, url.Values{"q": {"robert"}}); !slices.Equal(found, []string{"bob"}) {
+		t.Errorf("q=robert after the rename: %v", found)
+	}
+	if _, found, _ := h.search(adminToken, url.Values{"q": {"adams"}}); len(found) != 0 {
+		t.Errorf("q=adams after the rename: %v", found)
+	}
+	h.json("PUT", "/v1/prospects/bob", adminToken, `{"email":"bob@example.com","first_name":"Bob","last_name":"Adams","company":"Builders","owner":"sam"}`)
+
 	// Paging: next, then back.
 	code, page1, out := h.search(adminToken, url.Values{"limit": {"3"}})
 	next := out["next_cursor"].(string)

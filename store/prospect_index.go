@@ -22,9 +22,10 @@ package store
 // batch) touches profile keys and the three sets of one hash slot.
 //
 // Writes: IndexProspects runs after a profile is written, with the
-// profile before it (UpsertProspects' second result). (UpsertProspects,
-// in store.go, does not call it yet: until it does, prospects written
-// since the last ReindexProspects are missing from searches.) For each
+// profile before it (UpsertProspects' second result); worker.Engine's
+// UpsertProspects, which every prospect write goes through, calls it.
+// (UpsertProspects alone does not: a caller of the store that bypasses
+// the engine indexes for itself.) For each
 // prospect the script removes the entries the old profile had and the new
 // one does not, and adds the new ones — only if the profile stored is
 // still the one written (compared by SHA-1), so of two racing writes of

@@ -110,11 +110,12 @@ re-running skips them as duplicates. Exit status 1 if any row was rejected.`,
 	"reindex": {
 		usage:   "nurture reindex [--progress 2s]",
 		summary: "Builds the prospect search index (GET /v1/prospects?q=, the dashboard's Prospects page) from every stored prospect, then marks it ready.",
-		details: `Run it once against a Redis that holds prospects saved before the search
-index existed; until then the API answers index_ready=false and the
-dashboard says older prospects are missing. It only adds index entries and
-reads each profile once, so it is safe while serve and workers run, and may
-be run again.`,
+		details: `serve and worker do this by themselves, in the background, when they start
+on a Redis whose index was never built; run it by hand to build it in the
+foreground, with progress, or again. Until it has run, the API answers
+index_ready=false and the dashboard says older prospects may be missing.
+It only adds index entries and reads each profile once, so it is safe
+while serve and workers run.`,
 		env:     reindexEnv,
 		example: "REDIS_URL=redis://127.0.0.1:6379/0 nurture reindex",
 	},
