@@ -5,12 +5,18 @@ package store
 //
 // # Index
 //
-// Each shard ({s07}) has three sorted sets, all scores 0, so members sort
-// by their bytes (ZRANGEBYLEX):
+// Each shard ({s07}) has three sets of entries, kept in byte order
+// (sorted sets, all scores 0, read with ZRANGEBYLEX):
 //
-//	{s07}:px1:n  NAME\x00pid             one per prospect: the list "by name"
-//	{s07}:px1:t  TERM\x00pid             the other search terms
-//	{s07}:px1:o  OWNER\x00NAME\x00pid    one per prospect with an owner
+//	{s07}:px2:n  NAME\x00pid             one per prospect: the list "by name"
+//	{s07}:px2:t  TERM\x00pid             the other search terms
+//	{s07}:px2:o  OWNER\x00NAME\x00pid    one per prospect with an owner
+//
+// Each set is a directory of buckets (bucketLua): the key above is a
+// sorted set of bounds, and KEY:BOUND holds at most 120 entries from that
+// bound to the next, so Redis keeps every bucket compact (a listpack,
+// 35-70 bytes an entry instead of about 150 in one large sorted set).
+// {s07}:px2:c counts each set's entries.
 //
 // NAME is the folded "first last" (lower case, accents and case folded,
 // spaces collapsed), else the email, else the phone's digits. TERMs are
@@ -92,23 +98,37 @@ import (
 
 // prospectIndexVersion names the index layout; it is part of the index
 // key names, so a new layout is built beside the old one by a reindex.
-const prospectIndexVersion = "1"
+const prospectIndexVersion = "2"
 
-// termMax is how many bytes of a term the index keeps.
-const termMax = 24
+// termMax is how many bytes of a term the index keeps; ownerSortMax how
+// many of the name an owner entry keeps to sort by. They keep entries
+// within the 64 bytes Redis allows a compact (listpack) bucket's members
+// (zset-max-listpack-value) for ids up to about 45 bytes; a longer entry
+// makes its bucket a plain sorted set, about twice the memory.
+const (
+	termMax      = 16
+	ownerSortMax = 10
+)
 
 func (k Keys) prospectIndex(shard int) string { return k.tag(shard) + ":px" + prospectIndexVersion }
 
-// ProspectNameIndex is a shard's sorted set of "NAME\x00pid", one per
-// prospect (prospect_index.go).
+// ProspectNameIndex is the directory of a shard's name entries
+// ("NAME\x00pid", one per prospect): a sorted set of bucket bounds, each
+// bucket the sorted set ProspectNameIndex(shard)+":"+bound of the entries
+// from its bound to the next one (prospect_index.go).
 func (k Keys) ProspectNameIndex(shard int) string { return k.prospectIndex(shard) + ":n" }
 
-// ProspectTermIndex is a shard's sorted set of "TERM\x00pid": last name,
-// email, company, phone digits.
+// ProspectTermIndex is the directory of a shard's term entries
+// ("TERM\x00pid": last name, email, company, phone digits).
 func (k Keys) ProspectTermIndex(shard int) string { return k.prospectIndex(shard) + ":t" }
 
-// ProspectOwnerIndex is a shard's sorted set of "OWNER\x00NAME\x00pid".
+// ProspectOwnerIndex is the directory of a shard's owner entries
+// ("OWNER\x00NAME\x00pid").
 func (k Keys) ProspectOwnerIndex(shard int) string { return k.prospectIndex(shard) + ":o" }
+
+// ProspectIndexCounts is a shard's hash of how many entries each set
+// holds (fields n, t, o).
+func (k Keys) ProspectIndexCounts(shard int) string { return k.prospectIndex(shard) + ":c" }
 
 // ProspectIndexVersion holds the index version once ReindexProspects has
 // indexed every stored prospect.
@@ -168,11 +188,14 @@ func digits(s string) string {
 }
 
 // cut shortens a term to at most termMax bytes, at a character boundary.
-func cut(t string) string {
-	if len(t) <= termMax {
+func cut(t string) string { return cutTo(t, termMax) }
+
+// cutTo shortens t to at most n bytes, at a character boundary.
+func cutTo(t string, n int) string {
+	if len(t) <= n {
 		return t
 	}
-	i := termMax
+	i := n
 	for i > 0 && !utf8.RuneStart(t[i]) {
 		i--
 	}
@@ -233,7 +256,7 @@ func membersOf(p *Prospect) indexMembers {
 		}
 	}
 	if o := clean(p.Owner); o != "" {
-		m.owner = o + "\x00" + cut(t.name) + "\x00" + pid
+		m.owner = o + "\x00" + cutTo(t.name, ownerSortMax) + "\x00" + pid
 	}
 	return m
 }
@@ -241,33 +264,69 @@ func membersOf(p *Prospect) indexMembers {
 // memberPID is the prospect id a member ends with.
 func memberPID(m string) string { return m[strings.LastIndexByte(m, 0)+1:] }
 
+// bucketLua keeps a set of entries as buckets: a directory (a sorted set
+// of bounds, the first "") and for each bound a sorted set DIR:BOUND of the
+// entries from it up to the next bound. A bucket holds at most 120
+// entries, so Redis keeps it compact (listpack, about 2.5 times smaller
+// than a large sorted set); a full one splits in two, an empty one leaves
+// the directory. Bucket keys share the directory's hash tag. Lua compares
+// strings with the server's locale, so every order comparison is left to
+// Redis (lex ranges); the scripts only test equality.
+const bucketLua = `
+local function idx_bucket(dir, m)
+  local b = redis.call('ZREVRANGEBYLEX', dir, '[' .. m, '-', 'LIMIT', 0, 1)[1]
+  if not b then return nil, nil end
+  return dir .. ':' .. b, b
+end
+local function idx_add(dir, counts, field, m)
+  local key = idx_bucket(dir, m)
+  if not key then
+    redis.call('ZADD', dir, 0, '')
+    key = dir .. ':'
+  end
+  if redis.call('ZADD', key, 0, m) == 0 then return end
+  redis.call('HINCRBY', counts, field, 1)
+  local n = redis.call('ZCARD', key)
+  if n <= 120 then return end
+  local moved = redis.call('ZRANGE', key, math.floor(n / 2), -1)
+  local z = {}
+  for _, v in ipairs(moved) do z[#z + 1] = 0; z[#z + 1] = v end
+  redis.call('ZADD', dir .. ':' .. moved[1], unpack(z))
+  redis.call('ZREMRANGEBYRANK', key, math.floor(n / 2), -1)
+  redis.call('ZADD', dir, 0, moved[1])
+end
+local function idx_rem(dir, counts, field, m)
+  local key, b = idx_bucket(dir, m)
+  if not key or redis.call('ZREM', key, m) == 0 then return end
+  redis.call('HINCRBY', counts, field, -1)
+  if b ~= '' and redis.call('EXISTS', key) == 0 then redis.call('ZREM', dir, b) end
+end
+`
+
 // indexProspects brings prospects' entries in step with their profiles,
 // for prospects of one shard.
-// KEYS[1] name set, KEYS[2] term set, KEYS[3] owner set of the shard,
-// KEYS[4..] the prospects' profiles. ARGV, per prospect in KEYS order: the
-// SHA-1 (hex) of the profile the entries are for; six counts, of the
+// KEYS[1..3] the name, term and owner directories of the shard, KEYS[4]
+// its counts, KEYS[5..] the prospects' profiles (buckets are reached from
+// the directories, in the same slot). ARGV, per prospect in KEYS order:
+// the SHA-1 (hex) of the profile the entries are for; six counts, of the
 // members that follow to remove from the name, term and owner sets and
 // then to add to them; then those members in that order. A prospect whose
 // stored profile is not the one described is left alone (the write that
 // replaced it indexes itself). Returns, per prospect, 1 when applied and 0
 // when not.
-var indexProspects = redis.NewScript(`
-local a, out = 1, {}
-for p = 4, #KEYS do
+var indexProspects = redis.NewScript(bucketLua + `
+local a, out, fields = 1, {}, {'n', 't', 'o'}
+for p = 5, #KEYS do
   local cur = redis.call('GET', KEYS[p])
   local ok = cur and redis.sha1hex(cur) == ARGV[a]
   local n = {}
   for g = 1, 6 do n[g] = tonumber(ARGV[a + g]) end
   a = a + 7
   for g = 1, 6 do
-    if ok and n[g] > 0 then
-      local key = KEYS[1 + (g - 1) % 3]
-      if g <= 3 then
-        redis.call('ZREM', key, unpack(ARGV, a, a + n[g] - 1))
-      else
-        local z = {}
-        for j = 0, n[g] - 1 do z[#z + 1] = 0; z[#z + 1] = ARGV[a + j] end
-        redis.call('ZADD', key, unpack(z))
+    local set = 1 + (g - 1) % 3
+    if ok then
+      for j = 0, n[g] - 1 do
+        if g <= 3 then idx_rem(KEYS[set], KEYS[4], fields[set], ARGV[a + j]) else idx_add(KEYS[set], KEYS[4], fields[set], ARGV[a + j]) end
       end
     end
     a = a + n[g]
@@ -277,20 +336,65 @@ end
 return out
 `)
 
+// indexRange reads up to n entries of a range of a bucketed set, from a
+// position, walking the buckets in order (or in reverse).
+// KEYS[1] the directory. ARGV[1] "1" to read descending; ARGV[2], ARGV[3]
+// the lex bounds to read between, as ZRANGEBYLEX takes them (min, max; for
+// descending max, min); ARGV[4] the entry or bound to start the walk at
+// ("" for the end, descending); ARGV[5] the lex bound beyond which no
+// bucket is read ("+" / "-" for none): for ascending the range's max, for
+// descending "(" + the range's low end; ARGV[6] n. Returns the entries.
+var indexRange = redis.NewScript(`
+local dir, n, out = KEYS[1], tonumber(ARGV[6]), {}
+local function push(ms) for _, m in ipairs(ms) do out[#out + 1] = m end end
+if ARGV[1] ~= '1' then
+  local b = redis.call('ZREVRANGEBYLEX', dir, '[' .. ARGV[4], '-', 'LIMIT', 0, 1)[1]
+  while b and #out < n do
+    push(redis.call('ZRANGEBYLEX', dir .. ':' .. b, ARGV[2], ARGV[3], 'LIMIT', 0, n - #out))
+    b = redis.call('ZRANGEBYLEX', dir, '(' .. b, ARGV[5], 'LIMIT', 0, 1)[1]
+  end
+else
+  local b
+  if ARGV[4] == '' then b = redis.call('ZREVRANGE', dir, 0, 0)[1] else b = redis.call('ZREVRANGEBYLEX', dir, '[' .. ARGV[4], '-', 'LIMIT', 0, 1)[1] end
+  while b and #out < n do
+    push(redis.call('ZREVRANGEBYLEX', dir .. ':' .. b, ARGV[2], ARGV[3], 'LIMIT', 0, n - #out))
+    -- Earlier buckets hold entries below b: read on only if b is above the low end.
+    if ARGV[5] ~= '-' and not redis.call('ZRANGEBYLEX', dir, ARGV[5], '[' .. b, 'LIMIT', 0, 1)[1] then break end
+    b = redis.call('ZREVRANGEBYLEX', dir, '(' .. b, '-', 'LIMIT', 0, 1)[1]
+  end
+end
+return out
+`)
+
+// indexCount counts the entries of a bucketed set between two lex bounds.
+// KEYS[1] the directory. ARGV[1] the low end ("[" + prefix), ARGV[2] the
+// high end ("[" + prefix + "\xff").
+var indexCount = redis.NewScript(`
+local dir, total = KEYS[1], 0
+local b = redis.call('ZREVRANGEBYLEX', dir, ARGV[1], '-', 'LIMIT', 0, 1)[1]
+while b do
+  total = total + redis.call('ZLEXCOUNT', dir .. ':' .. b, ARGV[1], ARGV[2])
+  b = redis.call('ZRANGEBYLEX', dir, '(' .. b, ARGV[2], 'LIMIT', 0, 1)[1]
+end
+return total
+`)
+
 // indexPerCall bounds the prospects one indexProspects call writes, so
 // one call never holds Redis long.
 const indexPerCall = 100
 
-// dropStaleEntry removes an index member the search found stale, unless
+// dropStaleEntry removes an index entry the search found stale, unless
 // the profile changed since the search read it.
-// KEYS[1] profile, KEYS[2] index set. ARGV[1] SHA-1 (hex) of the profile
-// as read ("" when there was none), ARGV[2] the member.
-var dropStaleEntry = redis.NewScript(`
+// KEYS[1] profile, KEYS[2] the set's directory, KEYS[3] the shard's
+// counts. ARGV[1] SHA-1 (hex) of the profile as read ("" when there was
+// none), ARGV[2] the entry, ARGV[3] the set's counts field.
+var dropStaleEntry = redis.NewScript(bucketLua + `
 local cur = redis.call('GET', KEYS[1])
 local h = ''
 if cur then h = redis.sha1hex(cur) end
 if h ~= ARGV[1] then return 0 end
-return redis.call('ZREM', KEYS[2], ARGV[2])
+idx_rem(KEYS[2], KEYS[3], ARGV[3], ARGV[2])
+return 1
 `)
 
 func sha1Hex(s string) string {
@@ -365,7 +469,7 @@ func (s *Store) writeIndex(ctx context.Context, ws []indexWrite) []error {
 	}
 	cmds := s.pipelineScript(ctx, indexProspects, len(calls), func(j int) ([]string, []any) {
 		sh := calls[j].shard
-		keys := []string{s.keys.ProspectNameIndex(sh), s.keys.ProspectTermIndex(sh), s.keys.ProspectOwnerIndex(sh)}
+		keys := []string{s.keys.ProspectNameIndex(sh), s.keys.ProspectTermIndex(sh), s.keys.ProspectOwnerIndex(sh), s.keys.ProspectIndexCounts(sh)}
 		var args []any
 		for _, i := range calls[j].at {
 			keys = append(keys, s.keys.Prospect(ws[i].p.ID))
@@ -486,10 +590,36 @@ func (s *Store) ReindexProspects(ctx context.Context, progress func(done int)) (
 	if err != nil {
 		return int(done.Load()), fmt.Errorf("reindexing prospects: %w", err)
 	}
+	if err := s.dropOldLayouts(ctx); err != nil {
+		return int(done.Load()), fmt.Errorf("reindexing prospects: %w", err)
+	}
 	if err := s.rdb.Set(ctx, s.keys.ProspectIndexVersion(), prospectIndexVersion, 0).Err(); err != nil {
 		return int(done.Load()), fmt.Errorf("reindexing prospects: %w", err)
 	}
 	return int(done.Load()), nil
+}
+
+// dropOldLayouts deletes the keys of earlier index layouts
+// ({s07}:px1:…), which nothing reads once this layout is built.
+func (s *Store) dropOldLayouts(ctx context.Context) error {
+	scan := func(ctx context.Context, node redis.Cmdable) error {
+		for v := 1; strconv.Itoa(v) != prospectIndexVersion; v++ {
+			iter := node.Scan(ctx, 0, globEscape(s.keys.Prefix)+":{s??}:px"+strconv.Itoa(v)+":*", 1000).Iterator()
+			for iter.Next(ctx) {
+				if err := s.rdb.Unlink(ctx, iter.Val()).Err(); err != nil {
+					return err
+				}
+			}
+			if err := iter.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return scan(ctx, node) })
+	}
+	return scan(ctx, s.rdb)
 }
 
 // reindexKeys indexes the prospects stored at keys.
@@ -803,18 +933,22 @@ func lexBound(v, open string, inclusive bool) string {
 	return "(" + v
 }
 
-// rangeArgs are a source's next read from its position.
-func (src *source) rangeArgs(rev bool, n int) *redis.ZRangeBy {
-	z := &redis.ZRangeBy{Min: lexBound(src.lo, "-", true), Max: lexBound(src.hi, "+", true), Count: int64(n)}
-	if src.from != "" {
-		if !rev && src.from >= src.lo {
-			z.Min = "(" + src.from
+// rangeArgs are indexRange's arguments for a source's next n entries from
+// its position.
+func (src *source) rangeArgs(rev bool, n int) []any {
+	if !rev {
+		min, start := lexBound(src.lo, "-", true), src.lo
+		if src.from != "" && src.from >= src.lo {
+			min, start = "("+src.from, src.from
 		}
-		if rev && (src.hi == "" || src.from <= src.hi) {
-			z.Max = "(" + src.from
-		}
+		max := lexBound(src.hi, "+", true)
+		return []any{"0", min, max, start, max, n}
 	}
-	return z
+	max, start := lexBound(src.hi, "+", true), src.hi
+	if src.from != "" && (src.hi == "" || src.from <= src.hi) {
+		max, start = "("+src.from, src.from
+	}
+	return []any{"1", max, lexBound(src.lo, "-", true), start, lexBound(src.lo, "-", false), n}
 }
 
 // walker yields a driver's entries in order: n at most per call, and
@@ -858,21 +992,14 @@ func (m *merger) fill(ctx context.Context) error {
 			need = append(need, src)
 		}
 	}
-	cmds := make([]*redis.StringSliceCmd, len(need))
-	if _, err := m.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, src := range need {
-			if m.rev {
-				cmds[i] = p.ZRevRangeByLex(ctx, src.key, src.rangeArgs(true, m.chunk))
-			} else {
-				cmds[i] = p.ZRangeByLex(ctx, src.key, src.rangeArgs(false, m.chunk))
-			}
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
+	cmds := m.s.pipelineScript(ctx, indexRange, len(need), func(i int) ([]string, []any) {
+		return []string{need[i].key}, need[i].rangeArgs(m.rev, m.chunk)
+	})
 	for i, src := range need {
-		got := cmds[i].Val()
+		got, err := cmds[i].StringSlice()
+		if err != nil {
+			return fmt.Errorf("reading the search index: %w", err)
+		}
 		if len(got) < m.chunk {
 			src.done = true
 		}
@@ -961,20 +1088,28 @@ func (s *Store) SearchProspects(ctx context.Context, q ProspectQuery) (ProspectP
 			drivers = []string{driveAll}
 		}
 	}
-	counts := map[string][]*redis.IntCmd{}
+	counts := map[string][]func() int64{}
 	var ready *redis.StringCmd
+	type counted struct {
+		driver string
+		src    *source
+	}
+	var ranges []counted
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		ready = p.Get(ctx, s.keys.ProspectIndexVersion())
 		for _, d := range drivers {
-			if d == driveWarm {
-				counts[d] = append(counts[d], p.ZCard(ctx, s.keys.WarmIndex()))
-				continue
-			}
-			for _, src := range s.sources(sr, d) {
-				if src.lo == "" {
-					counts[d] = append(counts[d], p.ZCard(ctx, src.key))
-				} else {
-					counts[d] = append(counts[d], p.ZLexCount(ctx, src.key, "["+src.lo, "["+src.hi))
+			switch d {
+			case driveWarm:
+				c := p.ZCard(ctx, s.keys.WarmIndex())
+				counts[d] = append(counts[d], c.Val)
+			case driveAll:
+				for sh := 0; sh < Shards; sh++ {
+					c := p.HGet(ctx, s.keys.ProspectIndexCounts(sh), "n")
+					counts[d] = append(counts[d], func() int64 { n, _ := c.Int64(); return n })
+				}
+			default:
+				for _, src := range s.sources(sr, d) {
+					ranges = append(ranges, counted{d, src})
 				}
 			}
 		}
@@ -982,12 +1117,24 @@ func (s *Store) SearchProspects(ctx context.Context, q ProspectQuery) (ProspectP
 	}); err != nil && !errors.Is(err, redis.Nil) {
 		return page, err
 	}
+	if len(ranges) > 0 {
+		cmds := s.pipelineScript(ctx, indexCount, len(ranges), func(i int) ([]string, []any) {
+			return []string{ranges[i].src.key}, []any{"[" + ranges[i].src.lo, "[" + ranges[i].src.hi}
+		})
+		for i, c := range cmds {
+			n, err := c.Int64()
+			if err != nil {
+				return page, fmt.Errorf("counting search entries: %w", err)
+			}
+			counts[ranges[i].driver] = append(counts[ranges[i].driver], func() int64 { return n })
+		}
+	}
 	page.IndexReady = ready.Val() == prospectIndexVersion
 	if cur == nil {
 		sum := func(d string) int {
 			n := 0
 			for _, c := range counts[d] {
-				n += int(c.Val())
+				n += int(c())
 			}
 			return n
 		}
@@ -1075,7 +1222,7 @@ func (s *Store) SearchProspects(ctx context.Context, q ProspectQuery) (ProspectP
 	} else {
 		page.Next, page.Prev = onward, back
 	}
-	if err := s.dropStale(ctx, stale); err != nil {
+	if err := s.dropStale(ctx, st.Driver, stale); err != nil {
 		return page, err
 	}
 	return page, s.fillHits(ctx, sr, hits, &page)
@@ -1407,27 +1554,29 @@ func (s *Store) decide(sr *search, driver string, c *candidate) {
 	c.match = driver != driveText || c.member == first
 }
 
-// dropStale removes entries that no longer describe their prospect.
-func (s *Store) dropStale(ctx context.Context, stale []*candidate) error {
-	if len(stale) == 0 {
+// dropStale removes entries that no longer describe their prospect,
+// from the set the driver walked (for q, the name or the term set).
+func (s *Store) dropStale(ctx context.Context, driver string, stale []*candidate) error {
+	if len(stale) == 0 || driver == driveWarm {
 		return nil
 	}
-	type drop struct{ profile, key, hash, member string }
+	type drop struct{ pid, hash, member, field string }
 	var drops []drop
 	for _, c := range stale {
-		sh := Shard(c.pid)
 		hash := ""
 		if c.blob != "" {
 			hash = sha1Hex(c.blob)
 		}
-		// The member may sit in any of the three sets; ZREM of an absent
-		// member does nothing.
-		for _, key := range []string{s.keys.ProspectNameIndex(sh), s.keys.ProspectTermIndex(sh), s.keys.ProspectOwnerIndex(sh)} {
-			drops = append(drops, drop{s.keys.Prospect(c.pid), key, hash, c.member})
+		fields := map[string][]string{driveAll: {"n"}, driveOwner: {"o"}, driveText: {"n", "t"}}[driver]
+		for _, f := range fields {
+			drops = append(drops, drop{c.pid, hash, c.member, f})
 		}
 	}
 	cmds := s.pipelineScript(ctx, dropStaleEntry, len(drops), func(i int) ([]string, []any) {
-		return []string{drops[i].profile, drops[i].key}, []any{drops[i].hash, drops[i].member}
+		d := drops[i]
+		sh := Shard(d.pid)
+		dir := map[string]string{"n": s.keys.ProspectNameIndex(sh), "t": s.keys.ProspectTermIndex(sh), "o": s.keys.ProspectOwnerIndex(sh)}[d.field]
+		return []string{s.keys.Prospect(d.pid), dir, s.keys.ProspectIndexCounts(sh)}, []any{d.hash, d.member, d.field}
 	})
 	for _, c := range cmds {
 		if err := c.Err(); err != nil {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/store"
@@ -46,18 +48,37 @@ func BenchmarkProspectSearch(b *testing.B) {
 	loadPopulation(b, st, pop)
 	b.Logf("loaded %d prospects and %d enrollments in %s", n, pop.enrollments, time.Since(start).Round(time.Millisecond))
 
+	// Every index key: the directories, their buckets and the counts.
 	var indexBytes int64
+	buckets := 0
 	for sh := 0; sh < store.Shards; sh++ {
-		for _, key := range []string{st.Keys().ProspectNameIndex(sh), st.Keys().ProspectTermIndex(sh), st.Keys().ProspectOwnerIndex(sh)} {
-			v, err := rdb.MemoryUsage(ctx, key, 0).Result()
+		keys := []string{st.Keys().ProspectIndexCounts(sh)}
+		for _, dir := range []string{st.Keys().ProspectNameIndex(sh), st.Keys().ProspectTermIndex(sh), st.Keys().ProspectOwnerIndex(sh)} {
+			bounds, err := rdb.ZRange(ctx, dir, 0, -1).Result()
 			if err != nil {
 				b.Fatal(err)
 			}
-			indexBytes += v
+			keys = append(keys, dir)
+			for _, bound := range bounds {
+				keys = append(keys, dir+":"+bound)
+			}
+			buckets += len(bounds)
+		}
+		cmds := make([]*redis.IntCmd, len(keys))
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				cmds[i] = p.MemoryUsage(ctx, k, 0)
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range cmds {
+			indexBytes += c.Val()
 		}
 	}
 	perProspect := float64(indexBytes) / float64(n)
-	b.Logf("search index: %d bytes, %.1f B per prospect", indexBytes, perProspect)
+	b.Logf("search index: %d bytes in %d buckets, %.1f B per prospect", indexBytes, buckets, perProspect)
 
 	// Queries are drawn from a sample; the rest of the population is let
 	// go, so the benchmark's own heap does not weigh on the timings.
@@ -193,7 +214,7 @@ func newPopulation(n int) *population {
 		first, last := benchFirst[r.IntN(len(benchFirst))], benchLast[r.IntN(len(benchLast))]
 		c := int(zipf.Uint64())
 		company := benchCo1[c%len(benchCo1)] + " " + benchCo2[c/len(benchCo1)%len(benchCo2)]
-		domain := strings.ToLower(strings.NewReplacer(" ", "", "é", "e", "É", "e").Replace(company)) + ".example"
+		domain := strings.ToLower(strings.NewReplacer(" ", "", "é", "e", "É", "e").Replace(company)) + ".com"
 		local := strings.ToLower(asciiOf(first) + "." + asciiOf(last))
 		email := fmt.Sprintf("%s%d@%s", local, i, domain)
 		p := &store.Prospect{ID: email, Email: email, FirstName: first, LastName: last, Company: company, Title: "Head of Operations",

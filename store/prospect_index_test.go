@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/store"
@@ -61,6 +63,41 @@ func rawWrite(t testing.TB, st *store.Store, ps ...*store.Prospect) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// entries lists a bucketed index set's entries in order, bucket after
+// bucket, and checks the buckets: each within its bounds, at most 120
+// entries, compact.
+func entries(t testing.TB, st *store.Store, dir string) []string {
+	t.Helper()
+	ctx := context.Background()
+	bounds, err := st.Redis().ZRange(ctx, dir, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i, b := range bounds {
+		ms, err := st.Redis().ZRange(ctx, dir+":"+b, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) > 120 {
+			t.Errorf("bucket %q of %s holds %d entries", b, dir, len(ms))
+		}
+		if b != "" && len(ms) == 0 {
+			t.Errorf("bucket %q of %s is empty but listed", b, dir)
+		}
+		for _, m := range ms {
+			if m < b || (i+1 < len(bounds) && m >= bounds[i+1]) {
+				t.Errorf("entry %q is in bucket %q of %s, outside its bounds", m, b, dir)
+			}
+		}
+		if enc, _ := st.Redis().ObjectEncoding(ctx, dir+":"+b).Result(); len(ms) > 0 && enc != "listpack" && enc != "ziplist" {
+			t.Errorf("bucket %q of %s is %s, not compact", b, dir, enc)
+		}
+		out = append(out, ms...)
+	}
+	return out
 }
 
 // enroll creates enrollments of a prospect: cadence, stage, state. A warm
@@ -177,7 +214,6 @@ func TestProspectSearchByPrefix(t *testing.T) {
 // entries go and the new ones come; the sets hold exactly the new ones.
 func TestProspectIndexFollowsChanges(t *testing.T) {
 	st := newStore(t)
-	ctx := context.Background()
 	save(t, st, &store.Prospect{ID: "p1", FirstName: "Ada", LastName: "Lovelace", Email: "ada@old.example", Company: "Old Co", Phone: "+13125550142", Owner: "sam"})
 	q := func(text, owner string) []string {
 		return ids(t, st, store.ProspectQuery{Text: text, Owner: owner, Region: "US"})
@@ -208,21 +244,17 @@ func TestProspectIndexFollowsChanges(t *testing.T) {
 	k, sh := st.Keys(), store.Shard("p1")
 	want := map[string][]string{
 		k.ProspectNameIndex(sh):  {"augusta king\x00p1"},
-		k.ProspectTermIndex(sh):  {"13125550199\x00p1", "augusta@new.example\x00p1", "king\x00p1", "new ltd\x00p1"},
-		k.ProspectOwnerIndex(sh): {"kim\x00augusta king\x00p1"},
+		k.ProspectTermIndex(sh):  {"13125550199\x00p1", "augusta@new.exam\x00p1", "king\x00p1", "new ltd\x00p1"}, // cut at 16 bytes
+		k.ProspectOwnerIndex(sh): {"kim\x00augusta ki\x00p1"},                                                    // sorted by 10 bytes of the name
 	}
 	for key, members := range want {
-		got, err := st.Redis().ZRange(ctx, key, 0, -1).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, members) {
+		if got := entries(t, st, key); !slices.Equal(got, members) {
 			t.Errorf("%s holds %q, want %q", key, got, members)
 		}
 	}
 	// Removing the owner and the company removes their entries.
 	save(t, st, &store.Prospect{ID: "p1", FirstName: "Augusta", LastName: "King", Email: "augusta@new.example"})
-	if n := st.Redis().ZCard(ctx, k.ProspectOwnerIndex(sh)).Val(); n != 0 {
+	if n := len(entries(t, st, k.ProspectOwnerIndex(sh))); n != 0 {
 		t.Errorf("owner set has %d entries after the owner was removed", n)
 	}
 	if got := q("new ltd", ""); len(got) != 0 {
@@ -249,7 +281,7 @@ func TestProspectIndexRacingWritesLastProfileWins(t *testing.T) {
 	if got := ids(t, st, store.ProspectQuery{Text: "bea"}); !slices.Equal(got, []string{"p1"}) {
 		t.Errorf("q=bea: %v", got)
 	}
-	names, _ := st.Redis().ZRange(ctx, st.Keys().ProspectNameIndex(store.Shard("p1")), 0, -1).Result()
+	names := entries(t, st, st.Keys().ProspectNameIndex(store.Shard("p1")))
 	if !slices.Equal(names, []string{"bea\x00p1"}) {
 		t.Errorf("name set %q: the late write of the replaced profile got in", names)
 	}
@@ -259,7 +291,6 @@ func TestProspectIndexRacingWritesLastProfileWins(t *testing.T) {
 // the two) is not returned, and the search that meets it removes it.
 func TestProspectSearchDropsStaleEntries(t *testing.T) {
 	st := newStore(t)
-	ctx := context.Background()
 	save(t, st, &store.Prospect{ID: "p1", FirstName: "Ada", Email: "ada@example.com"})
 	rawWrite(t, st, &store.Prospect{ID: "p1", FirstName: "Bea", Email: "bea@example.com"})
 	if got := ids(t, st, store.ProspectQuery{Text: "ada"}); len(got) != 0 {
@@ -267,7 +298,7 @@ func TestProspectSearchDropsStaleEntries(t *testing.T) {
 	}
 	sh := store.Shard("p1")
 	for _, key := range []string{st.Keys().ProspectNameIndex(sh), st.Keys().ProspectTermIndex(sh)} {
-		if got, _ := st.Redis().ZRange(ctx, key, 0, -1).Result(); slices.ContainsFunc(got, func(m string) bool { return strings.HasPrefix(m, "ada") }) {
+		if got := entries(t, st, key); slices.ContainsFunc(got, func(m string) bool { return strings.HasPrefix(m, "ada") }) {
 			t.Errorf("%s still holds %q", key, got)
 		}
 	}
@@ -559,6 +590,105 @@ func TestProspectSearchRefusesBadParameters(t *testing.T) {
 	}
 }
 
+// Thousands of entries per shard: buckets split at 120 and stay compact,
+// searches and pages run across bucket bounds in both directions, the
+// counts follow, and renames empty buckets out of the directories.
+func TestProspectIndexBuckets(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	var ps []*store.Prospect
+	var want []string
+	for i := 0; i < 3000; i++ {
+		id := fmt.Sprintf("p%04d", i)
+		ps = append(ps, &store.Prospect{ID: id, FirstName: "Pat", LastName: fmt.Sprintf("Num%04d", i), Email: id + "@example.com", Company: fmt.Sprintf("Co %d", i%7), Owner: "sam"})
+		want = append(want, id)
+	}
+	for i := 0; i < len(ps); i += 500 {
+		save(t, st, ps[i:i+500]...)
+	}
+	k := st.Keys()
+	total, buckets := 0, 0
+	for sh := 0; sh < store.Shards; sh++ {
+		for _, dir := range []string{k.ProspectNameIndex(sh), k.ProspectTermIndex(sh), k.ProspectOwnerIndex(sh)} {
+			total += len(entries(t, st, dir)) // checks bounds, size and encoding
+			buckets += int(st.Redis().ZCard(ctx, dir).Val())
+		}
+		counts := st.Redis().HGetAll(ctx, k.ProspectIndexCounts(sh)).Val()
+		for f, dir := range map[string]string{"n": k.ProspectNameIndex(sh), "t": k.ProspectTermIndex(sh), "o": k.ProspectOwnerIndex(sh)} {
+			if counts[f] != fmt.Sprint(len(entries(t, st, dir))) {
+				t.Errorf("shard %d counts %s=%s, the set holds %d", sh, f, counts[f], len(entries(t, st, dir)))
+			}
+		}
+	}
+	if total != 3000*5 || buckets < 3*store.Shards+50 {
+		t.Fatalf("%d entries in %d buckets, want 15000 in many", total, buckets)
+	}
+	// Every listing, forward in pages of 100 and back.
+	for _, q := range []store.ProspectQuery{{Text: "pat", Limit: 100}, {Owner: "sam", Limit: 100}, {Limit: 100}, {Text: "p1", Limit: 100}, {Text: "co 3", Limit: 100}} {
+		var pages [][]string
+		var prevs []string
+		for n := 0; ; n++ {
+			page, err := st.SearchProspects(ctx, q)
+			if err != nil || n > 40 {
+				t.Fatalf("%+v: %v after %d pages", q, err, n)
+			}
+			pages, prevs = append(pages, pageIDs(page)), append(prevs, page.Prev)
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
+		}
+		got := slices.Concat(pages...)
+		expect := want
+		switch q.Text {
+		case "p1":
+			expect = want[1000:2000] // emails p1…@
+		case "co 3":
+			expect = nil
+			for i := 3; i < 3000; i += 7 {
+				expect = append(expect, want[i])
+			}
+		}
+		if !slices.Equal(got, expect) {
+			t.Errorf("%+v: %d prospects, want %d (first %v)", q, len(got), len(expect), got[:min(5, len(got))])
+		}
+		q.Cursor = prevs[len(prevs)-1]
+		for i := len(pages) - 2; i >= 0 && q.Cursor != ""; i-- {
+			page, err := st.SearchProspects(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(pageIDs(page), pages[i]) {
+				t.Errorf("%+v: back to page %d differs", q, i)
+				break
+			}
+			q.Cursor = page.Prev
+		}
+	}
+	// Renaming everyone empties the old buckets: the directories shrink
+	// back to what the new entries need.
+	for _, p := range ps {
+		p.LastName = "Z" + p.LastName
+	}
+	for i := 0; i < len(ps); i += 500 {
+		save(t, st, ps[i:i+500]...)
+	}
+	for sh := 0; sh < store.Shards; sh++ {
+		names := entries(t, st, k.ProspectNameIndex(sh))
+		if n := st.Redis().ZCard(ctx, k.ProspectNameIndex(sh)).Val(); int(n) > len(names)/60+2 {
+			t.Errorf("shard %d: %d name buckets for %d entries: emptied buckets stayed", sh, n, len(names))
+		}
+		for _, m := range names {
+			if !strings.HasPrefix(m, "pat znum") {
+				t.Fatalf("shard %d still holds %q", sh, m)
+			}
+		}
+	}
+	if got := ids(t, st, store.ProspectQuery{Text: "num0"}); len(got) != 0 {
+		t.Errorf("old last names still found: %v", got)
+	}
+}
+
 // Prospects written before the index are found once ReindexProspects has
 // run; it reads only profiles, not a prospect's other keys.
 func TestReindexProspects(t *testing.T) {
@@ -577,6 +707,10 @@ func TestReindexProspects(t *testing.T) {
 	if err != nil || len(page.Hits) != 0 || page.IndexReady {
 		t.Fatalf("before the reindex: %d hits, ready %v, %v", len(page.Hits), page.IndexReady, err)
 	}
+	old := st.Keys().Prefix + ":{s03}:px1:n" // an earlier layout's key
+	if err := st.Redis().ZAdd(ctx, old, redis.Z{Member: "old\x00old0001"}).Err(); err != nil {
+		t.Fatal(err)
+	}
 	var calls int
 	n, err := st.ReindexProspects(ctx, func(int) { calls++ })
 	if err != nil || n != 1234 || calls == 0 {
@@ -589,12 +723,15 @@ func TestReindexProspects(t *testing.T) {
 	if ready, err := st.IndexReady(ctx); !ready || err != nil {
 		t.Errorf("IndexReady %v %v", ready, err)
 	}
+	if st.Redis().Exists(ctx, old).Val() != 0 {
+		t.Error("the earlier layout's keys were kept")
+	}
 	// Running it again changes nothing.
-	before := st.Redis().ZCard(ctx, st.Keys().ProspectNameIndex(0)).Val()
+	before := len(entries(t, st, st.Keys().ProspectNameIndex(0)))
 	if _, err := st.ReindexProspects(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if after := st.Redis().ZCard(ctx, st.Keys().ProspectNameIndex(0)).Val(); after != before {
+	if after := len(entries(t, st, st.Keys().ProspectNameIndex(0))); after != before {
 		t.Errorf("a second reindex changed shard 0's names from %d to %d", before, after)
 	}
 }
