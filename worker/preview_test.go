@@ -5,16 +5,19 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/mail"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
@@ -69,17 +72,30 @@ var unsubRE = regexp.MustCompile(`/u/[A-Za-z0-9_.-]+`)
 func snapshot(t *testing.T, r *rig) map[string]string {
 	t.Helper()
 	ctx := context.Background()
+	var mu sync.Mutex
 	out := map[string]string{}
-	iter := r.st.Redis().Scan(ctx, 0, r.st.Keys().Prefix+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		v, err := r.st.Redis().Dump(ctx, k).Result()
-		if err != nil {
-			t.Fatalf("DUMP %s: %v", k, err)
+	// On a Redis Cluster every master holds some of the keys.
+	scan := func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.Scan(ctx, 0, r.st.Keys().Prefix+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			k := iter.Val()
+			v, err := node.Dump(ctx, k).Result()
+			if err != nil {
+				return fmt.Errorf("DUMP %s: %w", k, err)
+			}
+			mu.Lock()
+			out[k] = v
+			mu.Unlock()
 		}
-		out[k] = v
+		return iter.Err()
 	}
-	if err := iter.Err(); err != nil {
+	var err error
+	if cc, ok := r.st.Redis().(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return scan(ctx, m) })
+	} else {
+		err = scan(ctx, r.st.Redis())
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out
