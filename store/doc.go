@@ -10,11 +10,12 @@
 // concurrent workers and API calls never lose an update.
 //
 // Prospect search (prospect_index.go) keeps per-shard secondary indexes:
-// sorted sets of "folded term\x00pid" members (name, last name, email,
-// company, phone digits, owner), written after each profile write by a
+// "folded term\x00pid" entries (name, last name, email, company, phone
+// digits, owner) in byte order, as directories of small sorted-set buckets
+// that Redis keeps compact, written after each profile write by a
 // script on the prospect's own slot that applies only if the profile is
-// still the one indexed. SearchProspects merges the shards' ZRANGEBYLEX
-// prefix ranges in member order (the cursor is the last member consumed),
+// still the one indexed. SearchProspects merges the shards' prefix ranges
+// in entry order (the cursor is the last member consumed),
 // checks cadence, stage and state on the candidates' enrollments with one
 // script per shard, and stops after a bounded number of candidates with a
 // partial page and a cursor rather than run long. ReindexProspects builds

@@ -366,11 +366,20 @@ end
 return out
 `)
 
-// indexCount counts the entries of a bucketed set between two lex bounds.
-// KEYS[1] the directory. ARGV[1] the low end ("[" + prefix), ARGV[2] the
-// high end ("[" + prefix + "\xff").
+// indexCount counts the entries of a bucketed set between two lex
+// bounds: exactly when the range spans a few buckets, else estimated from
+// how many buckets it spans and the set's average bucket, so counting a
+// large range (the biggest book, q=a) costs no more than a small one.
+// KEYS[1] the directory, KEYS[2] the shard's counts. ARGV[1] the low end
+// ("[" + prefix), ARGV[2] the high end ("[" + prefix + "\xff"), ARGV[3]
+// the set's counts field.
 var indexCount = redis.NewScript(`
 local dir, total = KEYS[1], 0
+local inside = redis.call('ZLEXCOUNT', dir, ARGV[1], ARGV[2])
+if inside > 4 then
+  local entries = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
+  return math.floor(inside * entries / math.max(redis.call('ZCARD', dir), 1))
+end
 local b = redis.call('ZREVRANGEBYLEX', dir, ARGV[1], '-', 'LIMIT', 0, 1)[1]
 while b do
   total = total + redis.call('ZLEXCOUNT', dir .. ':' .. b, ARGV[1], ARGV[2])
@@ -731,8 +740,9 @@ type ProspectPage struct {
 	// Searched counts the index entries examined by this search so far
 	// (this page and the ones it continues).
 	Searched int
-	// Candidates is how many index entries the search walks through
-	// (counted at its first page): Searched of Candidates.
+	// Candidates is how many index entries the search walks through,
+	// counted at its first page (estimated from the bucket counts for a
+	// range wider than a few buckets): Searched of about Candidates.
 	Candidates int
 	// Partial says the page stopped at the scan limit before it was full:
 	// Next continues the search.
@@ -896,7 +906,9 @@ func (sr *search) decodeCursor() (*searchCursor, error) {
 
 // source is one lex range of one sorted set, read in chunks.
 type source struct {
-	key    string
+	key    string // the set's directory
+	counts string // the shard's counts, and the set's field in it
+	field  string
 	lo, hi string // inclusive bounds; "" is open
 	buf    []string
 	done   bool // nothing left beyond buf
@@ -907,17 +919,18 @@ type source struct {
 func (s *Store) sources(sr *search, driver string) []*source {
 	var out []*source
 	for sh := 0; sh < Shards; sh++ {
+		counts := s.keys.ProspectIndexCounts(sh)
 		switch driver {
 		case driveText:
-			for _, key := range []string{s.keys.ProspectNameIndex(sh), s.keys.ProspectTermIndex(sh)} {
+			for _, set := range []struct{ key, field string }{{s.keys.ProspectNameIndex(sh), "n"}, {s.keys.ProspectTermIndex(sh), "t"}} {
 				for _, f := range sr.forms {
-					out = append(out, &source{key: key, lo: cut(f), hi: cut(f) + "\xff"})
+					out = append(out, &source{key: set.key, counts: counts, field: set.field, lo: cut(f), hi: cut(f) + "\xff"})
 				}
 			}
 		case driveOwner:
-			out = append(out, &source{key: s.keys.ProspectOwnerIndex(sh), lo: sr.Owner + "\x00", hi: sr.Owner + "\x00\xff"})
+			out = append(out, &source{key: s.keys.ProspectOwnerIndex(sh), counts: counts, field: "o", lo: sr.Owner + "\x00", hi: sr.Owner + "\x00\xff"})
 		default:
-			out = append(out, &source{key: s.keys.ProspectNameIndex(sh)})
+			out = append(out, &source{key: s.keys.ProspectNameIndex(sh), counts: counts, field: "n"})
 		}
 	}
 	return out
@@ -1119,7 +1132,8 @@ func (s *Store) SearchProspects(ctx context.Context, q ProspectQuery) (ProspectP
 	}
 	if len(ranges) > 0 {
 		cmds := s.pipelineScript(ctx, indexCount, len(ranges), func(i int) ([]string, []any) {
-			return []string{ranges[i].src.key}, []any{"[" + ranges[i].src.lo, "[" + ranges[i].src.hi}
+			src := ranges[i].src
+			return []string{src.key, src.counts}, []any{"[" + src.lo, "[" + src.hi, src.field}
 		})
 		for i, c := range cmds {
 			n, err := c.Int64()

@@ -623,6 +623,21 @@ func TestProspectIndexBuckets(t *testing.T) {
 	if total != 3000*5 || buckets < 3*store.Shards+50 {
 		t.Fatalf("%d entries in %d buckets, want 15000 in many", total, buckets)
 	}
+	// Counts: exact for a range of a few buckets, estimated for a wide
+	// one.
+	for _, c := range []struct {
+		q        store.ProspectQuery
+		want     int
+		slackPct int
+	}{{store.ProspectQuery{Text: "pat num000"}, 10, 0}, {store.ProspectQuery{Text: "pat"}, 3000, 25}, {store.ProspectQuery{Owner: "sam"}, 3000, 25}, {store.ProspectQuery{}, 3000, 0}} {
+		page, err := st.SearchProspects(ctx, c.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := page.Candidates - c.want; d*100 > c.want*c.slackPct || -d*100 > c.want*c.slackPct {
+			t.Errorf("%+v: candidates %d, want %d ± %d%%", c.q, page.Candidates, c.want, c.slackPct)
+		}
+	}
 	// Every listing, forward in pages of 100 and back.
 	for _, q := range []store.ProspectQuery{{Text: "pat", Limit: 100}, {Owner: "sam", Limit: 100}, {Limit: 100}, {Text: "p1", Limit: 100}, {Text: "co 3", Limit: 100}} {
 		var pages [][]string
