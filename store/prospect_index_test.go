@@ -66,7 +66,7 @@ func rawWrite(t testing.TB, st *store.Store, ps ...*store.Prospect) {
 }
 
 // entries lists a bucketed index set's entries in order, bucket after
-// bucket, and checks the buckets: each within its bounds, at most 120
+// bucket, and checks the buckets: each within its bounds, at most 64
 // entries, compact.
 func entries(t testing.TB, st *store.Store, dir string) []string {
 	t.Helper()
@@ -81,7 +81,7 @@ func entries(t testing.TB, st *store.Store, dir string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(ms) > 120 {
+		if len(ms) > 64 {
 			t.Errorf("bucket %q of %s holds %d entries", b, dir, len(ms))
 		}
 		if b != "" && len(ms) == 0 {
@@ -590,7 +590,7 @@ func TestProspectSearchRefusesBadParameters(t *testing.T) {
 	}
 }
 
-// Thousands of entries per shard: buckets split at 120 and stay compact,
+// Thousands of entries per shard: buckets split at 64 and stay compact,
 // searches and pages run across bucket bounds in both directions, the
 // counts follow, and renames empty buckets out of the directories.
 func TestProspectIndexBuckets(t *testing.T) {
@@ -690,7 +690,7 @@ func TestProspectIndexBuckets(t *testing.T) {
 	}
 	for sh := 0; sh < store.Shards; sh++ {
 		names := entries(t, st, k.ProspectNameIndex(sh))
-		if n := st.Redis().ZCard(ctx, k.ProspectNameIndex(sh)).Val(); int(n) > len(names)/60+2 {
+		if n := st.Redis().ZCard(ctx, k.ProspectNameIndex(sh)).Val(); int(n) > len(names)/30+2 {
 			t.Errorf("shard %d: %d name buckets for %d entries: emptied buckets stayed", sh, n, len(names))
 		}
 		for _, m := range names {
