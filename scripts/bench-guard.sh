@@ -31,7 +31,9 @@ check "SendPath ratio-batch-journal" "$(metric SendPath ratio-batch-journal)" ">
 check "SendPath ratio-c/a" "$(metric SendPath ratio-c/a)" ">=" 0.15 "README 0.46-0.60"
 # README memory figures + 10 %.
 check "SendPath redis-B/enrollment" "$(metric SendPath redis-B/enrollment)" "<=" 913 "README 710-830 B"
-check "EnrollIngest redis-B/enrollment" "$(metric EnrollIngest redis-B/enrollment)" "<=" 963 "README 875 B"
+# EnrollIngest: 1,065 B at N = 2,000 since every write also indexes the
+# prospect for search (docs/performance.md, Prospect search); 875 B before.
+check "EnrollIngest redis-B/enrollment" "$(metric EnrollIngest redis-B/enrollment)" "<=" 1172 "1,065 B with the search index"
 check "MemoryMidJourney fresh-B/enrollment" "$(metric MemoryMidJourney fresh-B/enrollment)" "<=" 988 "README 898 B"
 check "MemoryMidJourney after3-B/enrollment" "$(metric MemoryMidJourney after3-B/enrollment)" "<=" 2090 "README about 1,900 B"
 exit $fail
