@@ -16,6 +16,7 @@ import (
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/demo"
 	"github.com/nurture-dev/nurture/internal/browsertest"
+	"github.com/nurture-dev/nurture/worker"
 )
 
 // browser is one headless Chromium for a test, with screenshots kept in
@@ -241,7 +242,9 @@ func salesSession(t *testing.T, b *browser, info demo.Info, width int64) {
 	// Wait for one of sam's leads, and one of someone else's, reloading
 	// the page as a rep would.
 	var eid string
-	deadline := time.Now().Add(120 * time.Second)
+	start := time.Now()
+	deadline := start.Add(120 * time.Second)
+	nudged := false
 	for {
 		var eids, owners []string
 		b.run(ctx, "warm leads", chromedp.Navigate(info.URL+"/"), chromedp.WaitVisible(`#warm`, chromedp.ByQuery),
@@ -265,6 +268,12 @@ func salesSession(t *testing.T, b *browser, info demo.Info, width int64) {
 		if len(eids) > 0 && others > 0 {
 			eid = eids[0]
 			break
+		}
+		if len(eids) == 0 && !nudged && time.Since(start) > 30*time.Second {
+			// The demo's replies are random: some seeds and timings give
+			// sam none. One of his prospects replies, through the same
+			// engine call the inbound webhook makes.
+			nudged = replyAsSam(t, info)
 		}
 		if time.Now().After(deadline) {
 			b.fatal(ctx, "warm", "within 120 s no warm lead of sam (%d shown) and of another owner (%d)", len(eids), others)
@@ -370,10 +379,7 @@ func salesSession(t *testing.T, b *browser, info demo.Info, width int64) {
 	// the chart's full height, nothing sized by other rules.
 	var bars []map[string]float64
 	today := info.Clock().UTC()
-	days, err := info.Engine.Trend(bg, "saas-trial", today.AddDate(0, 0, -89), today)
-	if err != nil {
-		t.Fatal(err)
-	}
+	days := trend(t, info, today)
 	b.run(ctx, "trend", chromedp.Navigate(info.URL+"/cadences/saas-trial?days=90"), chromedp.WaitVisible(`#trend-sent svg`, chromedp.ByQuery),
 		chromedp.Evaluate(`(() => { const s = document.querySelector('#trend-sent svg').getBoundingClientRect();
 			return [...document.querySelectorAll('#trend-sent rect.day')].map(r => { const b = r.getBoundingClientRect();
@@ -393,10 +399,7 @@ func salesSession(t *testing.T, b *browser, info demo.Info, width int64) {
 	}
 	// A cadence day here is a second: read the engine again after the
 	// page, and allow a day either side of the two reads.
-	after, err := info.Engine.Trend(bg, "saas-trial", info.Clock().UTC().AddDate(0, 0, -89), info.Clock().UTC())
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := trend(t, info, info.Clock().UTC())
 	sendDaysAfter := 0
 	for _, d := range after {
 		if d.Sent > 0 {
@@ -434,6 +437,46 @@ func salesSession(t *testing.T, b *browser, info demo.Info, width int64) {
 	b.run(ctx, "admin cadences", chromedp.Navigate(info.URL+"/cadences"), chromedp.WaitVisible(`#monitor-note`, chromedp.ByQuery))
 	b.checkLayout(ctx, "admin-cadences", true)
 	b.run(ctx, "admin log out", clickAndLoad(`#logout`), chromedp.WaitVisible(`input[name="token"]`, chromedp.ByQuery))
+}
+
+// trend reads saas-trial's last 90 days from the engine, trying again
+// when the embedded Redis is too busy to answer in time (under -race).
+func trend(t *testing.T, info demo.Info, today time.Time) []worker.DayRow {
+	t.Helper()
+	var err error
+	for i := 0; i < 5; i++ {
+		var days []worker.DayRow
+		if days, err = info.Engine.Trend(context.Background(), "saas-trial", today.AddDate(0, 0, -89), today); err == nil {
+			return days
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatal(err)
+	return nil
+}
+
+// replyAsSam makes one of sam's running saas-trial enrollments reply.
+func replyAsSam(t *testing.T, info demo.Info) bool {
+	t.Helper()
+	ctx := context.Background()
+	ids, err := info.Engine.Store().OwnerEnrollments(ctx, "sam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if !strings.HasSuffix(id, "~saas-trial") {
+			continue
+		}
+		l, err := info.Engine.Store().Enrollment(ctx, id)
+		if err != nil || l.Enrollment.State != cadence.Active {
+			continue
+		}
+		if _, err := info.Engine.Apply(ctx, id, cadence.Event{Kind: cadence.EvReplied, Touch: "welcome", Channel: cadence.Email, By: "email", Reason: "Yes, let's talk next week."}); err == nil {
+			t.Logf("no warm lead of sam after 30 s: %s replied", id)
+			return true
+		}
+	}
+	return false
 }
 
 func state(t *testing.T, info demo.Info, eid string) cadence.State {
