@@ -103,7 +103,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer m.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	// In-process: a slow answer is a busy machine (tests under -race), not
+	// a lost server, so wait longer than go-redis's 3 s default.
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second})
 	defer rdb.Close()
 	cads, srcs, err := examples.LoadWithSources()
 	if err != nil {
