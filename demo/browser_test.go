@@ -391,21 +391,11 @@ func salesSession(t *testing.T, b *browser, info demo.Info, width int64) {
 		}
 		tallest = max(tallest, bar["h"])
 	}
-	sendDays := 0
-	for _, d := range days {
-		if d.Sent > 0 {
-			sendDays++
-		}
-	}
+	sendDays := daysWithSends(days)
 	// A cadence day here is a second: read the engine again after the
 	// page, and allow a day either side of the two reads.
 	after := trend(t, info, info.Clock().UTC())
-	sendDaysAfter := 0
-	for _, d := range after {
-		if d.Sent > 0 {
-			sendDaysAfter++
-		}
-	}
+	sendDaysAfter := daysWithSends(after)
 	lo, hi := min(sendDays, sendDaysAfter)-1, max(sendDays, sendDaysAfter)+1
 	if sendDays == 0 || len(bars) < lo || len(bars) > hi || math.Abs(tallest-bars[0]["svg"]) > 1 {
 		b.fatal(ctx, "trend", "sent trend: %d bars for %d–%d days with sends, tallest %.1f px of %v", len(bars), sendDays, sendDaysAfter, tallest, bars)
@@ -453,6 +443,17 @@ func trend(t *testing.T, info demo.Info, today time.Time) []worker.DayRow {
 	}
 	t.Fatal(err)
 	return nil
+}
+
+// daysWithSends counts the days that sent anything.
+func daysWithSends(days []worker.DayRow) int {
+	n := 0
+	for _, d := range days {
+		if d.Sent > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // replyAsSam makes one of sam's running saas-trial enrollments reply.
