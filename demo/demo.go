@@ -56,6 +56,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Ready is called once the dashboard answers (tests use it).
 	Ready func(Info)
+	// Start is the cadence clock's first instant; zero is now. Tests that
+	// time touches pick a stretch without the sample cadence's holidays.
+	Start time.Time
 }
 
 // Info is what the demo prints: where to go and how to log in.
@@ -120,6 +123,9 @@ func Run(ctx context.Context, o Options) error {
 	// One cadence day lasts DaySeconds of real time.
 	speed := 86400 / o.DaySeconds
 	realStart, virtualStart := time.Now(), time.Now().UTC()
+	if !o.Start.IsZero() {
+		virtualStart = o.Start.UTC()
+	}
 	clock := func() time.Time {
 		return virtualStart.Add(time.Duration(float64(time.Since(realStart)) * speed))
 	}
