@@ -188,6 +188,9 @@ func compile(s *Spec, d *decoder, file string) *Cadence {
 		}
 		c.Caps[ch] = Cap{Max: cp.Max, Per: cp.Per.Approx()}
 	}
+	if m := s.From.Mailbox; m != "" && !mailboxChoiceRE.MatchString(m) {
+		d.add(s.From.At.Of("mailbox"), "from.mailbox", "%q: expected owner, pool:NAME or a mailbox id (lowercase letters, digits, '.', '_', '-')", m)
+	}
 	if s.From.SMS != "" {
 		if e164, err := NormalizePhone(s.From.SMS, ""); err != nil || e164 != s.From.SMS {
 			d.add(s.From.At.Of("sms"), "from.sms", "%q is not an E.164 number (expected +15551234567)", s.From.SMS)
@@ -366,6 +369,10 @@ func compile(s *Spec, d *decoder, file string) *Cadence {
 	return c
 }
 
+// mailboxChoiceRE is a from.mailbox value; which mailboxes exist is the
+// deployment's (NURTURE_MAILBOXES), checked when a touch is sent.
+var mailboxChoiceRE = regexp.MustCompile(`^(owner|pool:[a-z0-9][a-z0-9._-]{0,63}|[a-z0-9][a-z0-9._-]{0,63})$`)
+
 // stageIDs lists the stage ids given, each once, in file order.
 func stageIDs(s *Spec) []string {
 	out := make([]string, 0, len(s.Stages))
@@ -450,8 +457,8 @@ func compileTouch(c *Cadence, st *Stage, j int, ts *TouchSpec, d *decoder, field
 		t.Conditions = append(t.Conditions, cond)
 	}
 	if t.Channel == Email {
-		if c.From.Email == "" && !d.failed("from") {
-			d.add(ts.At.Of("channel"), field+".channel", "email touch, but from.email is not set")
+		if c.From.Email == "" && c.From.Mailbox == "" && !d.failed("from") {
+			d.add(ts.At.Of("channel"), field+".channel", "email touch, but neither from.email nor from.mailbox is set")
 		}
 		if c.PostalAddress == "" && !d.failed("postal_address") {
 			d.add(ts.At.Of("channel"), field+".channel", "email touch, but postal_address is not set (required in every marketing email)")

@@ -38,6 +38,7 @@ type FromSpec struct {
 	ReplyTo          string    `yaml:"reply_to" desc:"Reply-To address; replies are matched back to the enrollment."`
 	SMS              string    `yaml:"sms" desc:"Sending phone number in E.164."`
 	MessagingService string    `yaml:"messaging_service" desc:"Twilio Messaging Service SID, instead of sms."`
+	Mailbox          string    `yaml:"mailbox" desc:"Sender mailbox (NURTURE_MAILBOXES) for email: owner (the prospect's owner's mailbox; replies go to the rep), pool:NAME (spread over a pool) or a mailbox id. A prospect keeps its mailbox for the whole enrollment; email is the fallback when none fits."`
 	At               Positions `yaml:"-"`
 }
 

@@ -82,6 +82,8 @@ type Event struct {
 	// MessageID is the sent email's Message-ID, kept so a later touch can
 	// thread under it.
 	MessageID string
+	// Mailbox is the sender mailbox an email was sent from.
+	Mailbox string
 }
 
 // Enrollment is one prospect's run through one cadence version.
@@ -120,6 +122,9 @@ type Enrollment struct {
 	PrevEmailClicked bool
 	// PrevMessageID is the Message-ID of the last email sent.
 	PrevMessageID string
+	// Mailbox is the sender mailbox its emails go from (senders), kept so
+	// every touch of a thread comes from the same inbox.
+	Mailbox string
 	// NextTouch is the id of the touch at Step ("" at the stage's end), so
 	// a new version of the cadence can find it again by id (Rebase).
 	NextTouch string
@@ -422,6 +427,9 @@ func (m *machine) touchDone(ev Event) error {
 		e.PrevEmail, e.PrevEmailOpened, e.PrevEmailClicked = t.ID, false, false
 		if ev.MessageID != "" {
 			e.PrevMessageID = ev.MessageID
+		}
+		if ev.Mailbox != "" {
+			e.Mailbox = ev.Mailbox
 		}
 	}
 	m.schedule()

@@ -22,6 +22,12 @@ import (
 // For indentation mistakes, the common case, the message names the key
 // the line fails to line up with.
 
+// SyntaxProblem places a YAML parse error of data as above; other YAML
+// files of the project (the mailboxes file) report theirs the same way.
+func SyntaxProblem(file string, data []byte, err error) *FieldError {
+	return syntaxProblem(file, data, err)
+}
+
 func syntaxProblem(file string, data []byte, err error) *FieldError {
 	var le *yaml.LoadError
 	if !errors.As(err, &le) || le.Mark.Line == 0 {

@@ -35,6 +35,7 @@ type enrollmentRecord struct {
 	PrevOpen   bool   `json:"po,omitempty"`
 	PrevClick  bool   `json:"pc,omitempty"`
 	PrevMsgID  string `json:"pm,omitempty"`
+	Mailbox    string `json:"mb,omitempty"`
 	NextTouch  string `json:"nt,omitempty"`
 	StageDone  string `json:"sd,omitempty"`
 	Opened     string `json:"op,omitempty"`
@@ -65,7 +66,7 @@ func encodeEnrollment(e *cadence.Enrollment) string {
 		Stage: e.Stage, Step: e.Step, Generation: e.Generation, Enrolled: ms(e.EnrolledAt), StageAt: ms(e.StageEnteredAt),
 		LastTouch: ms(e.LastTouchAt), Due: ms(e.DueAt), Remaining: e.Remaining.Milliseconds(), Until: ms(e.Until),
 		By: e.By, Reason: e.Reason, Engaged: e.StageEngaged, LastEngage: ms(e.LastEngagedAt),
-		PrevEmail: e.PrevEmail, PrevOpen: e.PrevEmailOpened, PrevClick: e.PrevEmailClicked, PrevMsgID: e.PrevMessageID,
+		PrevEmail: e.PrevEmail, PrevOpen: e.PrevEmailOpened, PrevClick: e.PrevEmailClicked, PrevMsgID: e.PrevMessageID, Mailbox: e.Mailbox,
 		NextTouch: e.NextTouch, StageDone: e.StageDone, Opened: e.Opened, Clicked: e.Clicked,
 	})
 	return string(b)
@@ -85,7 +86,7 @@ func decodeEnrollment(s string) (cadence.Enrollment, error) {
 		Stage: r.Stage, Step: r.Step, Generation: r.Generation, EnrolledAt: fromMS(r.Enrolled), StageEnteredAt: fromMS(r.StageAt),
 		LastTouchAt: fromMS(r.LastTouch), DueAt: fromMS(r.Due), Remaining: time.Duration(r.Remaining) * time.Millisecond,
 		Until: fromMS(r.Until), By: r.By, Reason: r.Reason, StageEngaged: r.Engaged, LastEngagedAt: fromMS(r.LastEngage),
-		PrevEmail: r.PrevEmail, PrevEmailOpened: r.PrevOpen, PrevEmailClicked: r.PrevClick, PrevMessageID: r.PrevMsgID,
+		PrevEmail: r.PrevEmail, PrevEmailOpened: r.PrevOpen, PrevEmailClicked: r.PrevClick, PrevMessageID: r.PrevMsgID, Mailbox: r.Mailbox,
 		NextTouch: r.NextTouch, StageDone: r.StageDone, Opened: r.Opened, Clicked: r.Clicked,
 	}, nil
 }

@@ -142,6 +142,7 @@ func (e *Engine) Run(ctx context.Context, conn asynq.RedisConnOpt, opts RunOptio
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TaskSend, e.HandleSend)
 	mux.HandleFunc(TaskWarmWebhook, e.HandleWarmWebhook)
+	mux.HandleFunc(TaskOperatorWebhook, e.HandleOperatorWebhook)
 	if err := srv.Start(mux); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/senders"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/tokens"
 	"github.com/nurture-dev/nurture/tracking"
@@ -76,6 +77,15 @@ type Config struct {
 	// every touch of the task not yet sent "uncertain". Either way nothing
 	// is ever sent twice.
 	Journal string
+	// Senders are the sender mailboxes, their limits and brakes (nil:
+	// every email goes from its cadence's from.email, unlimited).
+	Senders *senders.Config
+	// Relays are the email senders of Senders' relays by id; a mailbox
+	// without a relay sends through Email.
+	Relays map[string]channels.EmailSender
+	// OperatorWebhookURL receives a signed POST (OperatorNotice) when a
+	// brake stops sending; OperatorWebhookSecret signs it.
+	OperatorWebhookURL, OperatorWebhookSecret string
 }
 
 // Journal modes (Config.Journal).
@@ -351,6 +361,7 @@ func (e *Engine) Apply(ctx context.Context, eid string, ev cadence.Event) (caden
 		return o, err
 	}
 	e.cfg.Observer.Event(ev.Kind)
+	e.noteBadOutcome(ctx, &o.Enrollment, ev)
 	if !ev.Machine && ev.Channel == cadence.Email && (ev.Kind == cadence.EvOpened || ev.Kind == cadence.EvClicked || ev.Kind == cadence.EvReplied) {
 		// The address works: soft bounces are no longer consecutive.
 		if err := e.st.ResetSoftBounces(ctx, o.Enrollment.ProspectID); err != nil {

@@ -68,22 +68,62 @@ func (e *Engine) notifyWarm(ctx context.Context, en cadence.Enrollment, ev caden
 // HandleWarmWebhook delivers one warm-lead notice; a non-2xx answer is an
 // error, so asynq retries it with backoff.
 func (e *Engine) HandleWarmWebhook(ctx context.Context, t *asynq.Task) error {
+	return e.postWebhook(ctx, "warm-lead", e.cfg.WarmWebhookURL, e.cfg.WarmWebhookSecret, t.Payload())
+}
+
+// TaskOperatorWebhook is the operator alert task type.
+const TaskOperatorWebhook = "nurture:operator-webhook"
+
+// OperatorNotice is the JSON body of the operator webhook: something an
+// operator must act on (a brake stopped a mailbox or a cadence).
+type OperatorNotice struct {
+	Event string `json:"event"`
+	// Group is the limit group ("mb:sam", "cad:saas-trial"); What the same
+	// in words.
+	Group  string    `json:"group"`
+	What   string    `json:"what"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// notifyOperator enqueues an operator alert, once per event, group and
+// time.
+func (e *Engine) notifyOperator(ctx context.Context, n OperatorNotice) error {
+	if e.cfg.OperatorWebhookURL == "" || e.cfg.Notify == nil {
+		return nil
+	}
+	body, _ := json.Marshal(n)
+	task := asynq.NewTask(TaskOperatorWebhook, body, asynq.TaskID(fmt.Sprintf("op:%s:%s:%d", n.Event, n.Group, n.At.UnixMilli())),
+		asynq.Queue(e.queue(queueEvents)), asynq.MaxRetry(15), asynq.Timeout(30*time.Second), asynq.Retention(24*time.Hour))
+	if _, err := e.cfg.Notify.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue operator webhook: %w", err)
+	}
+	return nil
+}
+
+// HandleOperatorWebhook delivers one operator alert, signed like the
+// warm-lead webhook.
+func (e *Engine) HandleOperatorWebhook(ctx context.Context, t *asynq.Task) error {
+	return e.postWebhook(ctx, "operator", e.cfg.OperatorWebhookURL, e.cfg.OperatorWebhookSecret, t.Payload())
+}
+
+func (e *Engine) postWebhook(ctx context.Context, what, url, secret string, payload []byte) error {
 	ts := e.cfg.Clock().Unix()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.WarmWebhookURL, bytes.NewReader(t.Payload()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
 		return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Nurture-Timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("X-Nurture-Signature", SignWebhook(e.cfg.WarmWebhookSecret, ts, t.Payload()))
+	req.Header.Set("X-Nurture-Signature", SignWebhook(secret, ts, payload))
 	resp, err := e.httpClient().Do(req)
 	if err != nil {
-		return fmt.Errorf("warm-lead webhook: %w", err)
+		return fmt.Errorf("%s webhook: %w", what, err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("warm-lead webhook answered %s", resp.Status)
+		return fmt.Errorf("%s webhook answered %s", what, resp.Status)
 	}
 	return nil
 }

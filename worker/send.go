@@ -11,6 +11,7 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
+	"github.com/nurture-dev/nurture/senders"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/templates"
 	"github.com/nurture-dev/nurture/tracking"
@@ -31,6 +32,9 @@ type item struct {
 	sms      *channels.SMS
 	sendErr  error
 	attempts int
+	// mailbox is the sender mailbox it goes from (nil: the cadence's
+	// from.email).
+	mailbox *senders.Mailbox
 }
 
 // ProcessBatch runs claimed enrollments through gate, render, send and
@@ -78,7 +82,15 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 			}
 		}
 	}
+	// The mailbox first: it is the sending domain the pauses and limits
+	// are about (senders.go).
+	if sends, err = e.resolveMailboxes(ctx, sends, now); err != nil {
+		return err
+	}
 	if sends, err = e.holdPausedDomains(ctx, sends, now); err != nil {
+		return err
+	}
+	if sends, err = e.applyLimits(ctx, sends, now); err != nil {
 		return err
 	}
 	if len(sends) == 0 {
@@ -89,6 +101,7 @@ func (e *Engine) ProcessBatch(ctx context.Context, ids []string) error {
 		it.ledger = store.LedgerField(l)
 	}
 	e.deliver(ctx, sends, now)
+	e.recordSentOutcomes(ctx, sends)
 	if err := e.recordAll(ctx, sends, now); err != nil {
 		// Redis failed while the outcomes were being recorded; this worker
 		// alone knows which messages the provider accepted.
@@ -143,7 +156,7 @@ func (e *Engine) holdPausedDomains(ctx context.Context, sends []*item, now time.
 			out = append(out, it)
 			continue
 		}
-		d := senderDomain(it.c.From.Email)
+		d := senderDomain(it.fromAddress())
 		p, seen := paused[d]
 		if !seen {
 			u, r, err := e.st.DomainPaused(ctx, d, now)
@@ -528,7 +541,11 @@ func (e *Engine) render(it *item) error {
 	if t.Thread {
 		inReplyTo = l.PrevMessageID
 	}
-	email := &channels.Email{MessageID: "<" + key + ">", InReplyTo: inReplyTo, From: it.c.From.Email, ReplyTo: it.c.From.ReplyTo, To: it.prospect.Email,
+	replyTo := it.c.From.ReplyTo
+	if it.mailbox != nil {
+		replyTo = "" // replies go to the mailbox: the rep's own inbox
+	}
+	email := &channels.Email{MessageID: "<" + key + ">", InReplyTo: inReplyTo, From: it.fromAddress(), ReplyTo: replyTo, To: it.prospect.Email,
 		Subject: m.Subject, Text: m.Text, HTML: m.HTML, Unsubscribe: data.UnsubscribeURL,
 		Headers: map[string]string{"X-Nurture-Touch": it.c.ID + "/" + t.ID + "/" + it.dec.Variant.ID}}
 	if err := checkEmail(email); err != nil {
@@ -566,13 +583,39 @@ func (e *Engine) deliver(ctx context.Context, ready []*item, now time.Time) {
 			smsItems = append(smsItems, it)
 		}
 	}
-	if len(emails) > 0 {
+	// Each relay gets its share of the batch over its own pool; a
+	// mailbox without a relay sends through the default one.
+	byRelay := map[string][]int{}
+	var relays []string
+	for i, it := range emailItems {
+		r := ""
+		if it.mailbox != nil {
+			r = it.mailbox.Relay
+		}
+		if _, ok := byRelay[r]; !ok {
+			relays = append(relays, r)
+		}
+		byRelay[r] = append(byRelay[r], i)
+	}
+	for _, r := range relays {
+		idx := byRelay[r]
+		sender := e.cfg.Email
+		if s, ok := e.cfg.Relays[r]; ok && r != "" {
+			sender = s
+		}
+		group, groupItems := emails, emailItems
+		if len(relays) > 1 {
+			group, groupItems = make([]*channels.Email, len(idx)), make([]*item, len(idx))
+			for k, i := range idx {
+				group[k], groupItems[k] = emails[i], emailItems[i]
+			}
+		}
 		var j channels.Journal
 		if perMessage {
-			j = &journal{e: e, items: emailItems, owner: owner}
+			j = &journal{e: e, items: groupItems, owner: owner}
 		}
-		for i, err := range e.cfg.Email.SendEmails(ctx, emails, j) {
-			emailItems[i].sendErr = err
+		for i, err := range sender.SendEmails(ctx, group, j) {
+			groupItems[i].sendErr = err
 		}
 	}
 	var wg sync.WaitGroup
@@ -679,6 +722,9 @@ func sentEvent(it *item, now time.Time) cadence.Event {
 	if it.email != nil {
 		ev.MessageID = strings.Trim(it.email.MessageID, "<>")
 	}
+	if it.mailbox != nil {
+		ev.Mailbox = it.mailbox.ID
+	}
 	return ev
 }
 
@@ -721,7 +767,15 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	switch ce.Class {
 	case channels.HardBounce:
 		ev := cadence.Event{Kind: cadence.EvBounced, Hard: true, At: now, Touch: t.ID, Channel: cadence.Email, By: "smtp", Reason: ce.Error()}
-		return e.commitEvent(ctx, it, ev, it.ledger, store.LedgerFailed)
+		if err := e.commitEvent(ctx, it, ev, it.ledger, store.LedgerFailed); err != nil {
+			return err
+		}
+		en := it.loaded.Enrollment
+		if it.mailbox != nil {
+			en.Mailbox = it.mailbox.ID
+		}
+		e.noteBadOutcome(ctx, &en, ev)
+		return nil
 	case channels.OptedOut:
 		ev := cadence.Event{Kind: cadence.EvSMSOptOut, At: now, Touch: t.ID, Channel: cadence.SMS, By: "twilio 21610", Reason: "carrier reports the number opted out"}
 		return e.commitEvent(ctx, it, ev, it.ledger, store.LedgerFailed)
@@ -737,12 +791,15 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 		// The provider refuses our sender (5.7.x): the recipient is not at
 		// fault, and every message from this domain would fail the same
 		// way. Alert and pause the domain.
-		d := senderDomain(it.c.From.Email)
+		d := senderDomain(it.fromAddress())
 		until := now.Add(e.cfg.DomainPause)
 		e.log.Error("ALERT: sending domain paused after a sender-side refusal", "domain", d, "until", until, "code", ce.Code, "enhanced", ce.Enhanced, "err", it.sendErr)
 		if err := e.st.PauseDomain(ctx, d, ce.Error(), until, now); err != nil {
 			return err
 		}
+	}
+	if ce.Class == channels.Retry && rateLimited(ce) {
+		e.slowDown(ctx, it, ce, now)
 	}
 	// Retry, Transport, SenderPolicy, Halt: nothing was delivered; try later.
 	if err := e.st.ClearLedger(ctx, it.eid, it.ledger); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/nurture-dev/nurture/demo"
 	"github.com/nurture-dev/nurture/examples"
 	"github.com/nurture-dev/nurture/metrics"
+	"github.com/nurture-dev/nurture/senders"
 	"github.com/nurture-dev/nurture/server"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/tokens"
@@ -50,6 +51,12 @@ type engineConfig struct {
 	Journal     string
 	WarmURL     string
 	WarmSecret  string
+	// Mailboxes is NURTURE_MAILBOXES loaded (nil when unset).
+	Mailboxes             *senders.Config
+	OperatorURL, OpSecret string
+	// Clock is the engine's clock: nil is the wall clock; NURTURE_CLOCK
+	// (tests) runs an accelerated one.
+	Clock func() time.Time
 }
 
 // envTable documents every variable; the README's table is this one.
@@ -77,6 +84,10 @@ var envTable = [][3]string{
 	{"TWILIO_AUTH_TOKEN", "", "Twilio auth token (never logged); also verifies Twilio webhooks"},
 	{"NURTURE_WARM_WEBHOOK_URL", "", "receives a signed POST (X-Nurture-Signature) when a lead turns warm"},
 	{"NURTURE_WARM_WEBHOOK_SECRET", "", "HMAC secret of the warm-lead webhook"},
+	{"NURTURE_MAILBOXES", "", "sender mailboxes file (docs/sending.md#sender-mailboxes): mailboxes with owners, pools, relays, per-minute/hour/day limits and warm-up, recipient- and sending-domain limits, bounce brakes; SMTP secrets by environment variable name"},
+	{"NURTURE_OPERATOR_WEBHOOK_URL", "", "receives a signed POST (X-Nurture-Signature) when a brake stops a mailbox or a cadence"},
+	{"NURTURE_OPERATOR_WEBHOOK_SECRET", "", "HMAC secret of the operator webhook"},
+	{"NURTURE_CLOCK", "", "testing only: START,SPEED,ANCHOR_MS runs the engine on an accelerated clock (START RFC 3339 at wall-clock ANCHOR_MS, SPEED times real time) so several processes share one simulated day"},
 	{"NURTURE_IMAP_ADDR", "", "serve: poll this IMAP mailbox (host:port) for replies, auto-replies and bounces"},
 	{"NURTURE_IMAP_USER", "", "serve: IMAP user"},
 	{"NURTURE_IMAP_PASSWORD", "", "serve: IMAP password (never logged)"},
@@ -138,6 +149,28 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 		OutboxDir: get("NURTURE_OUTBOX_DIR"), WarmURL: get("NURTURE_WARM_WEBHOOK_URL"), WarmSecret: get("NURTURE_WARM_WEBHOOK_SECRET")}
 	if c.WarmURL != "" && len(c.WarmSecret) < 16 {
 		return c, errors.New("NURTURE_WARM_WEBHOOK_SECRET must be at least 16 characters when NURTURE_WARM_WEBHOOK_URL is set")
+	}
+	c.OperatorURL, c.OpSecret = get("NURTURE_OPERATOR_WEBHOOK_URL"), get("NURTURE_OPERATOR_WEBHOOK_SECRET")
+	if c.OperatorURL != "" && len(c.OpSecret) < 16 {
+		return c, errors.New("NURTURE_OPERATOR_WEBHOOK_SECRET must be at least 16 characters when NURTURE_OPERATOR_WEBHOOK_URL is set")
+	}
+	if f := get("NURTURE_MAILBOXES"); f != "" {
+		m, err := senders.LoadFile(f, env)
+		if err != nil {
+			var ve *cadence.ValidationError
+			if errors.As(err, &ve) {
+				return c, fmt.Errorf("NURTURE_MAILBOXES:\n%s", strings.TrimRight(ve.Render(nil), "\n"))
+			}
+			return c, fmt.Errorf("NURTURE_MAILBOXES: %w", err)
+		}
+		c.Mailboxes = m
+	}
+	if v := get("NURTURE_CLOCK"); v != "" {
+		clock, err := parseTestClock(v)
+		if err != nil {
+			return c, fmt.Errorf("NURTURE_CLOCK=%q: %w", v, err)
+		}
+		c.Clock = clock
 	}
 	port, err := strconv.Atoi(get("SMTP_PORT"))
 	if err != nil {
@@ -249,9 +282,21 @@ func newEngine(cfg engineConfig, st *store.Store, cads map[string]*cadence.Caden
 	if !strings.HasPrefix(cfg.PublicURL, "https://") {
 		log.Warn("NURTURE_PUBLIC_URL is not https: emails carry List-Unsubscribe without RFC 8058 one-click", "url", cfg.PublicURL)
 	}
-	e, err := worker.New(worker.Config{Store: st, Cadences: cads, Email: email, SMS: sms, Tokens: signer,
+	relays := map[string]channels.EmailSender{}
+	if cfg.Mailboxes != nil {
+		for id, r := range cfg.Mailboxes.Relays {
+			s, err := channels.NewSMTP(r.SMTPFor(cfg.SMTP.WithDefaults()))
+			if err != nil {
+				return nil, nil, fmt.Errorf("NURTURE_MAILBOXES relay %s: %w", id, err)
+			}
+			relays[id] = s
+		}
+		log.Info("sender mailboxes loaded", "file", cfg.Mailboxes.File, "mailboxes", len(cfg.Mailboxes.Mailboxes), "relays", len(relays))
+	}
+	e, err := worker.New(worker.Config{Store: st, Cadences: cads, Email: email, SMS: sms, Tokens: signer, Clock: cfg.Clock,
 		Logger: log, PublicURL: cfg.PublicURL, MessageIDDomain: cfg.MsgIDDomain, Lease: cfg.Lease, TaskBatch: cfg.TaskBatch, Journal: cfg.Journal,
-		WarmWebhookURL: cfg.WarmURL, WarmWebhookSecret: cfg.WarmSecret, Notify: asynq.NewClientFromRedisClient(rdb), Observer: obs})
+		WarmWebhookURL: cfg.WarmURL, WarmWebhookSecret: cfg.WarmSecret, Notify: asynq.NewClientFromRedisClient(rdb), Observer: obs,
+		Senders: cfg.Mailboxes, Relays: relays, OperatorWebhookURL: cfg.OperatorURL, OperatorWebhookSecret: cfg.OpSecret})
 	return e, outbox, err
 }
 
@@ -428,4 +473,29 @@ func indexProspectsOnce(ctx context.Context, st *store.Store, log *slog.Logger) 
 		return
 	}
 	log.Info("prospect search index built from the stored prospects", "prospects", n, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// parseTestClock reads NURTURE_CLOCK: START,SPEED,ANCHOR_MS. Every process
+// given the same value computes the same simulated time.
+func parseTestClock(v string) (func() time.Time, error) {
+	parts := strings.Split(v, ",")
+	if len(parts) != 3 {
+		return nil, errors.New("expected START,SPEED,ANCHOR_MS (RFC 3339 time, a number, Unix milliseconds)")
+	}
+	start, err := time.Parse(time.RFC3339, parts[0])
+	if err != nil {
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	speed, err := strconv.ParseFloat(parts[1], 64)
+	if err != nil || speed <= 0 {
+		return nil, fmt.Errorf("speed %q: expected a positive number", parts[1])
+	}
+	anchorMS, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("anchor %q: expected Unix milliseconds", parts[2])
+	}
+	anchor := time.UnixMilli(anchorMS)
+	return func() time.Time {
+		return start.Add(time.Duration(float64(time.Since(anchor)) * speed)).UTC()
+	}, nil
 }
