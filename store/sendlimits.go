@@ -247,17 +247,23 @@ local now, recover, maxf = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3
 local sf = tonumber(redis.call('HGET', KEYS[1], 'sf') or '1')
 local st = tonumber(redis.call('HGET', KEYS[1], 'st') or '0')
 local f = math.max(1, math.floor(sf / (2 ^ math.floor((now - st) / recover))))
+if f > 1 and now - st < tonumber(ARGV[4]) then return f end
 f = math.min(f * 2, maxf)
 redis.call('HSET', KEYS[1], 'sf', f, 'st', now)
 redis.call('PEXPIRE', KEYS[1], 7 * 86400000)
 return f
 `)
 
+// SlowGap is how long after halving a group's rate further "rate limited"
+// answers are taken as the same signal: a provider refusing a whole batch
+// at once asks once, not once per message.
+const SlowGap = time.Minute
+
 // SlowDown halves a group's rates after the provider answered "rate
-// limited"; each SlowRecover without another such answer doubles them
-// back. It returns the new slow-down factor.
+// limited" (at most once per SlowGap); each SlowRecover without another
+// such answer doubles them back. It returns the slow-down factor.
 func (s *Store) SlowDown(ctx context.Context, group string, now time.Time) (int, error) {
-	n, err := slowDown.Run(ctx, s.rdb, []string{s.keys.limitKey(group)}, now.UnixMilli(), SlowRecover.Milliseconds(), MaxSlow).Int()
+	n, err := slowDown.Run(ctx, s.rdb, []string{s.keys.limitKey(group)}, now.UnixMilli(), SlowRecover.Milliseconds(), MaxSlow, SlowGap.Milliseconds()).Int()
 	return n, err
 }
 

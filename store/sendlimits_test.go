@@ -98,6 +98,10 @@ func TestSlowDownHalvesThenRecovers(t *testing.T) {
 	if f, err := st.SlowDown(ctx, "mb:sam", now); err != nil || f != 2 {
 		t.Fatalf("first slow-down: %d %v", f, err)
 	}
+	if f, _ := st.SlowDown(ctx, "mb:sam", now.Add(time.Second)); f != 2 {
+		t.Fatalf("a second answer within SlowGap is the same signal: %d", f)
+	}
+	now = now.Add(store.SlowGap)
 	if f, _ := st.SlowDown(ctx, "mb:sam", now.Add(time.Second)); f != 4 {
 		t.Fatalf("second: %d", f)
 	}

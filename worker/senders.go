@@ -277,7 +277,9 @@ func (e *Engine) recordSentOutcomes(ctx context.Context, sent []*item) {
 	}
 	var groups []string
 	for _, it := range sent {
-		if it.sendErr != nil || it.email == nil {
+		// A message refused as a hard bounce was sent as far as the rate
+		// is concerned: it is the numerator's denominator.
+		if it.email == nil || (it.sendErr != nil && channels.ClassOf(it.sendErr) != channels.HardBounce) {
 			continue
 		}
 		groups = append(groups, cadenceGroup(it.c.ID))

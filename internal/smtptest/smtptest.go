@@ -99,6 +99,10 @@ func (s *Server) Fail(rcpt string, f Fault) {
 	s.faults[strings.ToLower(rcpt)] = &f
 }
 
+// FailAll sets a fault for every recipient without one of its own (a
+// relay answering "421 4.7.0 try again later" to everything).
+func (s *Server) FailAll(f Fault) { s.Fail("*", f) }
+
 // Messages returns the accepted messages.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
@@ -181,11 +185,15 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.s.mu.Lock()
-	f := ss.s.faults[strings.ToLower(to)]
+	key := strings.ToLower(to)
+	f := ss.s.faults[key]
+	if f == nil {
+		key, f = "*", ss.s.faults["*"]
+	}
 	if f != nil && f.Times > 0 {
 		f.Times--
 		if f.Times == 0 {
-			delete(ss.s.faults, strings.ToLower(to))
+			delete(ss.s.faults, key)
 		}
 	}
 	ss.s.mu.Unlock()
