@@ -44,14 +44,14 @@ const limitMailboxes = `mailboxes:
 
 // TestMailboxDailyLimitAcrossWorkers: two worker processes share one
 // mailbox with a daily limit of 100; 300 enrollments are due at once.
-// On an accelerated clock (NURTURE_CLOCK, one day per 10 s) exactly 100
+// On an accelerated clock (NURTURE_CLOCK, one day per 15 s) exactly 100
 // go out each day, inside the send window, none twice, none lost.
 func TestMailboxDailyLimitAcrossWorkers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns worker processes; skipped with -short")
 	}
 	const prospects, perDay = 300, 100
-	const speed = 8640.0 // one day per 10 real seconds
+	const speed = 5760.0 // one day per 15 real seconds (the window: 5 s)
 	bin := buildNurture(t)
 	rdb, prefix := redistest.Client(t)
 	sink := smtptest.Start(t)
@@ -97,7 +97,7 @@ func TestMailboxDailyLimitAcrossWorkers(t *testing.T) {
 		env = append(env, k+"="+v)
 	}
 	env = append(env, "NURTURE_PREFIX="+prefix, "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+testTokenKey, "NURTURE_MAILBOXES="+mbFile,
-		"NURTURE_CLOCK="+clockEnv, "NURTURE_LEASE=240h", // claims and sends are owned for 100 real seconds
+		"NURTURE_CLOCK="+clockEnv, "NURTURE_LEASE=240h", // claims and sends are owned for 150 real seconds
 		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_TASK_BATCH=20", "SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", "SMTP_CONNECTIONS=2")
 	var workers []*exec.Cmd
 	var logs []*syncBuffer
