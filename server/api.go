@@ -71,6 +71,9 @@ func (s *Server) routesAPI() {
 	s.handle("POST /v1/bulk/pause", s.authed(RoleSales, s.bulk(cadence.EvPaused)))
 	s.handle("POST /v1/bulk/resume", s.authed(RoleSales, s.bulk(cadence.EvResumed)))
 	s.handle("GET /v1/warm", s.authed(RoleSales, s.warm))
+	s.handle("GET /v1/mailboxes", s.authed(RoleSales, s.mailboxes))
+	s.handle("POST /v1/mailboxes/{id}/resume", s.authed(RoleAdmin, s.resumeSending("mailbox")))
+	s.handle("POST /v1/cadences/{id}/resume-sending", s.authed(RoleAdmin, s.resumeSending("cadence")))
 }
 
 // bulk pauses or resumes every enrollment of an owner (?owner=) or of a

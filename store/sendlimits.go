@@ -299,7 +299,12 @@ local what, n, limit = nil, 0, 0
 if b / base > tonumber(ARGV[3]) then what, n, limit = 'hard bounces', b, tonumber(ARGV[3])
 elseif c / base > tonumber(ARGV[4]) then what, n, limit = 'complaints', c, tonumber(ARGV[4]) end
 if not what then return {0} end
-local reason = string.format('%s: %d of the last %d sends (%.1f%%), over the %.1f%% limit', what, n, s, 100 * n / math.max(s, 1), 100 * limit)
+local reason
+if s >= window then
+  reason = string.format('%s: %d of the last %d sends (%.1f%%), over the %.1f%% limit', what, n, s, 100 * n / s, 100 * limit)
+else
+  reason = string.format('%s: %d with %d sent so far (%.1f%% of a %d-send window), over the %.1f%% limit', what, n, s, 100 * n / window, window, 100 * limit)
+end
 redis.call('HSET', KEYS[2], 'reason', reason, 'at', ARGV[5], 'sends', s, 'bounces', b, 'complaints', c)
 return {1, reason}
 `)

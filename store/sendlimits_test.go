@@ -172,7 +172,7 @@ func TestBounceBrake(t *testing.T) {
 		}
 	}
 	r, err := st.RecordOutcome(ctx, "mb:sam", store.OutcomeBounced, rule, now)
-	if err != nil || !strings.HasPrefix(r, "hard bounces: 11 of the last 150 sends (7.3%), over the 5.0% limit") {
+	if err != nil || !strings.HasPrefix(r, "hard bounces: 11 with 150 sent so far (5.5% of a 200-send window), over the 5.0% limit") {
 		t.Fatalf("11th bounce: %q %v", r, err)
 	}
 	g, _ := st.AcquireSends(ctx, []store.LimitAsk{dayAsk("mb:sam", 0, now, "", 1)}, now)

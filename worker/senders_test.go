@@ -331,7 +331,7 @@ func TestBounceBrakeStopsAMailbox(t *testing.T) {
 	for _, id := range first {
 		if e := r.lastEntry(t, id); e.Kind == "held" {
 			held = append(held, id)
-			if !strings.Contains(e.Reason, "is stopped by its brake (hard bounces: 3 of the last") || !strings.Contains(e.Reason, "an admin resumes it") {
+			if !strings.Contains(e.Reason, "is stopped by its brake (hard bounces: 3 with") || !strings.Contains(e.Reason, "an admin resumes it") {
 				t.Fatalf("held touch: %s", e.Text())
 			}
 		}
@@ -340,7 +340,7 @@ func TestBounceBrakeStopsAMailbox(t *testing.T) {
 		t.Fatalf("first dispatch: %d accepted, %d held, 3 bounced: want 10 in all", n, len(held))
 	}
 	bs, err := r.e.Brakes(ctx)
-	if err != nil || len(bs) != 2 || bs[0].What != "cadence reps" || bs[1].What != "mailbox sam" || !strings.HasPrefix(bs[1].Reason, "hard bounces: 3 of the last") {
+	if err != nil || len(bs) != 2 || bs[0].What != "cadence reps" || bs[1].What != "mailbox sam" || !strings.HasPrefix(bs[1].Reason, "hard bounces: 3 with") {
 		t.Fatalf("brakes: %+v %v", bs, err)
 	}
 	// The cadence has its own brake, over every mailbox. Lift it so the
@@ -357,7 +357,7 @@ func TestBounceBrakeStopsAMailbox(t *testing.T) {
 		t.Fatalf("with sam's mailbox stopped: %d sent, want ada's 2", n)
 	}
 	e := r.lastEntry(t, held[len(held)-1])
-	if e.Kind != "held" || !strings.Contains(e.Reason, "mailbox sam is stopped by its brake (hard bounces: 3 of the last") {
+	if e.Kind != "held" || !strings.Contains(e.Reason, "mailbox sam is stopped by its brake (hard bounces: 3 with") {
 		t.Fatalf("held touch: %s", e.Text())
 	}
 	r.hooks.mu.Lock()
