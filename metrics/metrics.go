@@ -2,11 +2,12 @@
 // did (sends and their lateness, provider failures by class, events,
 // claims) and, read from Redis at scrape time, what the system holds (due
 // backlog, leases, asynq queue sizes, per-cadence touch and engagement
-// counters, enrollments by state).
+// counters, enrollments by state, sender mailboxes' day and brakes).
 package metrics
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -26,8 +27,14 @@ type Metrics struct {
 	events   *prometheus.CounterVec
 	claimed  prometheus.Counter
 	lateness *prometheus.HistogramVec
+	// Deliverability: deferrals by a send limit, provider "slow down"
+	// answers, brakes put on (worker.LimitObserver).
+	limitDeferrals *prometheus.CounterVec
+	rateLimited    *prometheus.CounterVec
+	brakesOn       *prometheus.CounterVec
 
 	due, leased, queue, touches, engagement, enrollments *prometheus.Desc
+	mailboxSent, mailboxLimit, mailboxSlow, brake        *prometheus.Desc
 }
 
 // New returns metrics for an engine; inspector (may be nil) reports asynq
@@ -41,12 +48,19 @@ func New(inspector *asynq.Inspector) *Metrics {
 		claimed:   prometheus.NewCounter(prometheus.CounterOpts{Name: "nurture_dispatch_claimed_total", Help: "Enrollments claimed by this process's dispatcher."}),
 		lateness: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "nurture_send_lateness_seconds", Help: "Time from a touch's due time (after window deferrals) to its send.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300}}, []string{"channel"}),
-		due:         prometheus.NewDesc("nurture_due_backlog", "Enrollments due now and not yet claimed.", nil, nil),
-		leased:      prometheus.NewDesc("nurture_leased", "Enrollments claimed and being processed.", nil, nil),
-		queue:       prometheus.NewDesc("nurture_queue_tasks", "asynq tasks by queue and state.", []string{"queue", "state"}, nil),
-		touches:     prometheus.NewDesc("nurture_touches", "Touch outcomes per cadence (sent, skipped, bounced, uncertain, delivered).", []string{"cadence", "touch", "channel", "result"}, nil),
-		engagement:  prometheus.NewDesc("nurture_engagement", "Engagement per cadence touch; machine opens and scanner clicks apart.", []string{"cadence", "touch", "kind"}, nil),
-		enrollments: prometheus.NewDesc("nurture_enrollments", "Enrollments per cadence and state.", []string{"cadence", "state"}, nil),
+		limitDeferrals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_limit_deferrals_total", Help: "Touches deferred by a send limit, by group (mb:MAILBOX, relay:ID, sd:DOMAIN, rd:DOMAIN, cad:CADENCE) kind and the limit that bound (minute, hour, day, share, brake)."}, []string{"group", "limit"}),
+		rateLimited:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_rate_limited_total", Help: "Provider answers asking to slow down (421, 4.7.x), by limit group."}, []string{"group"}),
+		brakesOn:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nurture_brakes_tripped_total", Help: "Brakes put on by a bounce or complaint rate, by limit group."}, []string{"group"}),
+		mailboxSent:    prometheus.NewDesc("nurture_mailbox_sent_today", "Emails a sender mailbox sent today (its zone).", []string{"mailbox"}, nil),
+		mailboxLimit:   prometheus.NewDesc("nurture_mailbox_limit_today", "A sender mailbox's daily limit today (its warm-up ramp's value); absent without one.", []string{"mailbox"}, nil),
+		mailboxSlow:    prometheus.NewDesc("nurture_mailbox_slowdown_factor", "How many times slower a mailbox sends after the provider asked to slow down (1: not slowed).", []string{"mailbox"}, nil),
+		brake:          prometheus.NewDesc("nurture_brake_on", "1 for each mailbox or cadence a bounce or complaint brake stopped (an admin resumes it).", []string{"kind", "id"}, nil),
+		due:            prometheus.NewDesc("nurture_due_backlog", "Enrollments due now and not yet claimed.", nil, nil),
+		leased:         prometheus.NewDesc("nurture_leased", "Enrollments claimed and being processed.", nil, nil),
+		queue:          prometheus.NewDesc("nurture_queue_tasks", "asynq tasks by queue and state.", []string{"queue", "state"}, nil),
+		touches:        prometheus.NewDesc("nurture_touches", "Touch outcomes per cadence (sent, skipped, bounced, uncertain, delivered).", []string{"cadence", "touch", "channel", "result"}, nil),
+		engagement:     prometheus.NewDesc("nurture_engagement", "Engagement per cadence touch; machine opens and scanner clicks apart.", []string{"cadence", "touch", "kind"}, nil),
+		enrollments:    prometheus.NewDesc("nurture_enrollments", "Enrollments per cadence and state.", []string{"cadence", "state"}, nil),
 	}
 }
 
@@ -71,8 +85,39 @@ func (m *Metrics) Event(kind cadence.EventKind) { m.events.WithLabelValues(strin
 // Claimed implements worker.Observer.
 func (m *Metrics) Claimed(n int) { m.claimed.Add(float64(n)) }
 
+// groupKind is a limit group's kind ("mb", "rd", ...): recipient domains
+// are unbounded, so only the kind is a label, except for mailboxes,
+// relays and cadences, which are configured and few.
+func groupLabel(group string) string {
+	kind, _, _ := strings.Cut(group, ":")
+	if kind == "rd" || kind == "sd" {
+		return kind
+	}
+	return group
+}
+
+// LimitDeferred implements worker.LimitObserver.
+func (m *Metrics) LimitDeferred(group, binding string) {
+	m.limitDeferrals.WithLabelValues(groupLabel(group), binding).Inc()
+}
+
+// RateLimited implements worker.LimitObserver.
+func (m *Metrics) RateLimited(group string, _ int) {
+	m.rateLimited.WithLabelValues(groupLabel(group)).Inc()
+}
+
+// BrakeOn implements worker.LimitObserver.
+func (m *Metrics) BrakeOn(group string) { m.brakesOn.WithLabelValues(groupLabel(group)).Inc() }
+
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.limitDeferrals.Describe(ch)
+	m.rateLimited.Describe(ch)
+	m.brakesOn.Describe(ch)
+	ch <- m.mailboxSent
+	ch <- m.mailboxLimit
+	ch <- m.mailboxSlow
+	ch <- m.brake
 	m.sends.Describe(ch)
 	m.failures.Describe(ch)
 	m.events.Describe(ch)
@@ -90,11 +135,28 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.events.Collect(ch)
 	m.claimed.Collect(ch)
 	m.lateness.Collect(ch)
+	m.limitDeferrals.Collect(ch)
+	m.rateLimited.Collect(ch)
+	m.brakesOn.Collect(ch)
 	if m.e == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if sts, err := m.e.MailboxStatuses(ctx); err == nil {
+		for _, st := range sts {
+			ch <- prometheus.MustNewConstMetric(m.mailboxSent, prometheus.GaugeValue, float64(st.Today), st.Mailbox.ID)
+			if st.Cap > 0 {
+				ch <- prometheus.MustNewConstMetric(m.mailboxLimit, prometheus.GaugeValue, float64(st.Cap), st.Mailbox.ID)
+			}
+			ch <- prometheus.MustNewConstMetric(m.mailboxSlow, prometheus.GaugeValue, float64(st.Slow), st.Mailbox.ID)
+		}
+	}
+	if bs, err := m.e.Brakes(ctx); err == nil {
+		for _, b := range bs {
+			ch <- prometheus.MustNewConstMetric(m.brake, prometheus.GaugeValue, 1, b.Kind, b.ID)
+		}
+	}
 	if due, leased, err := m.e.Store().DueCount(ctx, m.e.Clock()); err == nil {
 		ch <- prometheus.MustNewConstMetric(m.due, prometheus.GaugeValue, float64(due))
 		ch <- prometheus.MustNewConstMetric(m.leased, prometheus.GaugeValue, float64(leased))
