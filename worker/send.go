@@ -35,6 +35,9 @@ type item struct {
 	// mailbox is the sender mailbox it goes from (nil: the cadence's
 	// from.email).
 	mailbox *senders.Mailbox
+	// slots are the send-limit slots it took (applyLimits), handed back
+	// when nothing reached the provider.
+	slots []limitHeld
 }
 
 // ProcessBatch runs claimed enrollments through gate, render, send and
@@ -801,6 +804,7 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	if ce.Class == channels.Retry && rateLimited(ce) {
 		e.slowDown(ctx, it, ce, now)
 	}
+	e.returnSlots(ctx, it)
 	// Retry, Transport, SenderPolicy, Halt: nothing was delivered; try later.
 	if err := e.st.ClearLedger(ctx, it.eid, it.ledger); err != nil {
 		return err

@@ -102,13 +102,6 @@ func (it *item) fromAddress() string {
 	return it.c.From.Email
 }
 
-// limitSlot is one group an item asks a slot of.
-type limitSlot struct {
-	ask    int // index into the batch's asks
-	label  string
-	limits senders.Limits
-}
-
 // applyLimits takes a slot of every limit group of each email and defers
 // those that do not get all of theirs.
 func (e *Engine) applyLimits(ctx context.Context, sends []*item, now time.Time) ([]*item, error) {
@@ -210,6 +203,9 @@ func (e *Engine) applyLimits(ctx context.Context, sends []*item, now time.Time) 
 	for _, it := range sends {
 		v := verdicts[it]
 		if v == nil || v.ok {
+			for _, i := range granted[it] {
+				it.slots = append(it.slots, limitHeld{asks[i], grants[i]})
+			}
 			out = append(out, it)
 			continue
 		}
@@ -226,6 +222,25 @@ func (e *Engine) applyLimits(ctx context.Context, sends []*item, now time.Time) 
 		}
 	}
 	return out, nil
+}
+
+// limitHeld is a slot a send took in one group.
+type limitHeld struct {
+	ask   store.LimitAsk
+	grant store.LimitGrant
+}
+
+// returnSlots hands back the slots of a send the provider did not take
+// (a temporary refusal, a lost connection): it is retried later and counts
+// against the limits then, not twice.
+func (e *Engine) returnSlots(ctx context.Context, it *item) {
+	for _, h := range it.slots {
+		if err := e.st.RefundSends(ctx, h.ask, h.grant, 1); err != nil {
+			e.log.Warn("handing back a send-limit slot", "group", h.ask.Group, "err", err)
+			return
+		}
+	}
+	it.slots = nil
 }
 
 // limitReason says which limit deferred a touch, with the numbers.
