@@ -24,6 +24,7 @@ import (
 	"github.com/nurture-dev/nurture/internal/enginetest"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/internal/smtptest"
+	"github.com/nurture-dev/nurture/senders"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/tokens"
 	"github.com/nurture-dev/nurture/worker"
@@ -226,15 +227,23 @@ func (l *latencies) quantile(q float64) time.Duration {
 // engine with the given journal mode until the sink has them all, and
 // checks every enrollment completed once with no duplicate Message-ID.
 func runNurture(b *testing.B, st *store.Store, conn asynq.RedisConnOpt, sink *smtptest.Server, mailer channels.EmailSender, n int, journal string) nurtureRun {
+	src := strings.Replace(strings.Replace(oneTouch, "DELAY", "0", 1), "id: bench", "id: bench-"+journal, 1)
+	return runNurtureWith(b, st, conn, sink, mailer, n, journal, src, nil, journal, 0)
+}
+
+// runNurtureWith is runNurture for a cadence source and sender mailboxes
+// (nil: none); prospect ids start with idPrefix, and with domains > 0
+// their addresses spread over that many recipient domains.
+func runNurtureWith(b *testing.B, st *store.Store, conn asynq.RedisConnOpt, sink *smtptest.Server, mailer channels.EmailSender, n int, journal, src string, mbs *senders.Config, idPrefix string, domains int) nurtureRun {
 	ctx := context.Background()
-	c, err := cadence.Parse("bench.yaml", []byte(strings.Replace(strings.Replace(oneTouch, "DELAY", "0", 1), "id: bench", "id: bench-"+journal, 1)))
+	c, err := cadence.Parse("bench.yaml", []byte(src))
 	if err != nil {
 		b.Fatal(err)
 	}
 	signer, _ := tokens.NewSigner([]byte(strings.Repeat("k", 32)))
 	lat := &latencies{}
 	e, err := worker.New(worker.Config{Store: st, Cadences: map[string]*cadence.Cadence{c.ID: c}, Email: mailer, SMS: nil2{}, Tokens: signer,
-		PublicURL: "https://n.example", Logger: quietSlog(), Journal: journal, Observer: lat})
+		PublicURL: "https://n.example", Logger: quietSlog(), Journal: journal, Observer: lat, Senders: mbs})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -242,8 +251,12 @@ func runNurture(b *testing.B, st *store.Store, conn asynq.RedisConnOpt, sink *sm
 	ps := make([]*store.Prospect, 0, 1000)
 	enrollStart := time.Now()
 	for j := 0; j < n; j++ {
-		id := journal + strconv.Itoa(j)
-		ps = append(ps, &store.Prospect{ID: id, Email: id + "@example.com", FirstName: "Ada", Company: "Analytical"})
+		id := idPrefix + strconv.Itoa(j)
+		email := id + "@example.com"
+		if domains > 0 {
+			email = id + "@d" + strconv.Itoa(j%domains) + ".example"
+		}
+		ps = append(ps, &store.Prospect{ID: id, Email: email, FirstName: "Ada", Company: "Analytical", Owner: "rep" + strconv.Itoa(j%4)})
 		if len(ps) == cap(ps) || j == n-1 {
 			for _, r := range e.EnrollBatch(ctx, ps, c.ID) {
 				if r.Err != nil {
