@@ -36,6 +36,18 @@ type SimConfig struct {
 	PhoneShare float64
 	// Parallel bounds worker goroutines; results do not depend on it.
 	Parallel int
+	// RecordEmails keeps every email send in SimReport.Emails, for a
+	// capacity pass over shared sender limits (senders.Capacity).
+	RecordEmails bool
+}
+
+// SimEmail is one simulated email send: who, when, which touch, and the
+// zones its send window is read in.
+type SimEmail struct {
+	Prospect int
+	At       time.Time
+	Touch    *Touch
+	Zones    []*time.Location
 }
 
 // WithDefaults fills unset fields with documented defaults.
@@ -129,6 +141,9 @@ type SimReport struct {
 	Events      map[string]int
 	Variants    map[string]int
 	Transitions int
+	// Emails lists every email send with RecordEmails, by time then
+	// prospect.
+	Emails []SimEmail
 }
 
 func newReport() *SimReport {
@@ -159,6 +174,7 @@ func (r *SimReport) merge(o *SimReport) {
 		r.PerDay[k] = [2]int{cur[0] + v[0], cur[1] + v[1]}
 	}
 	r.Transitions += o.Transitions
+	r.Emails = append(r.Emails, o.Emails...)
 }
 
 // rng is splitmix64: tiny, fast and seedable per prospect, so a prospect's
@@ -245,6 +261,13 @@ func Simulate(c *Cadence, cfg SimConfig) (*SimReport, error) {
 	for _, p := range parts {
 		rep.merge(p)
 	}
+	sort.Slice(rep.Emails, func(i, j int) bool {
+		a, b := rep.Emails[i], rep.Emails[j]
+		if !a.At.Equal(b.At) {
+			return a.At.Before(b.At)
+		}
+		return a.Prospect < b.Prospect
+	})
 	return rep, nil
 }
 
@@ -363,6 +386,9 @@ func (s *simulator) prospect(i int) {
 		d := s.c.Gate(&e, Claim{e.Stage, e.Step, e.Generation}, &rec, &s.hist, next)
 		switch d.Verdict {
 		case Send:
+			if s.cfg.RecordEmails && d.Touch.Channel == Email {
+				s.rep.Emails = append(s.rep.Emails, SimEmail{Prospect: i, At: next, Touch: d.Touch, Zones: d.Zones})
+			}
 			s.sent(&r, &e, &rec, d, next)
 			apply(Event{Kind: EvSent, At: next, Touch: d.Touch.ID, Channel: d.Touch.Channel})
 		case Defer:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nurture-dev/nurture/cadence"
+	"github.com/nurture-dev/nurture/senders"
 )
 
 // cadenceFiles expands arguments into cadence files: directories are
@@ -103,7 +104,7 @@ func cmdSchema(_ context.Context, args []string, _ func(string) string, stdout, 
 	return err
 }
 
-func cmdSimulate(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+func cmdSimulate(_ context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	fl := newCLI("simulate")
 	var cfg cadence.SimConfig
 	def := cadence.SimConfig{}.WithDefaults()
@@ -118,6 +119,7 @@ func cmdSimulate(_ context.Context, args []string, _ func(string) string, stdout
 	fl.Float64Var(&cfg.MachineOpenRate, "machine-open-rate", def.MachineOpenRate, "proxy (Apple MPP) opens per delivered email")
 	fl.Float64Var(&cfg.GoalRate, "goal-rate", def.GoalRate, "goal events per click")
 	fl.Float64Var(&cfg.PhoneShare, "phone-share", def.PhoneShare, "share of prospects with a mobile number")
+	mailboxes := fl.String("mailboxes", "", "sender mailboxes file (as NURTURE_MAILBOXES): replay the emails through their limits and print when each mailbox reaches them and how far sends slip")
 	// Accept flags after the file too: simulate x.yaml --prospects 10.
 	files, done, err := fl.parse(args, true, stdout, stderr)
 	if done {
@@ -140,10 +142,29 @@ func cmdSimulate(_ context.Context, args []string, _ func(string) string, stdout
 		}
 		return err
 	}
+	var mbs *senders.Config
+	if *mailboxes != "" {
+		if mbs, err = senders.LoadFile(*mailboxes, env); err != nil {
+			var ve *cadence.ValidationError
+			if errors.As(err, &ve) {
+				fmt.Fprint(stderr, ve.Render(nil))
+				return exitCode(1)
+			}
+			return err
+		}
+		cfg.RecordEmails = true
+	}
 	rep, err := cadence.Simulate(c, cfg)
 	if err != nil {
 		return err
 	}
 	rep.WriteText(stdout, c)
+	if mbs != nil {
+		plan, err := senders.Plan(mbs, c, rep.Emails, cfg.Start.Add(time.Duration(rep.Config.Days)*24*time.Hour))
+		if err != nil {
+			return fmt.Errorf("--mailboxes: %w", err)
+		}
+		plan.WriteText(stdout, cfg.Start)
+	}
 	return nil
 }
