@@ -5,7 +5,10 @@
 // cadence funnels and per-touch rates; admins also pick any owner's leads
 // and open the queue monitor. Prospect pages tell each enrollment's
 // timeline in sentences, in the prospect's time zone (timeline.go); in
-// development the outbox shows what was sent. Pages are server-rendered Go
+// development the outbox shows what was sent. The mailboxes page shows
+// each sender mailbox's day against its limits (mailboxes.go); when a
+// bounce or complaint brake stops a mailbox or a cadence, every page says
+// so and admins resume it from there. Pages are server-rendered Go
 // templates embedded in the binary, with no JavaScript, and fit a 390 px
 // phone. Login is by API token (same-origin only, failed attempts limited
 // per address), the session is a cookie signed with a key every replica
@@ -126,6 +129,8 @@ func New(cfg Config) (*Dashboard, error) {
 	d.mux.HandleFunc("POST /act/{eid}/{action}", d.authed(d.act))
 	d.mux.HandleFunc("POST /undo", d.authed(d.undo))
 	d.mux.HandleFunc("POST /bulk/pause", d.authed(d.bulkPause))
+	d.mux.HandleFunc("GET /mailboxes", d.authed(d.mailboxes))
+	d.mux.HandleFunc("POST /mailboxes/resume", d.authed(d.resumeSending))
 	d.routesPreview() // previews, test sends and message documents (preview.go)
 	return d, nil
 }
@@ -201,13 +206,21 @@ type page struct {
 	Back    string
 	Outbox  bool
 	Monitor bool
+	// Mailboxes puts the mailboxes page in the menu (a mailboxes file is
+	// loaded).
+	Mailboxes bool
+	// Brakes are the send brakes that are on, for the banner.
+	Brakes []brakeView
 	// Nav is the menu entry of the page.
 	Nav string
 }
 
 func (d *Dashboard) page(r *http.Request, s *Session, title string) page {
 	p := page{Title: title, Session: s, Banner: d.cfg.Banner, Flash: d.flash(r), Outbox: d.cfg.Outbox != nil,
-		Monitor: d.monitor.Load() && isAdmin(s), Back: pathWithQuery(r)}
+		Monitor: d.monitor.Load() && isAdmin(s), Back: pathWithQuery(r), Mailboxes: d.e.Senders() != nil}
+	if s != nil {
+		p.Brakes = d.brakes(r.Context()) // logged-in pages only: brakes are not for the login page
+	}
 	if p.Flash != "" {
 		p.Undo = d.usableUndo(r, s)
 	}
