@@ -563,3 +563,75 @@ func cmdUncertain(ctx context.Context, args []string, env func(string) string, s
 	fmt.Fprintf(stdout, "%d touch(es) may or may not have reached the recipient and were not resent; search the provider's logs for these Message-IDs.\n", len(out.Uncertain))
 	return nil
 }
+
+// cmdMailboxes lists the sender mailboxes' day and the brakes, or lifts
+// a brake (resume ID / resume --cadence ID).
+func cmdMailboxes(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
+	fl := newCLI("mailboxes")
+	cad := fl.String("cadence", "", "with resume: lift the brake of this cadence instead of a mailbox's")
+	pos, done, err := fl.parse(args, true, stdout, stderr)
+	if done {
+		return err
+	}
+	c, err := newAPIClient(env)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		if pos[0] != "resume" || len(pos) > 2 || (len(pos) == 2) == (*cad != "") {
+			return fl.usageErr(stderr, "want: mailboxes, mailboxes resume MAILBOX, or mailboxes resume --cadence ID")
+		}
+		path := "/v1/cadences/" + url.PathEscape(*cad) + "/resume-sending"
+		if *cad == "" {
+			path = "/v1/mailboxes/" + url.PathEscape(pos[1]) + "/resume"
+		}
+		var out struct {
+			Resumed string `json:"resumed"`
+		}
+		if err := c.jsonDo(ctx, "POST", path, nil, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: sending resumes; held touches go at their next check (within an hour)\n", out.Resumed)
+		return nil
+	}
+	var out struct {
+		Configured bool `json:"configured"`
+		Mailboxes  []struct {
+			ID, From string
+			Owners   []string
+			Today    int    `json:"sent_today"`
+			Cap      int    `json:"limit_today"`
+			Slow     int    `json:"slow_down_factor"`
+			Brake    string `json:"brake"`
+		} `json:"mailboxes"`
+		Brakes []struct {
+			Kind, ID, Reason string
+			Since            time.Time `json:"since"`
+		} `json:"brakes"`
+	}
+	if err := c.jsonDo(ctx, "GET", "/v1/mailboxes", nil, &out); err != nil {
+		return err
+	}
+	if !out.Configured {
+		fmt.Fprintln(stdout, "no sender mailboxes configured: every email goes from its cadence's from.email (set NURTURE_MAILBOXES, see docs/sending.md)")
+	}
+	for _, m := range out.Mailboxes {
+		limit := "no daily limit"
+		if m.Cap > 0 {
+			limit = fmt.Sprintf("limit %d today", m.Cap)
+		}
+		state := "sending"
+		switch {
+		case m.Brake != "":
+			state = "STOPPED: " + m.Brake
+		case m.Slow > 1:
+			state = fmt.Sprintf("slowed down %d× after the provider asked", m.Slow)
+		}
+		fmt.Fprintf(stdout, "%-12s %-36s %-12s sent %d today, %s; %s\n", m.ID, m.From, strings.Join(m.Owners, ","), m.Today, limit, state)
+	}
+	for _, b := range out.Brakes {
+		fmt.Fprintf(stdout, "brake on %s %s since %s: %s (lift it: nurture mailboxes resume %s)\n", b.Kind, b.ID, b.Since.UTC().Format("2006-01-02 15:04"), b.Reason,
+			map[bool]string{true: b.ID, false: "--cadence " + b.ID}[b.Kind == "mailbox"])
+	}
+	return nil
+}

@@ -79,7 +79,7 @@ func TestHelpEveryCommand(t *testing.T) {
 // commands the API variables, worker the non-serve rows of envTable,
 // serve all of them.
 func TestHelpEnvironment(t *testing.T) {
-	client := []string{"enroll", "import", "pause", "resume", "snooze", "stop", "timeline", "warm", "uncertain", "cadences", "cadences publish", "cadences versions", "cadences diff", "cadences rollback"}
+	client := []string{"enroll", "import", "pause", "resume", "snooze", "stop", "timeline", "warm", "mailboxes", "uncertain", "cadences", "cadences publish", "cadences versions", "cadences diff", "cadences rollback"}
 	for _, name := range client {
 		if strings.Join(helps[name].env, ",") != "NURTURE_API_URL,NURTURE_API_TOKEN" {
 			t.Errorf("%s declares %v", name, helps[name].env)

@@ -101,6 +101,12 @@ re-running skips them as duplicates. Exit status 1 if any row was rejected.`,
 		env:     clientEnv,
 		example: "nurture warm --owner dana",
 	},
+	"mailboxes": {
+		usage:   "nurture mailboxes [resume MAILBOX | resume --cadence ID]",
+		summary: "Lists the sender mailboxes (NURTURE_MAILBOXES) with today's sends against today's limit, slow-downs after rate-limited answers and the bounce brakes that are on; resume lifts a brake (admin token).",
+		env:     clientEnv,
+		example: "nurture mailboxes resume sam",
+	},
 	"uncertain": {
 		usage:   "nurture uncertain --cadence ID [--since 168h]",
 		summary: "Lists the touches a crash left uncertain (maybe delivered, not resent), with the Message-IDs to look up at the provider.",

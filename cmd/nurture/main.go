@@ -55,6 +55,7 @@ func commands() []command {
 		{"stop", "stop (exit) an enrollment", cmdControl("stop")},
 		{"timeline", "show why a prospect is where it is", cmdTimeline},
 		{"warm", "list warm leads waiting for sales (--owner)", cmdWarm},
+		{"mailboxes", "sender mailboxes' sends today against their limits, slow-downs and brakes; resume MAILBOX (or --cadence ID) lifts a brake", cmdMailboxes},
 		{"uncertain", "list touches a crash left uncertain, with Message-IDs to check at the provider (--cadence, --since)", cmdUncertain},
 		{"cadences", "publish, preview (--dry-run), list, diff and roll back cadence versions in the catalog (API client)", cmdCadences},
 		{"reindex", "build the prospect search index from the prospects stored before it existed (REDIS_URL)", cmdReindex},
