@@ -167,3 +167,14 @@ func TestSecretsComeFromTheEnvironment(t *testing.T) {
 		t.Fatalf("malformed YAML: %v", err)
 	}
 }
+
+// The example file in examples/ loads (its secret from the environment).
+func TestExampleMailboxesFile(t *testing.T) {
+	c, err := senders.LoadFile("../examples/mailboxes.yaml", env(map[string]string{"WORKSPACE_SMTP_PASSWORD": "x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Mailboxes) != 2 || c.OwnerMailbox("dana") == nil || len(c.Pool("sales")) != 2 || c.Relays["workspace"].Limits.PerDay != 2000 {
+		t.Fatalf("example: %+v", c)
+	}
+}
