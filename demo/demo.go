@@ -32,6 +32,7 @@ import (
 	"github.com/nurture-dev/nurture/dashboard"
 	"github.com/nurture-dev/nurture/examples"
 	"github.com/nurture-dev/nurture/metrics"
+	"github.com/nurture-dev/nurture/senders"
 	"github.com/nurture-dev/nurture/server"
 	"github.com/nurture-dev/nurture/store"
 	"github.com/nurture-dev/nurture/tokens"
@@ -67,6 +68,25 @@ type Info struct {
 	Engine                      *worker.Engine
 	Clock                       func() time.Time
 }
+
+// demoMailboxes are the sample reps' sender mailboxes (the saas-trial
+// cadence sends from the prospect's owner's); kim's is new and warming up
+// from the demo's first day. The limits are above what the sample
+// population asks for, so the Mailboxes page has numbers to show without
+// the demo's timing changing.
+const demoMailboxes = `mailboxes:
+  sam: {address: sam@acme.example, name: Sam Rivera, owners: [sam], pools: [sales], limits: {per_hour: 120, per_day: 300}}
+  kim:
+    address: kim@acme.example
+    name: Kim Lee
+    owners: [kim]
+    pools: [sales]
+    limits: {per_hour: 120, per_day: 300}
+    warmup: {start: 150, growth: 10%%, since: %s}
+  lee: {address: lee@acme.example, name: Lee Park, owners: [lee], pools: [sales], limits: {per_hour: 120, per_day: 300}}
+recipient_domains:
+  default: {per_hour: 200}
+`
 
 // EmbeddedRedis starts an in-memory Redis. It is for demos and trying
 // things out: nothing survives the process.
@@ -134,8 +154,12 @@ func Run(ctx context.Context, o Options) error {
 	signer, _ := tokens.NewSigner(tokenKey)
 	queue := asynq.NewClientFromRedisClient(rdb)
 	obs := metrics.New(asynq.NewInspector(asynq.RedisClientOpt{Addr: m.Addr()}))
+	mailboxes, err := senders.Parse("demo mailboxes", []byte(fmt.Sprintf(demoMailboxes, virtualStart.Format(time.DateOnly))), nil)
+	if err != nil {
+		return err
+	}
 	e, err := worker.New(worker.Config{Observer: obs, Store: store.New(rdb, "nurture"), Cadences: cads, Email: outbox, SMS: outbox, Tokens: signer,
-		Clock: clock, Logger: o.Logger, PublicURL: url, MessageIDDomain: "demo.nurture.local",
+		Clock: clock, Logger: o.Logger, PublicURL: url, MessageIDDomain: "demo.nurture.local", Senders: mailboxes,
 		// Leases are in engine (virtual) time: keep them two real minutes.
 		Lease: time.Duration(float64(2*time.Minute) * speed), Notify: queue})
 	if err != nil {

@@ -168,9 +168,9 @@ func TestSecretsComeFromTheEnvironment(t *testing.T) {
 	}
 }
 
-// The example file in examples/ loads (its secret from the environment).
+// The example file in docs/ loads (its secret from the environment).
 func TestExampleMailboxesFile(t *testing.T) {
-	c, err := senders.LoadFile("../examples/mailboxes.yaml", env(map[string]string{"WORKSPACE_SMTP_PASSWORD": "x"}))
+	c, err := senders.LoadFile("../docs/mailboxes.yaml", env(map[string]string{"WORKSPACE_SMTP_PASSWORD": "x"}))
 	if err != nil {
 		t.Fatal(err)
 	}
