@@ -742,6 +742,7 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	if errors.As(it.sendErr, &hold) || limit != nil || errors.Is(it.sendErr, templates.ErrTooLong) {
 		// Rendering failed before the ledger was begun: nothing was handed
 		// to the provider, and this is not a failed attempt.
+		e.returnSlots(ctx, it)
 		if err := e.st.ClearLedger(ctx, it.eid, it.ledger); err != nil {
 			return err
 		}
@@ -749,6 +750,7 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	}
 	var ns *notSent
 	if errors.As(it.sendErr, &ns) {
+		e.returnSlots(ctx, it) // the journal refused it: never sent
 		switch ns.reason {
 		case notSentStore:
 			return ns.err // Redis is failing: asynq retries the batch
