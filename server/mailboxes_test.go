@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"strings"
 	"testing"
 	"time"
@@ -21,22 +22,23 @@ import (
 	"github.com/nurture-dev/nurture/worker"
 )
 
-// TestMailboxesAPI: GET /v1/mailboxes shows today's sends against today's
-// warm-up limit and the brakes; only an admin lifts a brake.
-func TestMailboxesAPI(t *testing.T) {
+// mailboxServer is an engine with sender mailboxes behind the HTTP API.
+type mailboxServer struct {
+	e   *worker.Engine
+	st  *store.Store
+	clk *enginetest.Clock
+	ob  *channels.Outbox
+	url string
+}
+
+func newMailboxServer(t *testing.T, cadenceSrc, mailboxes string) *mailboxServer {
+	t.Helper()
 	rdb, prefix := redistest.Client(t)
-	c, err := cadence.Parse("trial.yaml", []byte(testCadence))
+	c, err := cadence.Parse("trial.yaml", []byte(cadenceSrc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := senders.Parse("mailboxes.yaml", []byte(`mailboxes:
-  sam:
-    address: sam@acme.example
-    name: Sam Rivera
-    owners: [sam]
-    limits: {per_hour: 40, per_day: 100}
-    warmup: {start: 20, growth: 10%, since: 2026-03-01}
-`), nil)
+	cfg, err := senders.Parse("mailboxes.yaml", []byte(mailboxes), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,21 +58,45 @@ func TestMailboxesAPI(t *testing.T) {
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
+	return &mailboxServer{e: e, st: st, clk: clk, ob: ob, url: ts.URL}
+}
+
+func (m *mailboxServer) call(t *testing.T, method, path, token, ctype, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, m.url+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestMailboxesAPI: GET /v1/mailboxes shows today's sends against today's
+// warm-up limit and the brakes; only an admin lifts a brake.
+func TestMailboxesAPI(t *testing.T) {
+	m := newMailboxServer(t, testCadence, `mailboxes:
+  sam:
+    address: sam@acme.example
+    name: Sam Rivera
+    owners: [sam]
+    limits: {per_hour: 40, per_day: 100}
+    warmup: {start: 20, growth: 10%, since: 2026-03-01}
+`)
+	st, clk := m.st, m.clk
 	call := func(method, path, token string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, ts.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		code, b := m.call(t, method, path, token, "", "")
 		var out map[string]any
-		if err := json.Unmarshal(b, &out); err != nil {
-			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		if err := json.Unmarshal([]byte(b), &out); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, code, b)
 		}
-		return resp.StatusCode, out
+		return code, out
 	}
 	ctx := context.Background()
 	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
@@ -83,10 +109,10 @@ func TestMailboxesAPI(t *testing.T) {
 	if code != 200 || out["configured"] != true || len(mbs) != 1 {
 		t.Fatalf("GET /v1/mailboxes: %d %v", code, out)
 	}
-	m := mbs[0].(map[string]any)
+	mb := mbs[0].(map[string]any)
 	// Day 2 of a warm-up from 20 at +10 %: 22.
-	if m["id"] != "sam" || m["sent_today"] != 7.0 || m["limit_today"] != 22.0 || m["sending"] != true || m["slow_down_factor"] != 1.0 || m["from"] != "Sam Rivera <sam@acme.example>" {
-		t.Fatalf("mailbox: %v", m)
+	if mb["id"] != "sam" || mb["sent_today"] != 7.0 || mb["limit_today"] != 22.0 || mb["sending"] != true || mb["slow_down_factor"] != 1.0 || mb["from"] != "Sam Rivera <sam@acme.example>" {
+		t.Fatalf("mailbox: %v", mb)
 	}
 	// A brake: 11 bounces in a window of 200.
 	rule := store.BrakeRule{Window: 200, BounceRate: 0.05, ComplaintRate: 0.003}
@@ -117,5 +143,51 @@ func TestMailboxesAPI(t *testing.T) {
 	}
 	if code, out := call("POST", "/v1/cadences/trial/resume-sending", adminToken); code != http.StatusConflict {
 		t.Fatalf("cadence without a brake: %d %v", code, out)
+	}
+}
+
+// TestReplyToOwnerMailboxWarmsTheRepsLead: with from: {mailbox: owner}
+// the email goes from the rep's mailbox without a Reply-To; the
+// prospect's reply, delivered to the inbound webhook as the rep's mailbox
+// forwards it, is matched by its In-Reply-To and turns the lead warm in
+// that rep's list.
+func TestReplyToOwnerMailboxWarmsTheRepsLead(t *testing.T) {
+	src := strings.Replace(testCadence, `from: {email: "Acme <hello@acme.example>", sms: "+15005550006"}`,
+		`from: {mailbox: owner, sms: "+15005550006"}`, 1)
+	if src == testCadence {
+		t.Fatal("test cadence's from line changed; update the replacement")
+	}
+	m := newMailboxServer(t, src, "mailboxes:\n  sam: {address: sam@acme.example, name: Sam Rivera, owners: [sam]}\n  kim: {address: kim@acme.example, owners: [kim]}\n")
+	ctx := context.Background()
+	en, err := m.e.Enroll(ctx, &store.Prospect{ID: "ada", Email: "ada@example.com", FirstName: "Ada", Owner: "sam", TimeZone: "UTC"}, "trial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.e.DispatchOnce(ctx, enginetest.SyncQueue{E: m.e}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := m.ob.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("sent %d", len(msgs))
+	}
+	parsed, err := mail.ReadMessage(strings.NewReader(msgs[0].Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := mail.ParseAddress(parsed.Header.Get("From"))
+	if from == nil || from.Address != "sam@acme.example" || from.Name != "Sam Rivera" || parsed.Header.Get("Reply-To") != "" {
+		t.Fatalf("From %q Reply-To %q", parsed.Header.Get("From"), parsed.Header.Get("Reply-To"))
+	}
+	reply := "From: Ada <ada@example.com>\r\nTo: Sam Rivera <sam@acme.example>\r\nSubject: Re: Hi Ada\r\nMessage-ID: <r1@mail.example>\r\nIn-Reply-To: " +
+		parsed.Header.Get("Message-ID") + "\r\n\r\nYes, call me Tuesday.\r\n"
+	if code, text := m.call(t, "POST", "/webhooks/email", adminToken, "message/rfc822", reply); code != 200 || !strings.Contains(text, `"matched": true`) {
+		t.Fatalf("reply: %d %s", code, text)
+	}
+	leads, err := m.e.WarmLeads(ctx, "sam", 10)
+	if err != nil || len(leads) != 1 || leads[0].Enrollment.ID != en.ID || !strings.Contains(leads[0].Reply, "Yes, call me Tuesday.") {
+		t.Fatalf("sam's warm leads: %+v %v", leads, err)
+	}
+	if leads, _ := m.e.WarmLeads(ctx, "kim", 10); len(leads) != 0 {
+		t.Fatalf("kim's: %+v", leads)
 	}
 }
