@@ -272,7 +272,9 @@ func Plan(cfg *Config, c *cadence.Cadence, emails []cadence.SimEmail, end time.T
 			mp.SlipP50, mp.SlipP90, mp.SlipMax = d[len(d)/2], d[len(d)*9/10], d[len(d)-1]
 		}
 	}
-	slices.SortFunc(plan.Mailboxes, func(a, b *MailboxPlan) int { return slices.Index(cfg.Mailboxes, a.Mailbox) - slices.Index(cfg.Mailboxes, b.Mailbox) })
+	slices.SortFunc(plan.Mailboxes, func(a, b *MailboxPlan) int {
+		return slices.Index(cfg.Mailboxes, a.Mailbox) - slices.Index(cfg.Mailboxes, b.Mailbox)
+	})
 	return plan, nil
 }
 
