@@ -29,6 +29,7 @@ const SendHistoryWindow = 8 * 24 * time.Hour
 type Store struct {
 	rdb  redis.UniversalClient
 	keys Keys
+	dur  *durability // replica waits on journal writes (durability.go); nil: off
 }
 
 // New returns a store on rdb with every key under prefix.
@@ -668,11 +669,30 @@ type LedgerStep struct {
 }
 
 // StepLedger applies steps in one round trip and returns, per step, "OK"
-// or (for a refused Begin) "CONFLICT" or the existing value.
+// or (for a refused Begin) "CONFLICT" or the existing value. With replica
+// waits on (SetReplicaWait), steps that begin a send end with WAIT in the
+// same round trip; when too few replicas confirm in time, the results come
+// with a *NotReplicatedError: the writes are on the master only.
 func (s *Store) StepLedger(ctx context.Context, steps []LedgerStep) ([]string, error) {
 	cmds := make([]redis.Cmder, len(steps))
+	begins := false
+	for _, st := range steps {
+		begins = begins || st.Begin
+	}
+	want, timeout := 0, time.Duration(0)
+	if begins {
+		want, timeout = s.ReplicaWait(ctx)
+	}
+	var wait *redis.IntCmd
 	run := func(eval bool) error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			defer func() {
+				if want > 0 {
+					// Same connection, after the writes: WAIT confirms them.
+					wait = redis.NewIntCmd(ctx, "wait", want, timeout.Milliseconds())
+					_ = p.Process(ctx, wait)
+				}
+			}()
 			for i, st := range steps {
 				key := s.keys.Ledger(st.EID)
 				switch {
@@ -703,6 +723,11 @@ func (s *Store) StepLedger(ctx context.Context, steps []LedgerStep) ([]string, e
 		return nil, err
 	}
 	out := make([]string, len(steps))
+	if wait != nil && wait.Val() < int64(want) {
+		// The Begins ran on the master; their results are still reported,
+		// so the caller releases what it owns.
+		err = &NotReplicatedError{Want: want, Got: int(wait.Val()), Timeout: timeout}
+	}
 	for i, st := range steps {
 		if !st.Begin {
 			out[i] = "OK"
@@ -714,7 +739,7 @@ func (s *Store) StepLedger(ctx context.Context, steps []LedgerStep) ([]string, e
 		}
 		out[i] = v
 	}
-	return out, nil
+	return out, err
 }
 
 // settleSending replaces a ledger entry if it still holds an expected

@@ -93,6 +93,10 @@ const (
 	notSentChanged notSentReason = "changed" // the enrollment changed since its claim
 	notSentFound   notSentReason = "found"   // the ledger already had an entry
 	notSentStore   notSentReason = "store"   // Redis failed
+	// notSentUnreplicated: the journal entry did not reach enough replicas
+	// in time (store.SetReplicaWait); sending could repeat the touch after
+	// a failover.
+	notSentUnreplicated notSentReason = "unreplicated"
 )
 
 func (n *notSent) Error() string { return "not sent (" + string(n.reason) + "): " + n.err.Error() }
@@ -134,6 +138,15 @@ func (j *journal) Step(ctx context.Context, done int, doneErr error, next int) e
 	if next < 0 {
 		return nil // a lost outcome write is repaired by the batch commit
 	}
+	var nr *store.NotReplicatedError
+	if errors.As(err, &nr) {
+		b := steps[len(steps)-1]
+		if res[len(res)-1] == "OK" {
+			// Ours, on the master only: release it; the touch waits.
+			j.e.releaseUnreplicated(ctx, b)
+		}
+		return &notSent{reason: notSentUnreplicated, err: err}
+	}
 	if err != nil {
 		// Redis may have applied the Begin and lost only its reply; the
 		// message is not sent, so the entry is released once Redis answers.
@@ -165,8 +178,14 @@ func (e *Engine) beginAll(ctx context.Context, items []*item, sending string) []
 	}
 	res, err := e.st.StepLedger(ctx, steps)
 	var owned []*item
+	var nr *store.NotReplicatedError
 	for i, it := range items {
 		switch {
+		case errors.As(err, &nr):
+			if res[i] == "OK" {
+				e.releaseUnreplicated(ctx, steps[i])
+			}
+			it.sendErr = &notSent{reason: notSentUnreplicated, err: err}
 		case err != nil:
 			e.repairs.add(it.eid, it.ledger, sending, "")
 			it.sendErr = &notSent{reason: notSentStore, err: err}
@@ -213,4 +232,13 @@ func (u *ledgerRepairs) settle(ctx context.Context, st *store.Store) error {
 		delete(u.entries, k)
 	}
 	return nil
+}
+
+// releaseUnreplicated removes a "sending" entry that no replica confirmed:
+// the message was not sent. If Redis does not answer, the entry is left to
+// the repairs (settled at the next batch) like any unanswered Begin.
+func (e *Engine) releaseUnreplicated(ctx context.Context, b store.LedgerStep) {
+	if _, err := e.st.SettleSending(ctx, b.EID, b.Field, b.Value, ""); err != nil {
+		e.repairs.add(b.EID, b.Field, b.Value, "")
+	}
 }

@@ -516,6 +516,11 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 		switch ns.reason {
 		case notSentStore:
 			return ns.err // Redis is failing: asynq retries the batch
+		case notSentUnreplicated:
+			e.log.Warn("touch deferred: its journal entry reached too few Redis replicas", "enrollment", it.eid, "touch", t.ID, "err", ns.err)
+			until := now.Add(unreplicatedRetry)
+			return e.reschedule(ctx, it, until, cadence.Entry{At: now, Kind: "deferred", Touch: t.ID, Channel: t.Channel,
+				Reason: "not sent: " + ns.err.Error() + " (a failover could have lost it); trying again", Until: until})
 		case notSentFound:
 			return e.settleFound(ctx, it, ns.found, now)
 		}
@@ -588,6 +593,10 @@ func (e *Engine) record(ctx context.Context, it *item, now time.Time) error {
 	return e.reschedule(ctx, it, now.Add(wait), cadence.Entry{At: now, Kind: "retry", Touch: t.ID, Channel: t.Channel,
 		Reason: fmt.Sprintf("attempt %d failed (%s); retrying", n, ce.Error()), Until: now.Add(wait)})
 }
+
+// unreplicatedRetry is how soon a touch whose journal entry no replica
+// confirmed is tried again: replicas lag for seconds, failovers take tens.
+const unreplicatedRetry = 30 * time.Second
 
 // backoff grows from 1 minute to 1 hour; sender-side problems wait longer.
 func backoff(attempt int, ce *channels.Error) time.Duration {

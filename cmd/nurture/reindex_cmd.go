@@ -50,29 +50,15 @@ func cmdReindex(ctx context.Context, args []string, env func(string) string, std
 	return nil
 }
 
-// connectRedis opens REDIS_URL, or the Redis Cluster of
-// REDIS_CLUSTER_ADDRS, and checks it answers.
+// connectRedis opens the configured Redis (REDIS_URL, a cluster or a
+// Sentinel-managed master) and checks it answers.
 func connectRedis(ctx context.Context, cfg engineConfig) (redis.UniversalClient, error) {
-	if cfg.RedisURL == "" && cfg.ClusterAddr != nil {
-		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.ClusterAddr, Password: cfg.RedisPass})
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			rdb.Close()
-			return nil, fmt.Errorf("redis cluster %v: %w", cfg.ClusterAddr, err)
-		}
-		return rdb, nil
+	if !cfg.Redis.configured() {
+		return nil, fmt.Errorf("REDIS_URL (or REDIS_CLUSTER_ADDRS, or REDIS_SENTINEL_ADDRS) is required for nurture reindex")
 	}
-	if cfg.RedisURL == "" {
-		return nil, fmt.Errorf("REDIS_URL (or REDIS_CLUSTER_ADDRS) is required for nurture reindex")
-	}
-	opt, err := redis.ParseURL(cfg.RedisURL)
+	rc, err := dialRedis(ctx, cfg.Redis)
 	if err != nil {
-		// The parser's error quotes the whole URL, password included.
-		return nil, fmt.Errorf("REDIS_URL=%q is not a valid URL: expected redis[s]://[user:password@]host:port/db, with special characters in the password %%-escaped", redactURL(cfg.RedisURL))
+		return nil, err
 	}
-	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("redis %s: %w", opt.Addr, err)
-	}
-	return rdb, nil
+	return rc.rdb, nil
 }

@@ -77,7 +77,7 @@ func checkAPITokens(tokens []server.Token) error {
 
 // embeddedMode reports whether serve runs on its own in-memory Redis:
 // nothing outlives the process, so secrets it is not given it makes up.
-func (c engineConfig) embeddedMode() bool { return c.RedisURL == "" && len(c.ClusterAddr) == 0 }
+func (c engineConfig) embeddedMode() bool { return !c.Redis.configured() }
 
 // resolveTokenKey validates NURTURE_TOKEN_KEY, or in embedded mode makes
 // one when it is unset.

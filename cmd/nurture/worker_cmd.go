@@ -35,9 +35,7 @@ import (
 type engineConfig struct {
 	// onEmbedded is set by startEngine when it started the in-memory Redis.
 	onEmbedded  bool
-	RedisURL    string
-	ClusterAddr []string
-	RedisPass   string
+	Redis       redisSettings
 	Prefix      string
 	CadenceDir  string
 	PublicURL   string
@@ -63,7 +61,15 @@ type engineConfig struct {
 var envTable = [][3]string{
 	{"REDIS_URL", "", "Redis to use, e.g. redis://127.0.0.1:6379/0 (required for worker unless REDIS_CLUSTER_ADDRS is set)"},
 	{"REDIS_CLUSTER_ADDRS", "", "Redis Cluster seed nodes, host:port comma separated (instead of REDIS_URL)"},
-	{"REDIS_PASSWORD", "", "password for REDIS_CLUSTER_ADDRS nodes (never logged)"},
+	{"REDIS_SENTINEL_ADDRS", "", "Redis Sentinels, host:port comma separated (instead of REDIS_URL): the engine, asynq and the dashboard follow the master they name through failovers"},
+	{"REDIS_SENTINEL_MASTER", "", "the master name the Sentinels monitor (required with REDIS_SENTINEL_ADDRS)"},
+	{"REDIS_SENTINEL_PASSWORD", "", "password of the Sentinels themselves (never logged)"},
+	{"REDIS_USERNAME", "", "ACL user for REDIS_CLUSTER_ADDRS / REDIS_SENTINEL_ADDRS nodes (a REDIS_URL carries its own)"},
+	{"REDIS_PASSWORD", "", "password for REDIS_CLUSTER_ADDRS / REDIS_SENTINEL_ADDRS nodes (never logged)"},
+	{"REDIS_TLS", "false", "true: TLS to REDIS_CLUSTER_ADDRS / REDIS_SENTINEL_ADDRS nodes (a REDIS_URL says rediss://)"},
+	{"REDIS_TLS_CA_FILE", "", "PEM file of the CA that signed the Redis server certificates (added to the system roots)"},
+	{"REDIS_TLS_CERT_FILE", "", "client certificate (PEM) for Redis servers that require one, with REDIS_TLS_KEY_FILE"},
+	{"REDIS_TLS_KEY_FILE", "", "the client certificate's private key (PEM)"},
 	{"NURTURE_PREFIX", "nurture", "key prefix in Redis"},
 	{"NURTURE_CADENCES", "examples", "directory of cadence files published to the cadence catalog at start (new versions only); missing or empty: run what is published (serve on the embedded Redis: the built-in examples)"},
 	{"NURTURE_PUBLIC_URL", "http://localhost:8080", "base URL of tracking and unsubscribe links"},
@@ -72,6 +78,8 @@ var envTable = [][3]string{
 	{"NURTURE_OUTBOX_DIR", "", "dev outbox directory, used when SMTP_HOST / TWILIO_ACCOUNT_SID are unset"},
 	{"NURTURE_LEASE", "2m", "how long a claim and an in-flight send are owned before another worker may take over"},
 	{"NURTURE_TASK_BATCH", "250", "touches per send task (one Redis round trip per step per task)"},
+	{"NURTURE_JOURNAL_REPLICAS", "auto", "replicas each send's journal entry must reach (WAIT) before the provider sees the message: auto waits for 1 when the master has replicas, 0 never waits (a failover may then repeat a touch), N requires N (a touch is deferred, not sent, when fewer confirm in time); not on Redis Cluster"},
+	{"NURTURE_JOURNAL_WAIT", "200ms", "how long a send waits for its journal entry's replicas"},
 	{"NURTURE_JOURNAL", "message", "message: each send is recorded just before its provider call, so a killed worker leaves at most one touch per SMTP connection / SMS call uncertain; batch: one record per task, cheaper, but a killed worker leaves its running tasks' unsent touches uncertain"},
 	{"SMTP_HOST", "", "SMTP relay host"},
 	{"SMTP_PORT", "587", "SMTP port"},
@@ -144,7 +152,7 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 		}
 		return defaultOf(k)
 	}
-	c := engineConfig{RedisURL: get("REDIS_URL"), RedisPass: get("REDIS_PASSWORD"), Prefix: get("NURTURE_PREFIX"), CadenceDir: get("NURTURE_CADENCES"),
+	c := engineConfig{Prefix: get("NURTURE_PREFIX"), CadenceDir: get("NURTURE_CADENCES"),
 		PublicURL: get("NURTURE_PUBLIC_URL"), TokenKey: get("NURTURE_TOKEN_KEY"), MsgIDDomain: get("NURTURE_MESSAGE_ID_DOMAIN"),
 		OutboxDir: get("NURTURE_OUTBOX_DIR"), WarmURL: get("NURTURE_WARM_WEBHOOK_URL"), WarmSecret: get("NURTURE_WARM_WEBHOOK_SECRET")}
 	if c.WarmURL != "" && len(c.WarmSecret) < 16 {
@@ -191,13 +199,9 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 	}
 	c.SMTP = channels.SMTPConfig{Host: get("SMTP_HOST"), Port: port, TLS: get("SMTP_TLS"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), Connections: conns, HELO: get("SMTP_HELO")}
 	c.Twilio = channels.TwilioConfig{AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: get("TWILIO_AUTH_TOKEN")}
-	if v := get("REDIS_CLUSTER_ADDRS"); v != "" {
-		for _, a := range strings.Split(v, ",") {
-			if _, _, err := net.SplitHostPort(strings.TrimSpace(a)); err != nil {
-				return c, fmt.Errorf("REDIS_CLUSTER_ADDRS entry %q: expected host:port", a)
-			}
-			c.ClusterAddr = append(c.ClusterAddr, strings.TrimSpace(a))
-		}
+	var err2 error
+	if c.Redis, err2 = readRedisSettings(get); err2 != nil {
+		return c, err2
 	}
 	return c, nil
 }
@@ -230,6 +234,12 @@ func loadCadences(dir string) (map[string]*cadence.Cadence, error) {
 // catalog.Bootstrap), then the engine runs every published head.
 func buildEngine(ctx context.Context, cfg engineConfig, rdb redis.UniversalClient, log *slog.Logger, obs worker.Observer) (*worker.Engine, *channels.Outbox, *catalog.Catalog, error) {
 	st := store.New(rdb, cfg.Prefix)
+	if err := st.SetReplicaWait(cfg.Redis.Replicas, cfg.Redis.Wait); err != nil {
+		return nil, nil, nil, fmt.Errorf("NURTURE_JOURNAL_REPLICAS: %w", err)
+	}
+	if n, wait := st.ReplicaWait(ctx); n > 0 {
+		log.Info("send journal waits for Redis replicas before each send", "replicas", n, "timeout", wait)
+	}
 	cat := catalog.New(st, catalog.Options{Logger: log})
 	if cfg.onEmbedded {
 		if err := publishExamplesIfNone(ctx, cat, cfg.CadenceDir, log); err != nil {
@@ -374,62 +384,39 @@ func watchCatalog(ctx context.Context, cat *catalog.Catalog, e *worker.Engine) (
 // shares the same Redis.
 func startEngine(ctx context.Context, command string, cfg engineConfig, log *slog.Logger) (*parts, error) {
 	var embedded func()
-	if cfg.RedisURL == "" && cfg.ClusterAddr != nil {
-		// Redis Cluster: every key carries a hash tag and every script one
-		// slot, so the engine runs unchanged on a ClusterClient.
-		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.ClusterAddr, Password: cfg.RedisPass})
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			rdb.Close()
-			return nil, fmt.Errorf("redis cluster %v: %w", cfg.ClusterAddr, err)
-		}
-		conn := asynq.RedisClusterClientOpt{Addrs: cfg.ClusterAddr, Password: cfg.RedisPass}
-		m := metrics.New(asynq.NewInspector(conn))
-		e, outbox, cat, err := buildEngine(ctx, cfg, rdb, log, m)
-		if err != nil {
-			rdb.Close()
-			return nil, err
-		}
-		m.Attach(e)
-		stopWatch := watchCatalog(ctx, cat, e)
-		return &parts{engine: e, outbox: outbox, metrics: m, catalog: cat, conn: conn, close: func() { stopWatch(); rdb.Close() }}, nil
-	}
-	if cfg.RedisURL == "" {
+	if !cfg.Redis.configured() {
 		if command != "serve" {
-			return nil, fmt.Errorf("REDIS_URL is required for nurture %s", command)
+			return nil, fmt.Errorf("REDIS_URL (or REDIS_CLUSTER_ADDRS, or REDIS_SENTINEL_ADDRS) is required for nurture %s", command)
 		}
 		m, err := demo.EmbeddedRedis()
 		if err != nil {
 			return nil, err
 		}
 		log.Warn("REDIS_URL is not set: using an EMBEDDED IN-MEMORY Redis; all state is lost when the process stops. Set REDIS_URL=redis://host:6379/0 for production.")
-		cfg.RedisURL, embedded, cfg.onEmbedded = "redis://"+m.Addr()+"/0", m.Close, true
+		cfg.Redis.URL, embedded, cfg.onEmbedded = "redis://"+m.Addr()+"/0", m.Close, true
 	}
-	opt, err := redis.ParseURL(cfg.RedisURL)
+	rc, err := dialRedis(ctx, cfg.Redis)
 	if err != nil {
-		// The parser's error quotes the whole URL, password included.
-		return nil, fmt.Errorf("REDIS_URL=%q is not a valid URL: expected redis[s]://[user:password@]host:port/db, with special characters in the password %%-escaped", redactURL(cfg.RedisURL))
+		if embedded != nil {
+			embedded()
+		}
+		return nil, err
 	}
-	rdb := redis.NewClient(opt)
 	closeAll := func() {
-		rdb.Close()
+		rc.rdb.Close()
 		if embedded != nil {
 			embedded()
 		}
 	}
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		closeAll()
-		return nil, fmt.Errorf("redis %s: %w", opt.Addr, err)
-	}
-	conn := asynq.RedisClientOpt{Addr: opt.Addr, Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig}
-	m := metrics.New(asynq.NewInspector(conn))
-	e, outbox, cat, err := buildEngine(ctx, cfg, rdb, log, m)
+	m := metrics.New(asynq.NewInspector(rc.asynq))
+	e, outbox, cat, err := buildEngine(ctx, cfg, rc.rdb, log, m)
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
 	m.Attach(e)
 	stopWatch := watchCatalog(ctx, cat, e)
-	return &parts{engine: e, outbox: outbox, metrics: m, catalog: cat, conn: conn, close: func() { stopWatch(); closeAll() }}, nil
+	return &parts{engine: e, outbox: outbox, metrics: m, catalog: cat, conn: rc.asynq, close: func() { stopWatch(); closeAll() }}, nil
 }
 
 // publishExamplesIfNone gives a try-it-out serve on the embedded Redis the
