@@ -53,7 +53,10 @@ type Server struct {
 	srv      *smtp.Server
 	// Delay slows every DATA, so tests can interrupt a sender mid-batch.
 	Delay time.Duration
-	opts  Options
+	// DropData keeps each message's headers but not its bytes (long soaks
+	// receive millions).
+	DropData bool
+	opts     Options
 }
 
 // Options configures StartWith.
@@ -108,6 +111,17 @@ func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Message(nil), s.msgs...)
+}
+
+// MessagesFrom returns the accepted messages from the i-th on (a poller
+// reads only what is new).
+func (s *Server) MessagesFrom(i int) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i >= len(s.msgs) {
+		return nil
+	}
+	return append([]Message(nil), s.msgs[i:]...)
 }
 
 // Reset forgets the accepted messages (benchmarks run phases on one sink).
@@ -222,6 +236,9 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
+	if ss.s.DropData {
+		b = nil
+	}
 	for _, to := range ss.to {
 		ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: to, Data: b, MessageID: m.Header.Get("Message-Id"), Header: m.Header, At: time.Now(), Helo: ss.conn.Hostname()})
 	}
