@@ -70,20 +70,27 @@ func TestReasonCodes(t *testing.T) {
 	}
 	for reason, want := range map[string]string{
 		"not due yet": "",
-		"outside send window 08:00-20:00 in America/Chicago (zone explicit)": "send_window",
-		"outside SMS hours 08:00-21:00 (FL) in America/New_York":             "sms_hours",
-		"frequency cap 2 per 24h0m0s":                                        "frequency_cap",
-		"FL limit of 3 marketing SMS per 24h":                                "state_sms_limit",
-		"sending domain acme.example paused: complaint rate 0.4 %":           "domain_paused",
+		"outside send window 08:00-20:00 in America/Chicago (zone explicit)":                                                                  "send_window",
+		"outside SMS hours 08:00-21:00 (FL) in America/New_York":                                                                              "sms_hours",
+		"frequency cap 2 per 24h0m0s":                                                                                                         "frequency_cap",
+		"FL limit of 3 marketing SMS per 24h":                                                                                                 "state_sms_limit",
+		"sending domain acme.example paused: complaint rate 0.4 %":                                                                            "domain_paused",
+		"mailbox sam daily limit 100 reached; next slot Tue 2 Feb 09:00 EST":                                                                  "send_limit",
+		"recipient domain acme.com limit 30 per hour reached; next slot Mon 1 Feb 10:02 UTC":                                                  "send_limit",
+		"sending domain acme.example daily limit 5000 reached; next slot Tue 2 Feb 00:00 UTC":                                                 "send_limit",
+		"mailbox sam is shared by several cadences today: this one used its fair share of the daily limit 100; next slot Mon 1 Feb 10:15 UTC": "fair_share",
+		"not sent: journal write confirmed by 0 of 1 replicas within 200ms (a failover could have lost it); trying again":                     "journal_unreplicated",
 	} {
 		if got := deferReason(reason); got != want {
 			t.Errorf("deferReason(%q) = %q, want %q", reason, got, want)
 		}
 	}
 	for reason, want := range map[string]string{
-		`template welcome subject: field Company is empty and has no fallback (use | default "…")`: "missing_data",
-		"email is 600 KiB (subject 10 B, text 1 KiB, html 599 KiB), over the 512 KiB limit":        "over_size_limit",
-		"+1 800 number: toll-free numbers have no time zone; set the prospect's timezone":          "no_time_zone",
+		`template welcome subject: field Company is empty and has no fallback (use | default "…")`:                                      "missing_data",
+		"email is 600 KiB (subject 10 B, text 1 KiB, html 599 KiB), over the 512 KiB limit":                                             "over_size_limit",
+		"+1 800 number: toll-free numbers have no time zone; set the prospect's timezone":                                               "no_time_zone",
+		"mailbox sam is stopped by its brake (hard bounces: 11 of the last 200 sends (5.5%), over the 5.0% limit); an admin resumes it": "brake",
+		"no mailbox to send from: owner bob has no mailbox":                                                                             "no_mailbox",
 	} {
 		if got := holdReason(reason); got != want {
 			t.Errorf("holdReason(%q) = %s, want %s", reason, got, want)

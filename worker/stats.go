@@ -246,14 +246,24 @@ func deferReason(reason string) string {
 		return "frequency_cap"
 	case strings.Contains(reason, "marketing SMS per 24h"):
 		return "state_sms_limit"
-	case strings.HasPrefix(reason, "sending domain "):
+	case strings.HasPrefix(reason, "sending domain ") && strings.Contains(reason, " paused: "):
 		return "domain_paused"
+	case strings.Contains(reason, "used its fair share of the daily limit"):
+		return "fair_share"
+	case strings.Contains(reason, " limit ") && strings.Contains(reason, " reached") && strings.Contains(reason, "; next slot "):
+		return "send_limit" // senders.go limitReason: a mailbox, relay or domain limit
+	case strings.HasPrefix(reason, "not sent: journal write confirmed by "):
+		return "journal_unreplicated"
 	}
 	return "other"
 }
 
 func holdReason(reason string) string {
 	switch {
+	case strings.Contains(reason, "is stopped by its brake"):
+		return "brake" // before the size check: a brake's reason says "over the 5.0% limit"
+	case strings.HasPrefix(reason, "no mailbox to send from"):
+		return "no_mailbox"
 	case strings.Contains(reason, "is empty and has no fallback"):
 		return "missing_data"
 	case strings.Contains(reason, "over the ") && strings.Contains(reason, "limit"):
@@ -268,35 +278,40 @@ func holdReason(reason string) string {
 
 // reasonLabels say each reason code in words, for reports.
 var reasonLabels = map[string]string{
-	"finished":            "finished every stage",
-	"ran_out":             "touches ran out (then: exit)",
-	"bounced":             "hard bounce",
-	"complained":          "spam complaint",
-	"unsubscribed":        "unsubscribed",
-	"sms_opt_out":         "texted STOP",
-	"replied":             "replied",
-	"goal":                "reached a goal",
-	"stopped":             "stopped by a person",
-	"no_engagement":       "no engagement",
-	"stage_loop":          "stages loop without touches",
-	"stage_removed":       "stage removed by a new version",
-	"condition_not_met":   "condition not met",
-	"no_email":            "no email address",
-	"email_suppressed":    "email suppressed",
-	"no_phone":            "no phone number",
-	"sms_opted_out":       "opted out of SMS",
-	"refused_by_provider": "refused by the provider",
-	"gave_up":             "gave up after retries",
-	"send_window":         "outside the send window",
-	"sms_hours":           "outside SMS hours",
-	"frequency_cap":       "frequency cap",
-	"state_sms_limit":     "state SMS limit",
-	"domain_paused":       "sending domain paused",
-	"no_time_zone":        "no time zone",
-	"missing_data":        "template data missing",
-	"over_size_limit":     "over a size limit",
-	"window_never_open":   "send window never open",
-	"other":               "other",
+	"send_limit":           "sender mailbox or domain limit reached",
+	"fair_share":           "mailbox's daily limit shared with other cadences",
+	"journal_unreplicated": "journal not confirmed by a Redis replica",
+	"brake":                "stopped by a bounce or complaint brake",
+	"no_mailbox":           "no sender mailbox fits",
+	"finished":             "finished every stage",
+	"ran_out":              "touches ran out (then: exit)",
+	"bounced":              "hard bounce",
+	"complained":           "spam complaint",
+	"unsubscribed":         "unsubscribed",
+	"sms_opt_out":          "texted STOP",
+	"replied":              "replied",
+	"goal":                 "reached a goal",
+	"stopped":              "stopped by a person",
+	"no_engagement":        "no engagement",
+	"stage_loop":           "stages loop without touches",
+	"stage_removed":        "stage removed by a new version",
+	"condition_not_met":    "condition not met",
+	"no_email":             "no email address",
+	"email_suppressed":     "email suppressed",
+	"no_phone":             "no phone number",
+	"sms_opted_out":        "opted out of SMS",
+	"refused_by_provider":  "refused by the provider",
+	"gave_up":              "gave up after retries",
+	"send_window":          "outside the send window",
+	"sms_hours":            "outside SMS hours",
+	"frequency_cap":        "frequency cap",
+	"state_sms_limit":      "state SMS limit",
+	"domain_paused":        "sending domain paused",
+	"no_time_zone":         "no time zone",
+	"missing_data":         "template data missing",
+	"over_size_limit":      "over a size limit",
+	"window_never_open":    "send window never open",
+	"other":                "other",
 }
 
 // ReasonLabel says a reason code in words.
