@@ -289,8 +289,19 @@ func TestSoak(t *testing.T) {
 	if last.rssKB > first.rssKB*3/2+16<<10 {
 		t.Errorf("worker RSS grew from %.1f MiB to %.1f MiB", float64(first.rssKB)/1024, float64(last.rssKB)/1024)
 	}
-	if last.p99 > 2*first.p99+time.Second {
-		t.Errorf("first-touch lateness p99 drifted from %v to %v", first.p99, last.p99)
+	// Lateness: a killed worker's claims wait out their lease, so an
+	// interval with a kill has a higher p99. Kills fall in both halves:
+	// compare the worst interval of each.
+	worst := func(rs []soakRow) time.Duration {
+		var w time.Duration
+		for _, r := range rs {
+			w = max(w, r.p99)
+		}
+		return w
+	}
+	early, late := worst(rows[1:len(rows)/2]), worst(rows[len(rows)/2:])
+	if late > 2*early+time.Second {
+		t.Errorf("first-touch lateness drifted: worst p99 of an interval %v in the first half, %v in the second", early, late)
 	}
 	// Redis per enrollment, finished ones included: nothing a finished
 	// journey keeps is unbounded (timelines are capped, ledgers and send
@@ -299,8 +310,9 @@ func TestSoak(t *testing.T) {
 	if perFirst, perLast := first.redisMem/float64(first.enrolled), last.redisMem/float64(last.enrolled); perLast > perFirst*5/4 {
 		t.Errorf("Redis memory per enrollment grew from %.0f B to %.0f B", perFirst, perLast)
 	}
-	t.Logf("soak done: %v of arrivals at %d/s, %d enrollments, %d messages once each, %d SIGKILLs of worker-b; RSS %.1f -> %.1f MiB, p99 %v -> %v, Redis per active enrollment %.0f -> %.0f B",
-		s.duration, s.rate, enrolled, len(seen), kills, float64(first.rssKB)/1024, float64(last.rssKB)/1024, first.p99.Round(10*time.Millisecond), last.p99.Round(10*time.Millisecond), first.redisPerActive, last.redisPerActive)
+	t.Logf("soak done: %v of arrivals at %d/s, %d enrollments, %d messages once each, %d SIGKILLs of worker-b; worker RSS %.1f -> %.1f MiB; Redis per enrollment %.0f -> %.0f B; worst first-touch p99 of an interval %v (first half) / %v (second half)",
+		s.duration, s.rate, enrolled, len(seen), kills, float64(first.rssKB)/1024, float64(last.rssKB)/1024,
+		first.redisMem/float64(first.enrolled), last.redisMem/float64(last.enrolled), early.Round(10*time.Millisecond), late.Round(10*time.Millisecond))
 }
 
 func redisUsedMemory(t *testing.T, rdb *redis.Client) float64 {
