@@ -45,7 +45,7 @@ func TestReindexCommand(t *testing.T) {
 	// Without Redis settings, or with a bad URL, it says what to set and
 	// never prints the password.
 	_, _, err = runCmd(t, "reindex")
-	if err == nil || !strings.Contains(err.Error(), "REDIS_URL (or REDIS_CLUSTER_ADDRS) is required") {
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL (or REDIS_CLUSTER_ADDRS, or REDIS_SENTINEL_ADDRS) is required") {
 		t.Errorf("without REDIS_URL: %v", err)
 	}
 	bad := map[string]string{"REDIS_URL": "redis://user:s3cret@host:notaport/0"}
