@@ -287,21 +287,23 @@ func failoverRun(t *testing.T, bin, replicas string) failoverResult {
 			t.Errorf("replicas=%s: %d delivered + %d uncertain of %d touches (stats: %d sent)", replicas, res.delivered, res.uncertain, res.touches, sent)
 		}
 	}
-	// asynq's queues drain: nothing pending, active or retrying.
+	// asynq's queues drain: nothing pending, active or retrying. A task
+	// that failed while the master was gone waits asynq's retry delay
+	// (15-45 s after a first failure, longer after a second).
 	insp := asynq.NewInspector(asynq.RedisFailoverClientOpt{MasterName: "nurture", SentinelAddrs: sentinels})
 	defer insp.Close()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		busy := 0
+	for deadline := time.Now().Add(150 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		var pending, active, retry int
 		for _, q := range e.Queues() {
 			if info, err := insp.GetQueueInfo(q); err == nil {
-				busy += info.Pending + info.Active + info.Retry
+				pending, active, retry = pending+info.Pending, active+info.Active, retry+info.Retry
 			}
 		}
-		if busy == 0 {
+		if pending+active+retry == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("replicas=%s: %d asynq tasks still pending, active or retrying", replicas, busy)
+			t.Errorf("replicas=%s: asynq tasks not drained: %d pending, %d active, %d retrying", replicas, pending, active, retry)
 			break
 		}
 	}
