@@ -112,14 +112,7 @@ func chaosRun(t *testing.T, bin, journal string) chaosResult {
 	for k, v := range redistest.Env(t) {
 		settings[k] = v
 	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "NURTURE_") || strings.HasPrefix(k, "SMTP_") || strings.HasPrefix(k, "TWILIO_") || strings.HasPrefix(k, "REDIS_") {
-			continue
-		}
-		env = append(env, kv)
-	}
+	env := childEnv()
 	for k, v := range settings {
 		env = append(env, k+"="+v)
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
-	"github.com/nurture-dev/nurture/internal/ci"
 	"github.com/nurture-dev/nurture/internal/enginetest"
 	"github.com/nurture-dev/nurture/internal/redistest"
 	"github.com/nurture-dev/nurture/internal/smtptest"
@@ -117,12 +116,7 @@ func TestSentinelFailoverSendsNothingTwice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns Redis, Sentinel and worker processes; skipped with -short")
 	}
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if ci.Enabled() {
-			t.Fatalf("redis-server is required under CI: %v", err)
-		}
-		t.Skip("no redis-server on PATH")
-	}
+	requireRedisServer(t)
 	if redistest.ClusterAddrs() != nil {
 		t.Skip("runs on a Sentinel-managed Redis of its own: the Redis Cluster pass adds nothing")
 	}
@@ -198,36 +192,12 @@ func failoverRun(t *testing.T, bin, replicas string) failoverResult {
 			t.Fatal(r.Err)
 		}
 	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "NURTURE_") && !strings.HasPrefix(k, "SMTP_") && !strings.HasPrefix(k, "REDIS_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, "REDIS_SENTINEL_ADDRS="+strings.Join(sentinels, ","), "REDIS_SENTINEL_MASTER=nurture", "NURTURE_JOURNAL_REPLICAS="+replicas,
+	env := childEnv("REDIS_SENTINEL_ADDRS="+strings.Join(sentinels, ","), "REDIS_SENTINEL_MASTER=nurture", "NURTURE_JOURNAL_REPLICAS="+replicas,
 		"NURTURE_JOURNAL_WAIT=500ms", "NURTURE_PREFIX="+prefix, "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+testTokenKey,
 		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_LEASE=5s", "NURTURE_TASK_BATCH=20",
 		"SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", "SMTP_CONNECTIONS=2")
-	var workers []*exec.Cmd
-	var logs []*syncBuffer
-	for _, name := range []string{"worker-a", "worker-b"} {
-		cmd := exec.Command(bin, "worker", "--tick", "100ms", "--concurrency", "4")
-		cmd.Env = append(append([]string{}, env...), "SMTP_HELO="+name)
-		buf := &syncBuffer{}
-		cmd.Stderr = buf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		workers = append(workers, cmd)
-		logs = append(logs, buf)
-	}
-	defer func() {
-		for _, w := range workers {
-			_ = w.Process.Signal(syscall.SIGTERM)
-			_ = w.Wait()
-		}
-	}()
+	_, logs, stop := startWorkers(t, bin, env, []string{"--tick", "100ms", "--concurrency", "4"}, "worker-a", "worker-b")
+	defer stop()
 	// Kill the master once a third of the touches went out: the first
 	// touch is done, the second under way.
 	for deadline := time.Now().Add(60 * time.Second); sink.Count() < res.touches/3; time.Sleep(5 * time.Millisecond) {

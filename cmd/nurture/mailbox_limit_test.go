@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -92,32 +90,15 @@ func TestMailboxDailyLimitAcrossWorkers(t *testing.T) {
 			t.Fatal(r.Err)
 		}
 	}
-	env := os.Environ()
+	env := childEnv()
 	for k, v := range redistest.Env(t) {
 		env = append(env, k+"="+v)
 	}
 	env = append(env, "NURTURE_PREFIX="+prefix, "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+testTokenKey, "NURTURE_MAILBOXES="+mbFile,
 		"NURTURE_CLOCK="+clockEnv, "NURTURE_LEASE=240h", // claims and sends are owned for 150 real seconds
 		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_TASK_BATCH=20", "SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", "SMTP_CONNECTIONS=2")
-	var workers []*exec.Cmd
-	var logs []*syncBuffer
-	for _, name := range []string{"worker-a", "worker-b"} {
-		cmd := exec.Command(bin, "worker", "--tick", "50ms", "--concurrency", "2")
-		cmd.Env = append(append([]string{}, env...), "SMTP_HELO="+name)
-		buf := &syncBuffer{}
-		cmd.Stderr = buf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		workers = append(workers, cmd)
-		logs = append(logs, buf)
-	}
-	defer func() {
-		for _, w := range workers {
-			w.Process.Signal(syscall.SIGTERM)
-			w.Wait()
-		}
-	}()
+	_, logs, stop := startWorkers(t, bin, env, []string{"--tick", "50ms", "--concurrency", "2"}, "worker-a", "worker-b")
+	defer stop()
 	deadline := time.Now().Add(90 * time.Second)
 	for sink.Count() < prospects && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

@@ -73,9 +73,7 @@ func TestRedisOverTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts redis-server; skipped with -short")
 	}
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("no redis-server on PATH")
-	}
+	requireRedisServer(t)
 	ctx := context.Background()
 	ca, cert, key, ccert, ckey := testPKI(t, t.TempDir())
 	for _, mutual := range []bool{false, true} {
@@ -175,9 +173,7 @@ func TestRedisACLUser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts redis-server and a worker; skipped with -short")
 	}
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("no redis-server on PATH")
-	}
+	requireRedisServer(t)
 	ctx := context.Background()
 	p := startRedisProc(t)
 	admin := redis.NewClient(&redis.Options{Addr: p.addr()})
@@ -230,15 +226,8 @@ func TestRedisACLUser(t *testing.T) {
 			t.Fatal(r.Err)
 		}
 	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "NURTURE_") && !strings.HasPrefix(k, "SMTP_") && !strings.HasPrefix(k, "REDIS_") {
-			env = append(env, kv)
-		}
-	}
 	cmd := exec.Command(bin, "worker", "--tick", "50ms", "--ops-addr", "127.0.0.1:0")
-	cmd.Env = append(env, "REDIS_URL="+url, "NURTURE_PREFIX=acl", "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+testTokenKey,
+	cmd.Env = childEnv("REDIS_URL="+url, "NURTURE_PREFIX=acl", "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+testTokenKey,
 		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_OUTBOX_DIR="+outbox)
 	logs := &syncBuffer{}
 	cmd.Stderr = logs

@@ -39,7 +39,10 @@ type soakSettings struct {
 func readSoakSettings(t *testing.T) soakSettings {
 	d, err := time.ParseDuration(os.Getenv("NURTURE_SOAK"))
 	if err != nil {
-		t.Skip("NURTURE_SOAK=DURATION runs the soak (.ci/run: 2m; the documented run: 30m)")
+		// Not in the README's test command: .ci/run runs it in a step of
+		// its own (NURTURE_SOAK=2m) on an otherwise idle machine, so its
+		// flatness checks do not measure the other packages' load.
+		t.Skip("NURTURE_SOAK=DURATION runs the soak (.ci/run: 2m in its own step; the documented run: 30m)")
 	}
 	s := soakSettings{duration: d, rate: envInt(t, "NURTURE_SOAK_RATE", 100), killEvery: time.Minute, reportEvery: time.Minute}
 	if d < 10*time.Minute {
@@ -112,14 +115,7 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, "NURTURE_") && !strings.HasPrefix(k, "SMTP_") && !strings.HasPrefix(k, "REDIS_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, "REDIS_URL=redis://"+srv.Addr+"/0", "NURTURE_PREFIX=soak", "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+testTokenKey,
+	env := childEnv("REDIS_URL=redis://"+srv.Addr+"/0", "NURTURE_PREFIX=soak", "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+testTokenKey,
 		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_LEASE=10s", "SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", "SMTP_CONNECTIONS=2")
 	start := func(name string) *exec.Cmd {
 		cmd := exec.Command(bin, "worker", "--tick", "100ms")
