@@ -67,13 +67,9 @@ func (e *Engine) resolveMailboxes(ctx context.Context, sends []*item, now time.T
 			out = append(out, it)
 			continue
 		}
-		if e.cfg.Senders == nil && it.c.From.Email != "" {
-			out = append(out, it)
-			continue
-		}
-		mb, why := e.cfg.Senders.Choose(senders.Choice(it.c.From.Mailbox), it.prospect.Owner, it.eid, it.loaded.Enrollment.Mailbox)
-		if e.cfg.Senders == nil {
-			why = "no mailboxes are configured (NURTURE_MAILBOXES)"
+		mb, why := (*senders.Mailbox)(nil), "no mailboxes are configured (NURTURE_MAILBOXES)"
+		if e.cfg.Senders != nil {
+			mb, why = e.cfg.Senders.Choose(senders.Choice(it.c.From.Mailbox), it.prospect.Owner, it.eid, it.loaded.Enrollment.Mailbox)
 		}
 		if mb != nil {
 			it.mailbox = mb
