@@ -56,6 +56,7 @@ func TestReplicaWaitConfirmsJournalWrites(t *testing.T) {
 	if err := replica.Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
 		t.Fatal(err)
 	}
+	linkDown(t, master)
 	begin[0].EID = "p2~c"
 	t0 := time.Now()
 	_, err := st.StepLedger(ctx, begin)
@@ -88,5 +89,20 @@ func TestReplicaWaitConfirmsJournalWrites(t *testing.T) {
 	st3.SetReplicaWait(store.ReplicasAuto, 50*time.Millisecond)
 	if n, _ := st3.ReplicaWait(ctx); n != 0 {
 		t.Fatalf("auto on a Redis without replicas waits for %d", n)
+	}
+}
+
+// linkDown waits until the master has seen its replica go: until then a
+// write can still reach it (REPLICAOF NO ONE on the replica closes the
+// link, the master notices a moment later).
+func linkDown(t *testing.T, master *redis.Client) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if info, _ := master.Info(context.Background(), "replication").Result(); strings.Contains(info, "connected_slaves:0") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the master still lists its replica")
+		}
 	}
 }

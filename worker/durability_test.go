@@ -85,6 +85,16 @@ func TestUnreplicatedJournalDefersTheTouch(t *testing.T) {
 			if err := replica.Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
 				t.Fatal(err)
 			}
+			// Until the master sees the link gone a write can still reach
+			// the replica.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if info, _ := master.Info(ctx, "replication").Result(); strings.Contains(info, "connected_slaves:0") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the master still lists its replica")
+				}
+			}
 			enroll("b1", "b2")
 			dispatch()
 			if n := sink.Count(); n != 2 {
