@@ -133,6 +133,9 @@ func BenchmarkSendPath(b *testing.B) {
 		}
 		for done.Load() < int64(n) {
 			time.Sleep(5 * time.Millisecond)
+			if time.Since(t0) > 3*time.Minute {
+				b.Fatalf("bare asynq: only %d of %d no-op tasks ran in %v", done.Load(), n, time.Since(t0).Round(time.Second))
+			}
 		}
 		asynqWall := time.Since(t0)
 		srv.Shutdown()
@@ -375,7 +378,24 @@ func BenchmarkLateness(b *testing.B) {
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- e.Run(runCtx, redistest.Asynq(b), worker.RunOptions{}) }()
-		time.Sleep(1500 * time.Millisecond) // let asynq start
+		// The engine is ready when a warm-up touch due now has gone out
+		// (asynq's server and the dispatcher both running); it is not
+		// measured.
+		if rs := e.EnrollBatch(ctx, []*store.Prospect{{ID: "warmup", Email: "warmup@example.com", FirstName: "Ada"}}, c.ID); rs[0].Err != nil {
+			b.Fatal(rs[0].Err)
+		}
+		for ready := time.Now(); sink.Count() < 1; time.Sleep(10 * time.Millisecond) {
+			select {
+			case err := <-done:
+				b.Fatalf("the engine stopped before its first send: %v", err)
+			default:
+			}
+			if time.Since(ready) > 30*time.Second {
+				stats, _ := e.Stats(ctx, c.ID)
+				b.Fatalf("the warm-up touch was not sent within 30s: sink has %d messages; stats %v", sink.Count(), stats)
+			}
+		}
+		sink.Reset()
 		due := map[string]time.Time{}
 		tick := time.NewTicker(100 * time.Millisecond)
 		n := 0
@@ -445,13 +465,16 @@ func BenchmarkMemoryMidJourney(b *testing.B) {
 			}
 		}
 		fresh := (redisInfo(b, st, "used_memory") - mem0) / float64(n)
-		for {
+		for start := time.Now(); ; {
 			if _, err := e.DispatchOnce(ctx, enginetest.SyncQueue{E: e}); err != nil {
 				b.Fatal(err)
 			}
 			stats, _ := e.Stats(ctx, c.ID)
 			if stats["t:three:sent"] == int64(n) {
 				break
+			}
+			if time.Since(start) > 3*time.Minute {
+				b.Fatalf("three touches each to %d prospects not sent within 3m; stats %v", n, stats)
 			}
 		}
 		after := (redisInfo(b, st, "used_memory") - mem0) / float64(n)
