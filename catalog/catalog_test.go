@@ -308,6 +308,42 @@ func (f *fakeEngine) waitVersion(t *testing.T, id, v string, since time.Time, li
 	return f.got[v].Sub(since)
 }
 
+// waitSubscribed waits until Redis counts a subscriber on channel (PUBSUB
+// NUMSUB, summed over a cluster's masters: a cluster answers it per node),
+// so a message published next is delivered.
+func waitSubscribed(t *testing.T, rdb redis.UniversalClient, channel string, limit time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	count := func() (int64, error) {
+		cc, ok := rdb.(*redis.ClusterClient)
+		if !ok {
+			m, err := rdb.PubSubNumSub(ctx, channel).Result()
+			return m[channel], err
+		}
+		var mu sync.Mutex
+		var n int64
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			m, err := node.PubSubNumSub(ctx, channel).Result()
+			mu.Lock()
+			n += m[channel]
+			mu.Unlock()
+			return err
+		})
+		return n, err
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		n, err := count()
+		if err == nil && n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no subscriber on %s after %v: PUBSUB NUMSUB says %d (err %v)", channel, limit, n, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // Watch sees a head change through pub/sub at once, and through the epoch
 // poll within Poll when the message is lost.
 func TestCadenceWatchPicksUpChangesEvenWithoutPubSub(t *testing.T) {
@@ -324,7 +360,7 @@ func TestCadenceWatchPicksUpChangesEvenWithoutPubSub(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- watcher.Watch(ctx, eng) }()
 	eng.waitVersion(t, "watched", r1.Version, time.Now(), time.Second)
-	time.Sleep(100 * time.Millisecond) // let the subscription settle
+	waitSubscribed(t, rdb, watcher.k.channel(), 5*time.Second)
 
 	// Announced: seen well within a poll.
 	c2, _ := cadence.Parse("w.yaml", []byte(cadenceSrc("watched", "v2")))
