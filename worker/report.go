@@ -59,8 +59,10 @@ type VariantRow struct {
 
 // ABResult compares a touch's variants on one rate.
 type ABResult struct {
-	// Metric is "reply_rate", "click_rate" or "open_rate": replies when
-	// there are any, else clicks, else human opens.
+	// Metric is "reply_rate" or "click_rate": replies when there are at
+	// least MinABEvents, else clicks when there are that many. Opens are
+	// never compared (machine opens make them unreliable); below the
+	// floor Leader is empty and Note says there is not enough data.
 	Metric string `json:"metric"`
 	// Leader is the variant with the best rate and RunnerUp the next.
 	Leader   string `json:"leader"`
@@ -80,6 +82,18 @@ type ABResult struct {
 
 // MinABSends is the fewest sends per variant before a leader is named.
 const MinABSends = 30
+
+// MinABEvents is the fewest replies (or, failing those, clicks) over all
+// variants before they are compared at all: with fewer, the normal
+// approximation behind the z-test does not hold.
+const MinABEvents = 5
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
 
 // TouchRow is one touch's delivery and engagement counts and rates.
 // Sent is what the relay (email) or provider (SMS) accepted; Delivered
@@ -223,7 +237,7 @@ func touchRow(c *cadence.Cadence, stage string, t *cadence.Touch, s map[string]i
 			row.OpenRate, row.ClickRate, row.ReplyRate = ratio(row.Opened, row.Sent), ratio(row.Clicked, row.Sent), ratio(row.Replied, row.Sent)
 			tr.Variants = append(tr.Variants, row)
 		}
-		tr.AB = compareVariants(tr.Variants, t.Channel)
+		tr.AB = compareVariants(tr.Variants)
 	}
 	return tr
 }
@@ -268,24 +282,27 @@ func byCount(rs []ReasonCount) {
 	})
 }
 
-// compareVariants names the leading variant on the rate that says most:
-// replies if any, else clicks, else (email) human opens — with a
-// two-proportion z-test against the runner-up, so a lead that chance
-// explains is not called a win.
-func compareVariants(vs []VariantRow, ch cadence.Channel) *ABResult {
-	var replies, clicks, opens int64
+// compareVariants names the leading variant on replies when there are
+// at least MinABEvents of them, else on clicks when there are that many,
+// with a two-proportion z-test against the runner-up, so a lead that
+// chance explains is not called a win. Opens are never compared: Apple
+// Mail Privacy Protection and security scanners open mail by machine, so
+// a variant could "win" on opens no person made. Below the floor it says
+// there are not enough replies or clicks yet and names no leader.
+func compareVariants(vs []VariantRow) *ABResult {
+	var replies, clicks int64
 	for _, v := range vs {
-		replies, clicks, opens = replies+v.Replied, clicks+v.Clicked, opens+v.Opened
+		replies, clicks = replies+v.Replied, clicks+v.Clicked
 	}
 	metric, label, hits := "reply_rate", "reply rate", func(v VariantRow) int64 { return v.Replied }
 	switch {
-	case replies > 0:
-	case clicks > 0:
+	case replies >= MinABEvents:
+	case clicks >= MinABEvents:
 		metric, label, hits = "click_rate", "click rate", func(v VariantRow) int64 { return v.Clicked }
-	case opens > 0 && ch == cadence.Email:
-		metric, label, hits = "open_rate", "human open rate", func(v VariantRow) int64 { return v.Opened }
 	default:
-		return &ABResult{Metric: metric, Note: "No replies, clicks or opens yet: nothing to compare."}
+		return &ABResult{Metric: metric, Note: fmt.Sprintf("Not enough replies or clicks yet to compare the variants "+
+			"(%s and %s so far; it takes %d of either). Opens are not compared: machine opens make them unreliable.",
+			plural(replies, "reply", "replies"), plural(clicks, "click", "clicks"), MinABEvents)}
 	}
 	rate := func(v VariantRow) float64 { return ratio(hits(v), v.Sent) }
 	sorted := append([]VariantRow(nil), vs...)

@@ -30,13 +30,20 @@ func TestCompareVariants(t *testing.T) {
 			"No variant leads on reply rate with 95 % confidence yet (b 12.0 % vs a 6.0 %, 50 and 50 sent). If the rates hold, about 354 sends per variant would tell them apart."},
 		// z over 1.96 but under 30 sends each: not called.
 		{"tiny", []VariantRow{v("a", 20, 0, 0, 0), v("b", 20, 8, 0, 0)}, "reply_rate", "b", 3.162, false, 30, ""},
-		{"clicks when no replies", []VariantRow{v("a", 100, 0, 10, 40), v("b", 100, 0, 5, 50)}, "click_rate", "a", 1.342, false, 0, ""},
-		{"opens last", []VariantRow{v("a", 100, 0, 0, 40), v("b", 100, 0, 0, 20)}, "open_rate", "a", 3.086, true, 0, ""},
+		// Too few replies to compare (4): clicks decide instead.
+		{"clicks when too few replies", []VariantRow{v("a", 100, 3, 10, 40), v("b", 100, 1, 5, 50)}, "click_rate", "a", 1.342, false, 0, ""},
+		// Opens alone never name a leader, however lopsided (email or SMS).
+		{"opens alone", []VariantRow{v("a", 100, 0, 0, 40), v("b", 100, 0, 0, 20)}, "reply_rate", "", 0, false, 0,
+			"Not enough replies or clicks yet to compare the variants (0 replies and 0 clicks so far; it takes 5 of either). Opens are not compared: machine opens make them unreliable."},
+		{"opens with too few replies and clicks", []VariantRow{v("a", 400, 1, 2, 300), v("b", 400, 3, 2, 10)}, "reply_rate", "", 0, false, 0,
+			"Not enough replies or clicks yet to compare the variants (4 replies and 4 clicks so far; it takes 5 of either). Opens are not compared: machine opens make them unreliable."},
 		{"nothing yet", []VariantRow{v("a", 100, 0, 0, 0), v("b", 100, 0, 0, 0)}, "reply_rate", "", 0, false, 0,
-			"No replies, clicks or opens yet: nothing to compare."},
+			"Not enough replies or clicks yet to compare the variants (0 replies and 0 clicks so far; it takes 5 of either). Opens are not compared: machine opens make them unreliable."},
+		{"one reply one click", []VariantRow{v("a", 10, 1, 1, 5), v("b", 10, 0, 0, 0)}, "reply_rate", "", 0, false, 0,
+			"Not enough replies or clicks yet to compare the variants (1 reply and 1 click so far; it takes 5 of either). Opens are not compared: machine opens make them unreliable."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := compareVariants(tc.vs, cadence.Email)
+			r := compareVariants(tc.vs)
 			if r.Metric != tc.metric || r.Leader != tc.leader || math.Abs(r.Z-tc.z) > 0.005 || r.Confident != tc.confident {
 				t.Errorf("got %+v, want metric %s leader %s z %.3f confident %v", r, tc.metric, tc.leader, tc.z, tc.confident)
 			}
@@ -48,9 +55,13 @@ func TestCompareVariants(t *testing.T) {
 			}
 		})
 	}
-	// SMS has no opens to compare.
-	if r := compareVariants([]VariantRow{v("a", 100, 0, 0, 40), v("b", 100, 0, 0, 20)}, cadence.SMS); !strings.HasPrefix(r.Note, "No replies") {
-		t.Errorf("SMS by opens: %+v", r)
+	// However many opens, and whatever their split, no leader and no
+	// open-rate metric.
+	for _, opens := range [][2]int64{{1000, 0}, {0, 1000}, {999, 1}} {
+		r := compareVariants([]VariantRow{v("a", 1000, 0, 0, opens[0]), v("b", 1000, 0, 0, opens[1])})
+		if r.Leader != "" || r.RunnerUp != "" || r.Confident || r.Metric == "open_rate" || !strings.HasPrefix(r.Note, "Not enough replies or clicks yet") {
+			t.Errorf("opens %v: %+v", opens, r)
+		}
 	}
 }
 
