@@ -24,9 +24,14 @@ import (
 	"github.com/nurture-dev/nurture/store"
 )
 
-// MaxBody bounds request bodies; it is also the default bulk import
-// limit (SetBulkLimit).
+// MaxBody is the default bulk import limit (SetBulkLimit).
 const MaxBody = 64 << 20
+
+// MaxJSONBody bounds a JSON request body (everything but bulk import,
+// which streams under its own limit, and cadence YAML, bounded by
+// cadence.MaxFileSize). The largest legitimate one, a prospect at every
+// field and attribute limit, is well under 100 KiB even fully escaped.
+const MaxJSONBody = 1 << 20
 
 func (s *Server) routesAPI() {
 	s.handle("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
@@ -309,13 +314,23 @@ func (s *Server) reloadCadences(w http.ResponseWriter, r *http.Request, t Token)
 	writeJSON(w, http.StatusOK, map[string]any{"loaded": versions, "changed": changed})
 }
 
+// decodeJSON reads a JSON body of at most MaxJSONBody bytes into v; a
+// larger one is refused with 413 as soon as the limit is passed (at once
+// when Content-Length says so), not read on or decoded.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody))
+	if r.ContentLength > MaxJSONBody {
+		jsonTooLarge(w)
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxJSONBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
+		var mbe *http.MaxBytesError
 		switch {
+		case errors.As(err, &mbe):
+			jsonTooLarge(w)
 		case errors.As(err, &te):
 			writeErr(w, http.StatusBadRequest, "bad_json", te.Field, "field %s: expected %s, found %s", te.Field, te.Type, te.Value)
 		case errors.As(err, &se):
@@ -435,6 +450,11 @@ func bodyTooLarge(w http.ResponseWriter, limit int64) {
 }
 
 var errBodyTooLarge = errors.New("body too large")
+
+func jsonTooLarge(w http.ResponseWriter) {
+	writeErr(w, http.StatusRequestEntityTooLarge, "body_too_large", "",
+		"JSON body is larger than the %s limit for this API", sizeText(MaxJSONBody))
+}
 
 // bodyReadError is a failure to read the request body (not the spool).
 type bodyReadError struct{ err error }
