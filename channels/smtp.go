@@ -27,6 +27,9 @@ type SMTPConfig struct {
 	HELO        string
 	// InsecureSkipVerify is for test relays with self-signed certificates.
 	InsecureSkipVerify bool
+	// NoPipelining sends one command per round trip even when the relay
+	// offers PIPELINING (for relays that advertise it and mishandle it).
+	NoPipelining bool
 	// DKIM signs every message when Domain, Selector and KeyPEM are set.
 	DKIM DKIMConfig
 }
@@ -81,11 +84,11 @@ func (c SMTPConfig) WithDefaults() SMTPConfig {
 	return c
 }
 
-// SMTP sends email over a pool of reused go-mail connections. Each
-// connection sends many messages without the per-send NOOP probe.
+// SMTP sends email over a pool of reused connections. Each connection
+// sends many messages without the per-send NOOP probe.
 type SMTP struct {
 	cfg  SMTPConfig
-	pool chan *mail.Client
+	pool chan *smtpConn
 	dkim *mail.DKIMSigner
 }
 
@@ -99,7 +102,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &SMTP{cfg: cfg, pool: make(chan *mail.Client, cfg.Connections), dkim: signer}
+	s := &SMTP{cfg: cfg, pool: make(chan *smtpConn, cfg.Connections), dkim: signer}
 	for i := 0; i < cfg.Connections; i++ {
 		s.pool <- nil
 	}
@@ -250,7 +253,7 @@ func (r *journalRun) end(ctx context.Context, errs []error) {
 // step (one round trip per message), so a connection never has more than
 // one message whose fate a crash could hide.
 func (s *SMTP) sendChunk(ctx context.Context, msgs []*mail.Msg, errs []error, j *journalRun) {
-	var c *mail.Client
+	var c *smtpConn
 	select {
 	case c = <-s.pool:
 	case <-ctx.Done():
@@ -272,27 +275,26 @@ func (s *SMTP) sendChunk(ctx context.Context, msgs []*mail.Msg, errs []error, j 
 		}
 		for attempt := 0; attempt < 2; attempt++ {
 			if c == nil {
-				nc, err := s.newClient()
-				if err == nil {
-					err = nc.DialWithContext(ctx)
-				}
+				nc, err := s.dial(ctx)
 				if err != nil {
 					errs[i] = &Error{Class: Transport, Err: err}
 					break
 				}
 				c = nc
 			}
-			err := c.Send(m)
-			if err == nil {
-				errs[i] = nil
+			errs[i] = c.send(m)
+			if ClassOf(errs[i]) == Ambiguous {
+				// The conversation is out of step: a late reply must not
+				// be read as the next message's.
+				_ = c.close()
+				c = nil
 				break
 			}
-			errs[i] = classifySMTP(err)
 			if ClassOf(errs[i]) != Transport {
 				break
 			}
 			// The connection is gone: drop it and redial once.
-			_ = c.Close()
+			_ = c.close()
 			c = nil
 		}
 	}
@@ -303,7 +305,7 @@ func (s *SMTP) sendChunk(ctx context.Context, msgs []*mail.Msg, errs []error, j 
 func (s *SMTP) Close() error {
 	for i := 0; i < s.cfg.Connections; i++ {
 		if c := <-s.pool; c != nil {
-			_ = c.Close()
+			_ = c.close()
 		}
 		s.pool <- nil
 	}
@@ -317,7 +319,18 @@ func classifySMTP(err error) error {
 	if !errors.As(err, &se) {
 		return &Error{Class: Transport, Err: err}
 	}
-	code, enh := se.ErrorCode(), se.EnhancedStatusCode()
+	return classifyCode(se.ErrorCode(), se.EnhancedStatusCode(), se.Reason == mail.ErrSMTPDataClose, err)
+}
+
+// classifyReply maps a pipelined transaction's failure to a Class.
+func classifyReply(re *replyError) error {
+	return classifyCode(re.code, re.enhanced, re.afterData, re)
+}
+
+// classifyCode classifies a reply code; afterData with no reply means
+// the relay stopped answering after the whole body: it may have been
+// accepted.
+func classifyCode(code int, enh string, afterData bool, err error) error {
 	ce := &Error{Code: code, Enhanced: enh, Err: err}
 	switch {
 	case code >= 500 && (strings.HasPrefix(enh, "5.1.") || (enh == "" && (code == 550 || code == 551 || code == 553) && mentionsMailbox(err))):
@@ -328,9 +341,7 @@ func classifySMTP(err error) error {
 		ce.Class = Permanent
 	case code >= 400:
 		ce.Class = Retry
-	case se.Reason == mail.ErrSMTPDataClose:
-		// The server stopped answering after the message body: it may
-		// have been accepted.
+	case afterData:
 		ce.Class = Ambiguous
 	default:
 		ce.Class = Transport

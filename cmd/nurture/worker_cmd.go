@@ -87,6 +87,7 @@ var envTable = [][3]string{
 	{"SMTP_USERNAME", "", "SMTP user"},
 	{"SMTP_PASSWORD", "", "SMTP password (never logged)"},
 	{"SMTP_CONNECTIONS", "4", "pooled SMTP connections"},
+	{"SMTP_PIPELINING", "on", "on: when the relay offers PIPELINING, send MAIL, RCPT and DATA in one write (two round trips per message instead of five); off: one command per round trip"},
 	{"SMTP_HELO", "", "HELO/EHLO name this process announces (default: go-mail's)"},
 	{"TWILIO_ACCOUNT_SID", "", "Twilio account SID"},
 	{"TWILIO_AUTH_TOKEN", "", "Twilio auth token (never logged); also verifies Twilio webhooks"},
@@ -197,7 +198,11 @@ func readEngineConfig(env func(string) string) (engineConfig, error) {
 	if c.Journal = get("NURTURE_JOURNAL"); c.Journal != worker.JournalMessage && c.Journal != worker.JournalBatch {
 		return c, fmt.Errorf("NURTURE_JOURNAL=%q: expected message or batch", c.Journal)
 	}
-	c.SMTP = channels.SMTPConfig{Host: get("SMTP_HOST"), Port: port, TLS: get("SMTP_TLS"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), Connections: conns, HELO: get("SMTP_HELO")}
+	pipelining := get("SMTP_PIPELINING")
+	if pipelining != "on" && pipelining != "off" {
+		return c, fmt.Errorf("SMTP_PIPELINING=%q: expected on or off", pipelining)
+	}
+	c.SMTP = channels.SMTPConfig{Host: get("SMTP_HOST"), Port: port, TLS: get("SMTP_TLS"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), Connections: conns, HELO: get("SMTP_HELO"), NoPipelining: pipelining == "off"}
 	c.Twilio = channels.TwilioConfig{AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: get("TWILIO_AUTH_TOKEN")}
 	var err2 error
 	if c.Redis, err2 = readRedisSettings(get); err2 != nil {
