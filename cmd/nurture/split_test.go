@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/nurture-dev/nurture/cadence"
 	"github.com/nurture-dev/nurture/channels"
@@ -47,6 +48,36 @@ func TestTwoWorkersSplitTheWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Both workers run before anything is due: each answers /readyz on its
+	// ops address and asynq lists its server (the heartbeat is written
+	// when the server starts taking tasks). childEnv drops the caller's
+	// NURTURE_*, SMTP_* and REDIS_* settings.
+	settings := []string{"NURTURE_PREFIX=" + prefix, "NURTURE_CADENCES=" + dir, "NURTURE_TOKEN_KEY=" + testTokenKey,
+		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_TASK_BATCH=20", "SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", "SMTP_CONNECTIONS=2"}
+	for k, v := range redistest.Env(t) {
+		settings = append(settings, k+"="+v)
+	}
+	started := time.Now()
+	var workers []*process
+	for _, name := range []string{"worker-a", "worker-b"} {
+		ops := freeAddr(t)
+		w := startProcess(t, bin, name, childEnv(append(settings, "SMTP_HELO="+name)...), "worker", "--tick", "50ms", "--concurrency", "2", "--ops-addr", ops)
+		workers = append(workers, w)
+		waitHTTP(t, w, "http://"+ops+"/readyz")
+	}
+	defer func() {
+		for _, w := range workers {
+			_ = w.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-w.done:
+			case <-time.After(30 * time.Second):
+				t.Errorf("%s did not stop within 30 s of SIGTERM:\n%s", w.name, w.out.String())
+			}
+		}
+	}()
+	waitAsynqServers(t, workers)
+	t.Logf("both workers ready after %v", time.Since(started).Round(time.Millisecond))
+
 	var ps []*store.Prospect
 	for i := 0; i < prospects; i++ {
 		ps = append(ps, &store.Prospect{ID: fmt.Sprintf("s%03d", i), Email: fmt.Sprintf("s%03d@example.com", i)})
@@ -56,30 +87,15 @@ func TestTwoWorkersSplitTheWork(t *testing.T) {
 			t.Fatal(r.Err)
 		}
 	}
-	env := os.Environ()
-	for k, v := range redistest.Env(t) {
-		env = append(env, k+"="+v)
-	}
-	env = append(env, "NURTURE_PREFIX="+prefix, "NURTURE_CADENCES="+dir, "NURTURE_TOKEN_KEY="+testTokenKey,
-		"NURTURE_PUBLIC_URL=https://n.example", "NURTURE_TASK_BATCH=20", "SMTP_HOST=127.0.0.1", fmt.Sprintf("SMTP_PORT=%d", sink.Port), "SMTP_TLS=none", "SMTP_CONNECTIONS=2")
-	var workers []*exec.Cmd
-	for _, name := range []string{"worker-a", "worker-b"} {
-		cmd := exec.Command(bin, "worker", "--tick", "50ms", "--concurrency", "2")
-		cmd.Env = append(append([]string{}, env...), "SMTP_HELO="+name)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		workers = append(workers, cmd)
-	}
-	defer func() {
-		for _, w := range workers {
-			w.Process.Signal(syscall.SIGTERM)
-			w.Wait()
-		}
-	}()
-	deadline := time.Now().Add(60 * time.Second)
+	enrolled := time.Now()
+	deadline := enrolled.Add(60 * time.Second)
 	for sink.Count() < prospects && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
+	}
+	sent := time.Since(enrolled)
+	if n := sink.Count(); n < prospects {
+		stats, _ := e.Stats(context.Background(), c.ID)
+		t.Fatalf("%d of %d touches delivered within 60 s; stats %v", n, prospects, stats)
 	}
 	share := map[string]int{}
 	seen := map[string]int{}
@@ -100,5 +116,37 @@ func TestTwoWorkersSplitTheWork(t *testing.T) {
 			t.Errorf("%s sent only %d of %d: the work is not split (%v)", name, share[name], prospects, share)
 		}
 	}
-	t.Logf("shares: %v", share)
+	t.Logf("shares: %v (all sent %v after enrolling)", share, sent.Round(time.Millisecond))
+}
+
+// waitAsynqServers waits until asynq lists a server for each worker
+// process (by pid), or fails saying which it saw.
+func waitAsynqServers(t *testing.T, workers []*process) {
+	t.Helper()
+	insp := asynq.NewInspector(redistest.Asynq(t))
+	defer insp.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		servers, err := insp.Servers()
+		pids := map[int]bool{}
+		for _, s := range servers {
+			pids[s.PID] = true
+		}
+		missing := 0
+		for _, w := range workers {
+			if err, ok := w.exited(); ok {
+				t.Fatalf("%s exited (%v) before its asynq server started:\n%s", w.name, err, w.out.String())
+			}
+			if !pids[w.cmd.Process.Pid] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s asynq lists %d servers (pids %v, err %v); %d of the %d workers missing", len(servers), pids, err, missing, len(workers))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
