@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -28,13 +31,22 @@ func cmdHealth(ctx context.Context, args []string, _ func(string) string, stdout
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("health: %w", err)
+		// "Get \"URL\": dial tcp …" names the URL twice; say what failed.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("health: %s did not answer within %s", fl.Arg(0), *timeout)
+		}
+		return fmt.Errorf("health: %s is not answering: %w", fl.Arg(0), err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	text := strings.TrimSpace(string(body))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("health: %s answered %s: %s", fl.Arg(0), resp.Status, body)
+		return fmt.Errorf("health: %s answered %s: %s", fl.Arg(0), resp.Status, text)
 	}
-	fmt.Fprintf(stdout, "%s: %s", fl.Arg(0), body)
+	fmt.Fprintf(stdout, "%s: %s\n", fl.Arg(0), text)
 	return nil
 }

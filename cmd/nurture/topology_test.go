@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -102,6 +103,23 @@ func waitHTTP(t *testing.T, p *process, url string) {
 	}
 }
 
+// health runs `nurture health URL` as docker-compose.yml's health checks
+// do and returns its exit status and output.
+func health(t *testing.T, bin, url string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, "health", url)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("nurture health %s: %v", url, err)
+	return 0, ""
+}
+
 // TestComposeTopology runs the docker-compose.yml layout as real
 // processes: one redis-server with AOF, `nurture serve --no-worker`, two
 // `nurture worker` processes and an SMTP sink. Prospects enrolled through
@@ -132,11 +150,20 @@ func TestComposeTopology(t *testing.T) {
 		"serve", "--addr", apiAddr, "--no-worker")
 	waitHTTP(t, serve, "http://"+apiAddr+"/readyz")
 	var workers []*process
+	var opsAddrs []string
 	for i := range 2 {
 		ops := freeAddr(t)
 		w := startProcess(t, bin, fmt.Sprintf("worker %d", i+1), env, "worker", "--tick", "100ms", "--ops-addr", ops)
 		waitHTTP(t, w, "http://"+ops+"/readyz")
 		workers = append(workers, w)
+		opsAddrs = append(opsAddrs, ops)
+	}
+	// The compose health checks: `nurture health http://127.0.0.1:PORT/readyz`
+	// on serve's address and on each worker's --ops-addr exits 0.
+	for _, u := range []string{"http://" + apiAddr + "/readyz", "http://" + opsAddrs[0] + "/readyz", "http://" + opsAddrs[1] + "/readyz"} {
+		if code, out := health(t, bin, u); code != 0 || !strings.HasPrefix(out, u+": ") || !strings.Contains(out, "ok") {
+			t.Errorf("nurture health %s while up: exit %d:\n%s", u, code, out)
+		}
 	}
 
 	var body strings.Builder
@@ -214,5 +241,11 @@ func TestComposeTopology(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Errorf("%s did not stop within 30 s of SIGTERM:\n%s", p.name, p.out.String())
 		}
+	}
+	// With serve gone its port is closed: the health check fails (so
+	// compose marks the container unhealthy) and says what it probed.
+	u := "http://" + apiAddr + "/readyz"
+	if code, out := health(t, bin, u); code == 0 || !strings.Contains(out, "nurture: health: "+u+" is not answering: ") || !strings.Contains(out, "connection refused") {
+		t.Errorf("nurture health %s with serve stopped: exit %d, want non-zero naming the URL and \"connection refused\":\n%s", u, code, out)
 	}
 }
