@@ -121,6 +121,9 @@ func New(cfg Config) (*Dashboard, error) {
 	d.mux.HandleFunc("GET /cadences/{id}", d.authed(d.cadence))
 	d.mux.HandleFunc("GET /cadences/{id}/versions", d.authed(d.versions))
 	d.mux.HandleFunc("POST /cadences/{id}/rollback", d.authed(d.rollback))
+	d.mux.HandleFunc("POST /cadences/{id}/publish", d.publishForm(d.authed(d.publish))) // versions.go
+	d.mux.HandleFunc("GET /publish", d.authed(d.publishPage))
+	d.mux.HandleFunc("POST /publish", d.publishForm(d.authed(d.publish)))
 	d.mux.HandleFunc("GET /warm", d.authed(d.warm))
 	d.mux.HandleFunc("GET /prospects", d.authed(d.prospects))
 	d.mux.HandleFunc("GET /prospects/{id}", d.authed(d.prospect))
@@ -179,9 +182,10 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f", 100*float64(a)/float64(b))
 	},
-	"percent":    func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
-	"minAB":      func() int { return worker.MinABSends },
-	"prospectOf": store.ProspectOf,
+	"percent":     func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
+	"minAB":       func() int { return worker.MinABSends },
+	"minABEvents": func() int { return worker.MinABEvents },
+	"prospectOf":  store.ProspectOf,
 	// when is a time in UTC, where no prospect's zone applies.
 	"when": func(t time.Time) string {
 		if t.IsZero() {

@@ -55,6 +55,7 @@ templates:
 // pvFixture is a dashboard with a dev outbox over a real Redis.
 type pvFixture struct {
 	t      *testing.T
+	cid    string
 	e      *worker.Engine
 	ob     *channels.Outbox
 	clk    *enginetest.Clock
@@ -66,8 +67,14 @@ type pvFixture struct {
 
 func newPVFixture(t *testing.T, keep int) *pvFixture {
 	t.Helper()
+	return newCadenceFixture(t, keep, previewCadence)
+}
+
+// newCadenceFixture is a pvFixture over another cadence.
+func newCadenceFixture(t *testing.T, keep int, src string) *pvFixture {
+	t.Helper()
 	rdb, prefix := redistest.Client(t)
-	c, err := cadence.Parse("pv.yaml", []byte(previewCadence))
+	c, err := cadence.Parse("c.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +94,7 @@ func newPVFixture(t *testing.T, keep int) *pvFixture {
 	}
 	ts := httptest.NewServer(d)
 	t.Cleanup(ts.Close)
-	f := &pvFixture{t: t, e: e, ob: ob, clk: clk, ts: ts}
+	f := &pvFixture{t: t, cid: c.ID, e: e, ob: ob, clk: clk, ts: ts}
 	f.sam = login(t, ts.URL, salesSecret)
 	_, page := loggedIn(t, ts.URL, f.sam)
 	f.csrf = csrfOf(t, page)
@@ -96,7 +103,7 @@ func newPVFixture(t *testing.T, keep int) *pvFixture {
 
 func (f *pvFixture) enroll(p *store.Prospect) string {
 	f.t.Helper()
-	en, err := f.e.Enroll(context.Background(), p, "pv")
+	en, err := f.e.Enroll(context.Background(), p, f.cid)
 	if err != nil {
 		f.t.Fatal(err)
 	}
