@@ -33,6 +33,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-smtp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/nurture-dev/nurture/internal/redistest"
@@ -178,6 +179,42 @@ templates:
     html: "<html><body><p>Hello</p><a href=\"https://acme.example/pricing\">Pricing</a></body></html>"
 `
 
+// secretsMailboxCadence sends from the prospect's owner's mailbox, so
+// through the NURTURE_MAILBOXES relay and its password_env password.
+const secretsMailboxCadence = `id: secmb
+name: Secrets through a mailbox
+timezone: UTC
+from: {mailbox: owner}
+postal_address: "1 Main St, Springfield"
+send_window: {start: "00:00", end: "24:00"}
+stages:
+  - id: only
+    touches:
+      - {id: one, channel: email, template: mail}
+templates:
+  mail: {subject: "Hi from Sam", text: "Hello"}
+`
+
+// secretsMailboxes is a NURTURE_MAILBOXES file: sam's mailbox sends
+// through a relay whose password is read from the environment variable
+// it names, and one hard bounce in a 10-send window puts on a brake (so
+// the operator webhook fires). Placeholders: PORT.
+const secretsMailboxes = `relays:
+  acme:
+    host: 127.0.0.1
+    port: PORT
+    tls: mandatory
+    username: mailbox-relay
+    password_env: ACME_RELAY_PASSWORD
+mailboxes:
+  sam:
+    address: sam@acme.example
+    name: Sam Rivera
+    owners: [sam]
+    relay: acme
+brakes: {window: 10, bounce_rate: 5%}
+`
+
 var (
 	secretsClickRe = regexp.MustCompile(`/c/[A-Za-z0-9_-]+`)
 	secretsPixelRe = regexp.MustCompile(`/o/[A-Za-z0-9_-]+`)
@@ -187,13 +224,17 @@ var (
 // worker` (the built binary) with every secret set to a distinctive random
 // value — the link-signing key, the admin and sales API tokens, the SMTP
 // password (against a relay that requires STARTTLS and AUTH), the Twilio
-// auth token, the warm-lead webhook secret, the IMAP password (against a
-// server that refuses the login) and the Redis password (a redis-server
-// with requirepass, in REDIS_URL) — makes them work (enrollments through the
-// API, touches through SMTP, an open and a click, a reply that turns a
-// lead warm and fires the signed webhook, a signed Twilio STOP and a
-// forged one, failed and good dashboard logins, bad API tokens that
-// contain a real one, /metrics), then SIGTERMs them; also starts a worker
+// auth token, the warm-lead and operator webhook secrets, the IMAP
+// password (against a server that refuses the login), the Redis password
+// (a redis-server with requirepass, in REDIS_URL) and the password of a
+// NURTURE_MAILBOXES relay (named by password_env; the relay requires
+// STARTTLS and AUTH) — makes them work (enrollments through the API,
+// touches through SMTP, an open and a click, a reply that turns a lead
+// warm and fires the signed webhook, a signed Twilio STOP and a forged
+// one, failed and good dashboard logins, bad API tokens that contain a
+// real one, /metrics, a touch through the mailbox's relay and a hard
+// bounce there that puts on a brake and fires the signed operator
+// webhook), then SIGTERMs them; also starts a worker
 // whose REDIS_URL carries the password but a typo in the port, and one
 // with the wrong password. No secret, in any of secretForms' encodings,
 // may appear in anything any of them printed.
@@ -211,8 +252,12 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"NURTURE_WARM_WEBHOOK_SECRET": "whk_" + tokens.RandomHex(16),
 		"NURTURE_IMAP_PASSWORD":       "imap&" + tokens.RandomHex(12) + "#?",
 		"Redis password":              "rds+" + tokens.RandomHex(12) + "/@:",
+		// NURTURE_OPERATOR_WEBHOOK_SECRET (cmd/nurture/worker_cmd.go)
+		"NURTURE_OPERATOR_WEBHOOK_SECRET": "opw_" + tokens.RandomHex(16),
+		// the mailboxes file's relay password, through password_env
+		"ACME_RELAY_PASSWORD": "mbx%" + tokens.RandomHex(12) + "+/=",
 	}
-	const smtpUser, imapUser = "nurture-relay", "sales-inbox"
+	const smtpUser, imapUser, mbUser = "nurture-relay", "sales-inbox", "mailbox-relay"
 
 	// redistest.StartServer pings without a password to see the server
 	// up, so it cannot start one with --requirepass: set it once it runs.
@@ -230,23 +275,38 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	tlsConf, caFile := relayTLS(t)
 	sink := smtptest.StartWith(t, smtptest.Options{TLS: tlsConf, Username: smtpUser, Password: sec["SMTP_PASSWORD"]})
+	mbSink := smtptest.StartWith(t, smtptest.Options{TLS: tlsConf, Username: mbUser, Password: sec["ACME_RELAY_PASSWORD"]})
+	mbSink.Fail("b0@example.com", smtptest.Fault{Code: 550, Enhanced: smtp.EnhancedCode{5, 1, 1}, Msg: "no such user"})
 	imapAddr := startRefusingIMAP(t, imapUser, sec["NURTURE_IMAP_PASSWORD"]+"-not-this-one")
-	var hooks, badHooks atomic.Int64
+	var hooks, badHooks, opHooks, badOpHooks atomic.Int64
+	var opBodies syncBuffer
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var ts int64
 		fmt.Sscan(r.Header.Get("X-Nurture-Timestamp"), &ts)
-		if r.Header.Get("X-Nurture-Signature") != worker.SignWebhook(sec["NURTURE_WARM_WEBHOOK_SECRET"], ts, body) {
-			badHooks.Add(1)
+		secret, good, bad := sec["NURTURE_WARM_WEBHOOK_SECRET"], &hooks, &badHooks
+		if r.URL.Path == "/operator" {
+			secret, good, bad = sec["NURTURE_OPERATOR_WEBHOOK_SECRET"], &opHooks, &badOpHooks
+			opBodies.Write(append(body, '\n'))
+		}
+		if r.Header.Get("X-Nurture-Signature") != worker.SignWebhook(secret, ts, body) {
+			bad.Add(1)
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
-		hooks.Add(1)
+		good.Add(1)
 	}))
 	t.Cleanup(hook.Close)
 
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "sec.yaml"), []byte(secretsCadence), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secmb.yaml"), []byte(secretsMailboxCadence), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mailboxes := filepath.Join(t.TempDir(), "mailboxes.yaml")
+	if err := os.WriteFile(mailboxes, []byte(strings.Replace(secretsMailboxes, "PORT", fmt.Sprint(mbSink.Port), 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	apiAddr, metricsAddr, opsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
@@ -259,7 +319,9 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"SMTP_USERNAME="+smtpUser, "SMTP_PASSWORD="+sec["SMTP_PASSWORD"],
 		"TWILIO_ACCOUNT_SID=AC"+tokens.RandomHex(16), "TWILIO_AUTH_TOKEN="+sec["TWILIO_AUTH_TOKEN"],
 		"NURTURE_WARM_WEBHOOK_URL="+hook.URL+"/warm", "NURTURE_WARM_WEBHOOK_SECRET="+sec["NURTURE_WARM_WEBHOOK_SECRET"],
-		"NURTURE_IMAP_ADDR="+imapAddr, "NURTURE_IMAP_USER="+imapUser, "NURTURE_IMAP_PASSWORD="+sec["NURTURE_IMAP_PASSWORD"], "NURTURE_IMAP_TLS=none")
+		"NURTURE_IMAP_ADDR="+imapAddr, "NURTURE_IMAP_USER="+imapUser, "NURTURE_IMAP_PASSWORD="+sec["NURTURE_IMAP_PASSWORD"], "NURTURE_IMAP_TLS=none",
+		"NURTURE_OPERATOR_WEBHOOK_URL="+hook.URL+"/operator", "NURTURE_OPERATOR_WEBHOOK_SECRET="+sec["NURTURE_OPERATOR_WEBHOOK_SECRET"],
+		"NURTURE_MAILBOXES="+mailboxes, "ACME_RELAY_PASSWORD="+sec["ACME_RELAY_PASSWORD"])
 	for _, k := range []string{"REDIS_CLUSTER_ADDRS", "REDIS_PASSWORD", "NURTURE_PREFIX", "NURTURE_JOURNAL", "NURTURE_OUTBOX_DIR"} {
 		env = append(env, k+"=")
 	}
@@ -390,6 +452,36 @@ func TestSecretsNeverLogged(t *testing.T) {
 		}
 		if err, ok := serve.exited(); ok {
 			t.Fatalf("serve exited (%v):\n%s", err, serve.out.String())
+		}
+
+		// A touch from sam's mailbox goes through the mailboxes file's
+		// relay, which takes only its password_env password; then a hard
+		// bounce there puts on the brakes and the worker posts the
+		// operator webhook, signed with its secret.
+		if code, out := do(t, "POST", public+"/v1/enrollments", admin, "application/json", `{"cadence":"secmb","prospect":{"id":"m0","email":"m0@example.com","owner":"sam"}}`); code != http.StatusCreated {
+			t.Fatalf("enroll m0: %d %s", code, out)
+		}
+		mbDeadline := time.Now().Add(30 * time.Second)
+		for mbSink.Count() < 1 {
+			if time.Now().After(mbDeadline) {
+				t.Fatalf("the mailbox relay received nothing in 30 s\nworker:\n%s", wk.out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if m := mbSink.Messages()[0]; m.To != "m0@example.com" || !strings.Contains(m.Header.Get("From"), "sam@acme.example") {
+			t.Fatalf("the mailbox relay received %s from %q, want m0@example.com from sam@acme.example", m.To, m.Header.Get("From"))
+		}
+		if code, out := do(t, "POST", public+"/v1/enrollments", admin, "application/json", `{"cadence":"secmb","prospect":{"id":"b0","email":"b0@example.com","owner":"sam"}}`); code != http.StatusCreated {
+			t.Fatalf("enroll b0: %d %s", code, out)
+		}
+		for opHooks.Load() == 0 {
+			if time.Now().After(mbDeadline.Add(30 * time.Second)) {
+				t.Fatalf("no correctly signed operator webhook (%d badly signed; bodies %q)\nworker:\n%s", badOpHooks.Load(), opBodies.String(), wk.out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := badOpHooks.Load(); n != 0 || !strings.Contains(opBodies.String(), `"event":"brake.on"`) {
+			t.Errorf("operator webhooks: %d with a bad signature; bodies %q, want a brake.on", n, opBodies.String())
 		}
 
 		for _, p := range []*process{serve, wk} {
