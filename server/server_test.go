@@ -683,33 +683,6 @@ func TestInboundEmail(t *testing.T) {
 	}
 }
 
-func TestTwilioStatusCallback(t *testing.T) {
-	h := newHarness(t)
-	h.enroll("ada", "ada@example.com", "+13125550100")
-	h.send()
-	h.clk.Add(2*24*time.Hour + time.Minute)
-	h.send()
-	var cb string
-	for _, m := range h.outbox.Messages() {
-		if m.Channel == "sms" {
-			cb = "x"
-		}
-	}
-	if cb == "" {
-		t.Fatal("no SMS sent")
-	}
-	token := h.signer.Sign("s", "ada~trial|nudge")
-	form := url.Values{"MessageSid": {"SM9"}, "MessageStatus": {"delivered"}}
-	if code, _ := h.twilio("/webhooks/twilio/status/"+token, form, true); code != 204 {
-		t.Fatalf("status: %d", code)
-	}
-	h.twilio("/webhooks/twilio/status/"+token, form, true)
-	stats, _ := h.e.Stats(context.Background(), "trial")
-	if stats["t:nudge:delivered"] != 1 {
-		t.Fatalf("delivered counted %d times", stats["t:nudge:delivered"])
-	}
-}
-
 func TestOpenAPICoversEveryRoute(t *testing.T) {
 	h := newHarness(t)
 	var doc struct {
