@@ -76,7 +76,9 @@ type EmailResult struct {
 // else by address): a reply is read by inbound.ClassifyReply — an opt-out
 // request unsubscribes, an out-of-office notice snoozes to the return day,
 // other automatic replies and disguised bounces snooze by the cadence's
-// default, "not now" snoozes to the day asked for, "wrong person" pauses,
+// default (a disguised bounce as good as a DSN — our Message-ID in its
+// copy, a 5.1.x status for the prospect's address — is a hard bounce:
+// applyTextBounce), "not now" snoozes to the day asked for, "wrong person" pauses,
 // anything else warms the lead; a DSN bounces (a delay is noted), an ARF
 // report is a complaint — if it names a message we sent. A message seen
 // before changes nothing. The webhook and the IMAP poller both use it.
@@ -233,6 +235,11 @@ func (s *Server) applyReply(ctx context.Context, p *progress, msg *inbound.Email
 		class = inbound.ClassAutoReply
 	}
 	res.Class = class
+	if class == inbound.ClassBounce {
+		if applied, err := s.applyTextBounce(ctx, p, msg, now, res); applied || err != nil {
+			return err
+		}
+	}
 	each := func(action string, ev func(eid string) (cadence.Event, error)) error {
 		res.Action = action
 		for _, eid := range a.eids {
@@ -276,8 +283,14 @@ func (s *Server) applyReply(ctx context.Context, p *progress, msg *inbound.Email
 		})
 	case inbound.ClassOutOfOffice, inbound.ClassAutoReply, inbound.ClassBounce, inbound.ClassWrongPerson, inbound.ClassNotNow:
 		// Each enrollment by its own cadence's policy for the class.
+		m := msg
+		if why := s.textBounceNote(ctx, msg, &a); why != "" {
+			c := *msg
+			c.Reply.Reason += " (" + why + ")"
+			m = &c
+		}
 		for _, eid := range a.eids {
-			do, err := s.classAction(ctx, &a, eid, class, msg, now)
+			do, err := s.classAction(ctx, &a, eid, class, m, now)
 			if err != nil {
 				return err
 			}
@@ -291,6 +304,53 @@ func (s *Server) applyReply(ctx context.Context, p *progress, msg *inbound.Email
 		return nil
 	}
 	return each("replied", func(eid string) (cadence.Event, error) { return s.replyEvent(&a, eid, msg, now), nil })
+}
+
+// applyTextBounce applies a bounce in disguise — a failure notice in plain
+// text, no DSN — as a hard bounce, through the path a DSN takes
+// (suppression, exit, the touch's bounced count), when it is as good as
+// one: the copy of the message it returns carries one of our signed
+// Message-IDs (msg.Returned), its text a permanent mailbox status
+// (inbound.StatusInText: 5.1.x, 5.2.1, "550 … user unknown"), and the
+// address it names, if any, is the prospect's. applied is false for any
+// other, which is snoozed by the cadence's bounce_in_disguise policy.
+func (s *Server) applyTextBounce(ctx context.Context, p *progress, msg *inbound.Email, now time.Time, res *EmailResult) (applied bool, err error) {
+	st, ok := inbound.StatusInText(msg.Text)
+	if !ok || !st.Hard || len(msg.Returned) == 0 {
+		return false, nil
+	}
+	a, err := s.attribute(ctx, msg.Returned)
+	if err != nil || !a.verified {
+		return false, err
+	}
+	if rcpt := orDefault(st.Recipient, msg.Reply.FailedRecipient); rcpt != "" && !strings.EqualFold(rcpt, s.prospectEmail(ctx, a.pid)) {
+		return false, nil
+	}
+	a.result(res)
+	res.Action = "hard_bounce"
+	detail := strings.TrimSpace(st.Status + " " + st.Line)
+	ev := cadence.Event{Kind: cadence.EvBounced, Hard: true, At: now, Channel: cadence.Email, By: "failure notice",
+		Reason: "read from a plain-text failure notice (no DSN): " + detail}
+	return true, s.applyVerifiedReport(ctx, p, &a, ev, res)
+}
+
+// textBounceNote says why a bounce in disguise with a permanent mailbox
+// status in its text was not applied as a hard bounce ("" when it has
+// none: the notice is only snoozed on).
+func (s *Server) textBounceNote(ctx context.Context, msg *inbound.Email, a *attribution) string {
+	if msg.Reply.Class != inbound.ClassBounce {
+		return ""
+	}
+	st, ok := inbound.StatusInText(msg.Text)
+	if !ok || !st.Hard {
+		return ""
+	}
+	code := orDefault(st.Status, st.Code)
+	if _, _, ours, err := s.ourMessage(ctx, msg.Returned); err != nil || !ours {
+		return code + " in the text, but the notice returns none of our messages"
+	}
+	rcpt := orDefault(st.Recipient, msg.Reply.FailedRecipient)
+	return code + " in the text for " + rcpt + ", not " + orDefault(s.prospectEmail(ctx, a.pid), "the prospect's address")
 }
 
 // replyDefaults is the per-class policy for an enrollment whose cadence
@@ -546,18 +606,25 @@ func (s *Server) applyReport(ctx context.Context, p *progress, msg *inbound.Emai
 	if !a.verified {
 		ev.Reason = "unverified " + what + ", trusted by configuration: " + ev.Reason
 	}
+	return s.applyVerifiedReport(ctx, p, &a, ev, res)
+}
+
+// applyVerifiedReport applies a bounce or complaint event to a matched
+// prospect: one event, on the enrollment and touch it is about —
+// suppression reaches the prospect's other enrollments by the engine's
+// fan-out, and a soft bounce is counted once — or, with no enrollment
+// left, a hard bounce or complaint blocks the prospect's email.
+func (s *Server) applyVerifiedReport(ctx context.Context, p *progress, a *attribution, ev cadence.Event, res *EmailResult) error {
 	if len(a.eids) == 0 {
-		if complaint || msg.Hard {
-			reason := map[bool]string{true: "spam complaint", false: "hard bounce"}[complaint]
+		if ev.Kind == cadence.EvComplained || ev.Hard {
+			reason := map[bool]string{true: "spam complaint", false: "hard bounce"}[ev.Kind == cadence.EvComplained]
 			return p.do(ctx, "consent", func() error {
-				_, err := s.st.SetConsent(ctx, a.pid, store.ConsentChange{At: now, Channel: cadence.Email, Blocked: reason, Source: by})
+				_, err := s.st.SetConsent(ctx, a.pid, store.ConsentChange{At: ev.At, Channel: cadence.Email, Blocked: reason, Source: ev.By})
 				return err
 			})
 		}
 		return nil
 	}
-	// One event: suppression reaches the prospect's other enrollments by
-	// the engine's fan-out, and a soft bounce is counted once.
 	a.eids = a.eids[:1]
 	res.Enrollments = a.eids
 	return p.do(ctx, "apply:"+a.eids[0], func() error {
