@@ -214,8 +214,8 @@ func waitLog(t *testing.T, p *process, want string, limit time.Duration) time.Ti
 // redis-server, `serve --no-worker`, two `nurture worker`s, an SMTP sink),
 // with prospects getting a touch about every second. A cadence published
 // through the API reaches both workers within a second, and every touch
-// sent from 2 s after the publish carries the new version's subject; the
-// same for a rollback.
+// sent from 2 s after the publish (there must be some) carries the new
+// version's subject; the same for a rollback.
 func TestCadencePublishTopology(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes; skipped with -short")
@@ -351,10 +351,11 @@ func TestCadencePublishTopology(t *testing.T) {
 		ids[m.MessageID] = true
 	}
 	for _, ph := range []struct {
+		name      string
 		p         phase
 		from, old string
 		until     time.Time
-	}{{p2, "v2", "v1", p3.answered}, {p3, "v1", "v2", end}} {
+	}{{"publish", p2, "v2", "v1", p3.answered}, {"rollback", p3, "v1", "v2", end}} {
 		for i, d := range ph.p.seen {
 			if d > time.Second {
 				t.Errorf("worker %d logged the switch to %s %v after the API answered, want within 1 s", i+1, ph.from, d)
@@ -376,6 +377,15 @@ func TestCadencePublishTopology(t *testing.T) {
 				}
 				perWorker[m.Helo]++
 			}
+		}
+		// The subject check above proves nothing if nothing was sent.
+		sent := 0
+		for _, n := range perWorker {
+			sent += n
+		}
+		if sent == 0 {
+			t.Errorf("%s phase (switch to %s): no message was sent from 2 s after the API answered until %s, so nothing shows the workers send %s",
+				ph.name, ph.from, map[string]string{"publish": "the rollback", "rollback": "the processes were stopped"}[ph.name], ph.from)
 		}
 		// Which worker wins the claims is up to the scheduler (on a loaded
 		// machine one may take them all); that both switched is proven by
