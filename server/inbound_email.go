@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -643,10 +645,37 @@ func (s *Server) prospectEmail(ctx context.Context, pid string) string {
 }
 
 // Unverified reports are kept, newest first, in a capped list for review
-// (GET /v1/inbound/unverified), whether or not they matched a prospect.
-const unverifiedCap = 1000
+// (GET /v1/inbound/unverified), whether or not they matched a prospect:
+// at most unverifiedPerAddress a UTC day for one address (the report's
+// recipient, else its sender), so that a flood naming one address does
+// not push every other report out of the list.
+const (
+	unverifiedCap        = 1000
+	unverifiedPerAddress = 20
+)
 
 func (s *Server) unverifiedKey() string { return s.st.Keys().Prefix + ":{idx}:inbound:unverified" }
+
+// unverifiedCountKey counts a day's unverified reports naming addr (hashed:
+// the address is not in the key).
+func (s *Server) unverifiedCountKey(addr string, now time.Time) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(addr)))
+	return s.unverifiedKey() + ":n:" + now.UTC().Format("20060102") + ":" + hex.EncodeToString(sum[:12])
+}
+
+// pushUnverified counts a report against its address's day and lists it
+// unless the day's allowance is spent. KEYS[1] list, KEYS[2] counter.
+// ARGV[1] record, ARGV[2] per-address allowance, ARGV[3] list cap,
+// ARGV[4] counter TTL (s). Returns the day's count for the address.
+var pushUnverified = redis.NewScript(`
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4])) end
+if n <= tonumber(ARGV[2]) then
+  redis.call('LPUSH', KEYS[1], ARGV[1])
+  redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+end
+return n
+`)
 
 // UnverifiedReport is a bounce or complaint report that named none of our
 // messages, recorded instead of applied.
@@ -681,13 +710,20 @@ func (s *Server) recordUnverified(ctx context.Context, msg *inbound.Email, a *at
 	if err != nil {
 		return err
 	}
-	s.log.Warn("unverified inbound report recorded, not applied", "kind", msg.Kind, "matched", a.pid != "", "status", msg.BounceStatus)
-	_, err = s.st.Redis().TxPipelined(ctx, func(pl redis.Pipeliner) error {
-		pl.LPush(ctx, s.unverifiedKey(), b)
-		pl.LTrim(ctx, s.unverifiedKey(), 0, unverifiedCap-1)
-		return nil
-	})
-	return err
+	addr := orDefault(msg.BounceRecipient, orDefault(msg.OriginalRecipient, "from:"+msg.From))
+	n, err := pushUnverified.Run(ctx, s.st.Redis(), []string{s.unverifiedKey(), s.unverifiedCountKey(addr, now)},
+		b, unverifiedPerAddress, unverifiedCap, int64((48 * time.Hour).Seconds())).Int64()
+	if err != nil {
+		return err
+	}
+	switch {
+	case n <= unverifiedPerAddress:
+		s.log.Warn("unverified inbound report recorded, not applied", "kind", msg.Kind, "matched", a.pid != "", "status", msg.BounceStatus)
+	case n == unverifiedPerAddress+1:
+		s.log.Warn("unverified inbound reports: more than the day's allowance name one address; the rest are counted, not listed",
+			"kind", msg.Kind, "matched", a.pid != "", "allowance", unverifiedPerAddress)
+	}
+	return nil
 }
 
 // UnverifiedReports lists recorded unverified reports, newest first.

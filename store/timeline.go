@@ -13,10 +13,14 @@ import (
 
 // An enrollment's timeline holds two classes of line. Engagement lines
 // (engagementKinds: opens, clicks, delivery receipts, deferrals, holds and
-// retries) are what recipients, providers and the schedule repeat; every
-// other kind is an audit line: enrolled, sent, skipped, stage and state
-// changes, pauses, snoozes, resumes and stops by people, replies, bounces,
-// consent changes, goals, version moves.
+// retries, and the inbound notes that change nothing — delay warnings and
+// other delivery reports, unverified bounce and complaint reports, replies
+// ignored by the cadence's policy) are what recipients, providers, the
+// schedule and anyone who can mail the bounce address repeat; every other
+// kind is an audit line: enrolled, sent, skipped, stage and state changes,
+// pauses, snoozes, resumes and stops by people, replies, bounces, consent
+// changes, goals, version moves. A flood of forged reports therefore
+// never pushes an audit line out.
 //
 // Repeating an engagement line does not add one: a line identical to one of
 // the newest TimelineCoalesceWindow lines but for its times is folded into
@@ -49,6 +53,9 @@ const (
 var engagementKinds = []string{
 	string(cadence.EvOpened), string(cadence.EvClicked), string(cadence.EvDelivered),
 	"deferred", "held", "retry",
+	// Inbound notes (server/inbound_email.go): recorded, applied to
+	// nothing, and as repeatable as their senders like.
+	"delivery_delayed", "delivery_report", "bounce_report_unverified", "spam_complaint_report_unverified", "reply_ignored",
 }
 
 // IsAudit reports whether timeline lines of a kind are audit lines (kept
