@@ -192,7 +192,8 @@ func TestCadencePreviewCountsWhatANewVersionDoes(t *testing.T) {
 	for _, en := range tl {
 		texts = append(texts, en.Text())
 	}
-	if all := strings.Join(texts, "\n"); !strings.Contains(all, "now following version "+v2.Version) || !strings.Contains(all, "next touch t2 was removed, going on with t3") {
+	// The timeline names both versions: the one it followed, and the new.
+	if all := strings.Join(texts, "\n"); !strings.Contains(all, "now following version "+v2.Version+" (was "+v1.Version+")") || !strings.Contains(all, "next touch t2 was removed, going on with t3") {
 		t.Fatalf("timeline of a t2 waiter after the publish:\n%s", all)
 	}
 }
