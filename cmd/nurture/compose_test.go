@@ -210,11 +210,23 @@ func TestPlaceholderSecretsAreRefused(t *testing.T) {
 		"change-me-to-a-long-random-secret-0123456789": `contains "change-me"`,
 		"0123456789abcdef":      "16 bytes, at least 32",
 		strings.Repeat("s", 40): "only 1 distinct characters",
-		tokens.RandomHex(32):    "",
+		// 32 characters but no randomness: counted characters let these in.
+		"0123456789abcdef0123456789abcdef":          "repeats a 16-byte pattern",
+		"password1234password1234password1234":      "repeats a 12-byte pattern",
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab":          "uses only 2 distinct characters over 32 bytes",
+		"abcdefghijklmnopqrstuvwxyz012345":          "evenly stepped runs",
+		"00112233445566778899aabbccddeeff":          "evenly stepped runs",
+		"11111111111111111111111111111111222222222": "uses only 2 distinct characters over 41 bytes",
+		tokens.RandomHex(32):                        "",
+		tokens.RandomHex(16):                        "", // 32 bytes as given: the key is not hex-decoded
+		testTokenKey:                                "",
 	} {
 		err := checkTokenKey(key)
 		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
 			t.Errorf("NURTURE_TOKEN_KEY=%q: %v, want %q", key, err, want)
+		}
+		if err != nil && (!strings.HasPrefix(err.Error(), "NURTURE_TOKEN_KEY ") || key != "" && strings.Contains(err.Error(), key)) {
+			t.Errorf("NURTURE_TOKEN_KEY=%q: %q should name the variable and never the value", key, err)
 		}
 	}
 	for spec, want := range map[string]string{
@@ -222,6 +234,11 @@ func TestPlaceholderSecretsAreRefused(t *testing.T) {
 		"ops:admin:aaaaaaaaaaaaaaaaaaaa":                                           `token "ops" uses only 1 distinct`,
 		"ops:admin:" + tokens.RandomHex(24):                                        "",
 		"ops:admin:" + tokens.RandomHex(24) + ",sam:sales:CHANGEME-please-0000000": `token "sam" contains "changeme"`,
+		"ops:admin:short-secret":                                                   `token "ops" is 12 characters, at least 16`,
+		"ops:admin:0123456789abcdef":                                               `token "ops" is mostly evenly stepped runs`,
+		"ops:admin:" + tokens.RandomHex(12) + ",sam:sales:Tr0ub4dor&3Tr0ub4dor&3":  `token "sam" repeats a 11-byte pattern`,
+		"ops:admin:aaaaaaaaaaaaaaaab":                                              `token "ops" uses only 2 distinct characters over 17 bytes`,
+		"ops:admin:" + tokens.RandomHex(8) + ",sam:sales:sam-secret-0123456789":    "",
 	} {
 		toks, err := parseAPITokens(spec)
 		if err == nil {
@@ -229,6 +246,11 @@ func TestPlaceholderSecretsAreRefused(t *testing.T) {
 		}
 		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
 			t.Errorf("NURTURE_API_TOKENS=%q: %v, want %q", spec, err, want)
+		}
+		for _, tok := range toks {
+			if err != nil && strings.Contains(err.Error(), tok.Secret) {
+				t.Errorf("NURTURE_API_TOKENS=%q: %q echoes a secret", spec, err)
+			}
 		}
 	}
 	// The worker refuses before it connects anywhere.
