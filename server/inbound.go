@@ -205,8 +205,10 @@ func twiml(w http.ResponseWriter, message string) {
 // inbound.ClassifySMS: a request to stop in other words ("please don't
 // text me again", "baja") or "wrong number" (the consent was someone
 // else's) is handled exactly like STOP; an automatic answer ("I'm
-// driving") is recorded, not a reply; the rest is a reply, counted
-// against the last SMS touch sent to the number.
+// driving"), an out-of-office notice and "not now, try me in March"
+// follow the cadence's reply policy for the class, as an email reply does
+// (smsClassReply) — never a warm lead by themselves; the rest is a reply,
+// counted against the last SMS touch sent to the number.
 func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 	if !s.twilioVerified(w, r) {
 		return
@@ -262,8 +264,8 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 		case kw == inbound.Help:
 			reply = s.helpText()
 			return nil
-		case class.Class == inbound.ClassAutoReply:
-			return s.smsAutoReply(ctx, steps, pid, now, "automatic SMS reply, not counted as a reply: "+excerpt(body))
+		case class.Class == inbound.ClassAutoReply || class.Class == inbound.ClassOutOfOffice || class.Class == inbound.ClassNotNow:
+			return s.smsClassReply(ctx, steps, pid, class, body, now)
 		}
 		return s.smsReplied(ctx, steps, pid, cadence.Event{Kind: cadence.EvReplied, At: now, Channel: cadence.SMS, By: "sms", Reason: excerpt(body)})
 	})
@@ -286,18 +288,45 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) {
 	twiml(w, reply)
 }
 
-// smsAutoReply records an automatic SMS answer on the prospect's
-// enrollments without changing them: it is not engagement.
-func (s *Server) smsAutoReply(ctx context.Context, steps *progress, pid string, now time.Time, reason string) error {
+// smsClassReply applies an SMS reply classified as an automatic answer
+// ("I'm driving"), an out-of-office notice or "not now" the way an email
+// reply of the class is applied: each of the prospect's enrollments by
+// its own cadence's reply policy (reply.auto_reply, reply.out_of_office,
+// reply.not_now; by default a snooze, to the day named when there is
+// one), the enrollment that sent the last SMS with that touch.
+func (s *Server) smsClassReply(ctx context.Context, steps *progress, pid string, class inbound.Classification, body string, now time.Time) error {
 	ids, err := s.e.ProspectEnrollments(ctx, pid)
 	if err != nil {
 		return err
 	}
+	lastEID, lastTouch, err := s.lastSMSTouch(ctx, ids)
+	if err != nil {
+		return err
+	}
+	// touchFor gives the touch to the first enrollment.
+	a := attribution{pid: pid, eids: make([]string, 0, len(ids))}
+	if lastEID != "" {
+		a.eids, a.touch = append(a.eids, lastEID), lastTouch
+	}
 	for _, id := range ids {
-		err := steps.do(ctx, "note:"+id, func() error {
-			return s.st.AppendTimeline(ctx, id, cadence.Entry{At: now, Kind: "auto_replied", Channel: cadence.SMS, By: "sms", Reason: reason})
-		})
+		if id != lastEID {
+			a.eids = append(a.eids, id)
+		}
+	}
+	msg := &inbound.Email{Kind: inbound.KindReply, Text: body, Excerpt: excerpt(body), Reply: class}
+	switch class.Class {
+	case inbound.ClassOutOfOffice:
+		msg.ReturnOn = class.Until
+	case inbound.ClassAutoReply:
+		msg.Kind = inbound.KindAutoReply
+		msg.Reply.Reason = "automatic SMS reply, not counted as a reply: " + excerpt(body)
+	}
+	for _, id := range a.eids {
+		do, err := s.classAction(ctx, &a, id, class.Class, msg, now, viaSMS)
 		if err != nil {
+			return err
+		}
+		if err := steps.do(ctx, "apply:"+id, func() error { return do.apply(ctx) }); err != nil {
 			return err
 		}
 	}

@@ -292,7 +292,7 @@ func (s *Server) applyReply(ctx context.Context, p *progress, msg *inbound.Email
 			m = &c
 		}
 		for _, eid := range a.eids {
-			do, err := s.classAction(ctx, &a, eid, class, m, now)
+			do, err := s.classAction(ctx, &a, eid, class, m, now, viaEmail)
 			if err != nil {
 				return err
 			}
@@ -305,7 +305,7 @@ func (s *Server) applyReply(ctx context.Context, p *progress, msg *inbound.Email
 		}
 		return nil
 	}
-	return each("replied", func(eid string) (cadence.Event, error) { return s.replyEvent(&a, eid, msg, now), nil })
+	return each("replied", func(eid string) (cadence.Event, error) { return s.replyEvent(&a, eid, msg, now, viaEmail), nil })
 }
 
 // applyTextBounce applies a bounce in disguise — a failure notice in plain
@@ -395,7 +395,7 @@ type replyStep struct {
 // classAction decides what a reply of class (not an opt-out, which is
 // never configurable: COMPLIANCE.md 22) does to eid under its cadence's
 // reply policy.
-func (s *Server) classAction(ctx context.Context, a *attribution, eid string, class inbound.Class, msg *inbound.Email, now time.Time) (replyStep, error) {
+func (s *Server) classAction(ctx context.Context, a *attribution, eid string, class inbound.Class, msg *inbound.Email, now time.Time, via replyVia) (replyStep, error) {
 	c, loc, err := s.enrollmentCadence(ctx, eid)
 	if err != nil {
 		return replyStep{}, err
@@ -424,7 +424,7 @@ func (s *Server) classAction(ctx context.Context, a *attribution, eid string, cl
 			return s.applyQuiet(ctx, eid, ev)
 		}
 	}
-	warm := replyStep{"replied", apply(s.replyEvent(a, eid, msg, now))}
+	warm := replyStep{"replied", apply(s.replyEvent(a, eid, msg, now, via))}
 	// snoozeFor is when pol's own snooze ends; zero when it has none, or
 	// it is the cadence's auto_reply_snooze, which the engine applies to
 	// an auto-reply without a time.
@@ -436,16 +436,16 @@ func (s *Server) classAction(ctx context.Context, a *attribution, eid string, cl
 	}
 	switch pol.Action {
 	case cadence.ClassIgnore:
-		entry := cadence.Entry{At: now, Kind: "reply_ignored", Touch: touch, Channel: cadence.Email, By: "email",
+		entry := cadence.Entry{At: now, Kind: "reply_ignored", Touch: touch, Channel: via.channel, By: via.by,
 			Reason: a.label(strings.ReplaceAll(string(class), "_", " ") + " ignored (cadence reply policy): " + reason)}
 		return replyStep{"ignored", func(ctx context.Context) error { return s.st.AppendTimeline(ctx, eid, entry) }}, nil
 	case cadence.ClassWarm:
 		return warm, nil
 	case cadence.ClassExit:
-		return replyStep{"exited", apply(cadence.Event{Kind: cadence.EvStopped, At: now, Channel: cadence.Email, By: "email reply",
+		return replyStep{"exited", apply(cadence.Event{Kind: cadence.EvStopped, At: now, Channel: via.channel, By: via.byReply,
 			Reason: a.label(strings.ReplaceAll(string(class), "_", " ") + ": " + reason)})}, nil
 	case cadence.ClassPause:
-		return replyStep{"paused", apply(cadence.Event{Kind: cadence.EvPaused, At: now, Channel: cadence.Email, By: "email reply", Reason: a.label(reason)})}, nil
+		return replyStep{"paused", apply(cadence.Event{Kind: cadence.EvPaused, At: now, Channel: via.channel, By: via.byReply, Reason: a.label(reason)})}, nil
 	case cadence.ClassSnoozeUntilDate:
 		// To the start of the send window on the date named, else the
 		// fallback; with neither, it is a reply.
@@ -456,7 +456,7 @@ func (s *Server) classAction(ctx context.Context, a *attribution, eid string, cl
 		if until.IsZero() {
 			return warm, nil
 		}
-		ev := cadence.Event{Kind: cadence.EvSnoozed, At: now, Touch: touch, Channel: cadence.Email, By: "email reply", Until: until, Reason: a.label(r.Reason)}
+		ev := cadence.Event{Kind: cadence.EvSnoozed, At: now, Touch: touch, Channel: via.channel, By: via.byReply, Until: until, Reason: a.label(r.Reason)}
 		return replyStep{"snoozed", func(ctx context.Context) error {
 			_, err := s.e.Apply(ctx, eid, ev)
 			if errors.Is(err, cadence.ErrInvalidTransition) {
@@ -479,12 +479,24 @@ func (s *Server) classAction(ctx context.Context, a *attribution, eid string, cl
 	if until.IsZero() {
 		until = snoozeFor()
 	}
-	return replyStep{"auto_replied", apply(cadence.Event{Kind: cadence.EvAutoReplied, At: now, Channel: cadence.Email, By: "email", Until: until, Reason: a.label(reason)})}, nil
+	return replyStep{"auto_replied", apply(cadence.Event{Kind: cadence.EvAutoReplied, At: now, Channel: via.channel, By: via.by, Until: until, Reason: a.label(reason)})}, nil
 }
 
+// replyVia is the channel a reply came by, and who its timeline lines
+// say did it.
+type replyVia struct {
+	channel     cadence.Channel
+	by, byReply string
+}
+
+var (
+	viaEmail = replyVia{cadence.Email, "email", "email reply"}
+	viaSMS   = replyVia{cadence.SMS, "sms", "sms reply"}
+)
+
 // replyEvent is the warm-lead reply on eid.
-func (s *Server) replyEvent(a *attribution, eid string, msg *inbound.Email, now time.Time) cadence.Event {
-	return cadence.Event{Kind: cadence.EvReplied, At: now, Channel: cadence.Email, By: "email", Touch: a.touchFor(eid), Reason: a.label(excerpt(msg.Excerpt))}
+func (s *Server) replyEvent(a *attribution, eid string, msg *inbound.Email, now time.Time, via replyVia) cadence.Event {
+	return cadence.Event{Kind: cadence.EvReplied, At: now, Channel: via.channel, By: via.by, Touch: a.touchFor(eid), Reason: a.label(excerpt(msg.Excerpt))}
 }
 
 // enrollmentCadence is eid's cadence and the prospect's zone; a nil

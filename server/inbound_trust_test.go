@@ -528,9 +528,10 @@ func TestSMSOptOutWordingAndReplies(t *testing.T) {
 	if n := h.stats("trial")["t:nudge:replied"]; n != 1 {
 		t.Fatalf("t:nudge:replied = %d, want 1", n)
 	}
-	// An automatic answer: on the timeline, not a reply.
+	// An automatic answer: not a reply; the cadence's reply.auto_reply
+	// applies (by default a snooze, as for email).
 	h.twilio("/webhooks/twilio/sms", sms("SMR2", "+13125550301", "I'm driving with notifications silenced. I'll see your message when I get where I'm going."), true)
-	if e := h.enrollment("dan~trial"); e.State != cadence.Active || !strings.Contains(h.timelineText("dan~trial"), "automatic SMS reply, not counted as a reply") {
+	if e := h.enrollment("dan~trial"); e.State != cadence.Snoozed || !strings.Contains(h.timelineText("dan~trial"), "automatic SMS reply, not counted as a reply") {
 		t.Fatalf("auto SMS: %s\n%s", e.State, h.timelineText("dan~trial"))
 	}
 }
