@@ -402,7 +402,10 @@ func excerpt(s string) string {
 	return s
 }
 
-// twilioStatus records delivery reports for a sent SMS.
+// twilioStatus records delivery reports for a sent SMS: delivered counts
+// for the touch, error 21610 opts the number out, and any other failed or
+// undelivered report is a timeline line on the touch, with Twilio's error
+// code.
 func (s *Server) twilioStatus(w http.ResponseWriter, r *http.Request) {
 	if !s.twilioVerified(w, r) {
 		return
@@ -422,6 +425,13 @@ func (s *Server) twilioStatus(w http.ResponseWriter, r *http.Request) {
 			return s.applyQuiet(ctx, eid, cadence.Event{Kind: cadence.EvDelivered, At: now, Touch: touch, Channel: cadence.SMS, By: "twilio"})
 		case code == "21610":
 			return s.applyQuiet(ctx, eid, cadence.Event{Kind: cadence.EvSMSOptOut, At: now, Touch: touch, Channel: cadence.SMS, By: "twilio 21610", Reason: "carrier reports the number opted out"})
+		case status == "failed" || status == "undelivered":
+			if _, err := s.st.Enrollment(ctx, eid); errors.Is(err, store.ErrNotFound) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			return s.st.AppendTimeline(ctx, eid, cadence.Entry{At: now, Kind: "delivery_failed", Touch: touch, Channel: cadence.SMS, By: "twilio", Reason: smsFailure(status, code)})
 		}
 		return nil
 	})
@@ -430,6 +440,40 @@ func (s *Server) twilioStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// twilioErrors name the Twilio error codes a failed or undelivered SMS
+// most often carries.
+var twilioErrors = map[string]string{
+	"30001": "queue overflow",
+	"30002": "account suspended",
+	"30003": "unreachable destination handset",
+	"30004": "message blocked",
+	"30005": "unknown destination handset",
+	"30006": "landline or unreachable carrier",
+	"30007": "filtered by the carrier",
+	"30008": "unknown error",
+	"30034": "sender number not registered for A2P 10DLC",
+	"21211": "invalid 'To' number",
+	"21408": "region not enabled",
+	"21612": "cannot route to this number",
+	"21614": "not a mobile number",
+}
+
+// smsFailure is the timeline reason of a failed or undelivered report.
+func smsFailure(status, code string) string {
+	reason := "Twilio reports the SMS " + status
+	switch {
+	case code == "":
+		return reason + " (no error code)"
+	case len(code) > 10:
+		code = code[:10]
+	}
+	reason += ": error " + code
+	if name, ok := twilioErrors[code]; ok {
+		reason += " (" + name + ")"
+	}
+	return reason
 }
 
 // inboundEmail accepts a raw RFC 5322 message from an inbound relay.

@@ -16,10 +16,12 @@ import (
 //     click, reply, goal), s:STAGE:by_time (the previous stage's touches
 //     ran out), s:STAGE:no_engagement;
 //   - t:TOUCH:sent|delivered|opened|opened_total|machine_opened|clicked|
-//     clicked_total|scanner_clicked|replied|bounced|skipped|uncertain;
+//     clicked_total|scanner_clicked|replied|bounced|complained|skipped|
+//     uncertain;
 //     t:TOUCH:skipped:REASON, t:TOUCH:deferred:REASON, t:TOUCH:held:REASON
 //     (reason codes: reasonLabels);
-//   - v:TOUCH:VARIANT:sent|opened|clicked|replied|bounced for A/B touches;
+//   - v:TOUCH:VARIANT:sent|opened|clicked|replied|bounced|complained for
+//     A/B touches;
 //   - end:STATE:REASON (completed or exited, by endReason), goal:GOAL,
 //     unsubscribed, complained.
 //
@@ -36,7 +38,7 @@ func (e *Engine) Stats(ctx context.Context, cadenceID string) (map[string]int64,
 // DailyStats returns a cadence's per-day flows (UTC days, from and to
 // included): enrolled, sent, opened, clicked, replied, bounced, skipped,
 // unsubscribed, complained, goal, completed, exited, and per touch
-// t:TOUCH:sent|opened|clicked|replied|bounced|skipped.
+// t:TOUCH:sent|opened|clicked|replied|bounced|complained|skipped.
 func (e *Engine) DailyStats(ctx context.Context, cadenceID string, from, to time.Time) ([]store.Day, error) {
 	if _, err := e.Cadence(cadenceID); err != nil {
 		return nil, err
@@ -121,8 +123,10 @@ func statsFor(c *cadence.Cadence, before cadence.Enrollment, o cadence.Outcome, 
 		s["unsubscribed"]++
 		s["@unsubscribed"]++
 	case cadence.EvComplained:
+		// The total, and (below) the day's and the touch's when the report
+		// named one of our messages.
 		s["complained"]++
-		s["@complained"]++
+		key = "complained"
 	case cadence.EvGoal:
 		if !before.State.Terminal() {
 			s["goal:"+ev.Goal]++
@@ -342,12 +346,13 @@ type DayRow struct {
 
 // DayTouch is one touch's flows on one day.
 type DayTouch struct {
-	Sent    int64 `json:"sent"`
-	Opened  int64 `json:"opened"`
-	Clicked int64 `json:"clicked"`
-	Replied int64 `json:"replied"`
-	Bounced int64 `json:"bounced"`
-	Skipped int64 `json:"skipped"`
+	Sent       int64 `json:"sent"`
+	Opened     int64 `json:"opened"`
+	Clicked    int64 `json:"clicked"`
+	Replied    int64 `json:"replied"`
+	Bounced    int64 `json:"bounced"`
+	Complained int64 `json:"complained"`
+	Skipped    int64 `json:"skipped"`
 }
 
 // Trend returns a cadence's flows per UTC day, from and to included,
@@ -387,6 +392,8 @@ func (e *Engine) Trend(ctx context.Context, cadenceID string, from, to time.Time
 				t.Replied += v
 			case "bounced":
 				t.Bounced += v
+			case "complained":
+				t.Complained += v
 			case "skipped":
 				t.Skipped += v
 			}

@@ -180,3 +180,43 @@ func TestReportSaysHowAndWhy(t *testing.T) {
 		t.Errorf("day counters TTL %v (%v), want about 400 days", ttl, err)
 	}
 }
+
+// TestComplaintCountsForItsTouch: a complaint naming a touch counts for
+// the cadence (complained), the touch (t:TOUCH:complained), its A/B
+// variant and the day, the day's per-touch row included; one naming no
+// touch counts for the cadence and the day only.
+func TestComplaintCountsForItsTouch(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	c, err := cadence.Parse("ab.yaml", []byte(abCadence))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.e.SetCadences(map[string]*cadence.Cadence{c.ID: c})
+	r.c = c
+	a := r.enroll(t, &store.Prospect{ID: "a", Email: "a@x.example", TimeZone: "America/Chicago"})
+	b := r.enroll(t, &store.Prospect{ID: "b", Email: "b@x.example", TimeZone: "America/Chicago"})
+	r.dispatch(t)
+	if _, err := r.e.Apply(ctx, a.ID, cadence.Event{Kind: cadence.EvComplained, Touch: "welcome", Channel: cadence.Email, By: "feedback loop"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.e.Apply(ctx, b.ID, cadence.Event{Kind: cadence.EvComplained, Channel: cadence.Email, By: "feedback loop"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.e.Stats(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	variant := c.Touch("welcome").ChooseVariant(a.ID).ID
+	if st["complained"] != 2 || st["t:welcome:complained"] != 1 || st["v:welcome:"+variant+":complained"] != 1 {
+		t.Fatalf("complained %d, t:welcome:complained %d, v:welcome:%s:complained %d; want 2, 1, 1: %v",
+			st["complained"], st["t:welcome:complained"], variant, st["v:welcome:"+variant+":complained"], st)
+	}
+	rows, err := r.e.Trend(ctx, c.ID, r.clk.Now(), r.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Complained != 2 || rows[0].Touches["welcome"].Complained != 1 {
+		t.Fatalf("day rows: %+v", rows)
+	}
+}
