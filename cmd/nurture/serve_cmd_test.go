@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nurture-dev/nurture/internal/redistest"
+	"github.com/nurture-dev/nurture/tokens"
 )
 
 func freeAddr(t *testing.T) string {
@@ -253,5 +254,45 @@ func TestServeOutsideTheRepositoryRunsTheExamples(t *testing.T) {
 	}
 	if !strings.Contains(p.out.String(), "running the built-in example cadences") {
 		t.Errorf("serve does not say it runs the built-in examples:\n%s", p.out.String())
+	}
+}
+
+// TestServeRefusesPlaceholderSecrets runs serve as compose does (REDIS_URL
+// set, so not embedded) with an example or guessable secret: run() refuses
+// before it connects to Redis or listens, names the variable and why, and
+// never prints the secret.
+func TestServeRefusesPlaceholderSecrets(t *testing.T) {
+	goodKey, goodTokens := testTokenKey, "ops:admin:"+tokens.RandomHex(24)
+	for _, c := range []struct {
+		name, key, apiTokens, want string
+	}{
+		{"placeholder key", "change-me-to-a-long-random-secret-0123456789", goodTokens, `NURTURE_TOKEN_KEY contains "change-me"`},
+		{"patterned key", "0123456789abcdef0123456789abcdef", goodTokens, "NURTURE_TOKEN_KEY repeats a 16-byte pattern"},
+		{"short key", "0123456789abcdef", goodTokens, "NURTURE_TOKEN_KEY is 16 bytes, at least 32"},
+		{"no key", "", goodTokens, "NURTURE_TOKEN_KEY is not set"},
+		{"placeholder API token", goodKey, "ops:admin:change-me-admin-token-0123", `NURTURE_API_TOKENS: token "ops" contains "change-me"`},
+		{"guessable API token", goodKey, "ops:admin:" + tokens.RandomHex(24) + ",sam:sales:aaaaaaaaaaaaaaaaaaaa", `NURTURE_API_TOKENS: token "sam" uses only 1 distinct`},
+		{"no API tokens", goodKey, "", "NURTURE_API_TOKENS must name at least one token"},
+	} {
+		for _, args := range [][]string{{"serve", "--addr", freeAddr(t)}, {"serve", "--addr", freeAddr(t), "--no-worker"}} {
+			env := map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0", "NURTURE_TOKEN_KEY": c.key, "NURTURE_API_TOKENS": c.apiTokens,
+				"NURTURE_METRICS_ADDR": "off", "NURTURE_SPOOL_DIR": t.TempDir(), "NURTURE_CADENCES": "../../examples"}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			var out, errOut bytes.Buffer
+			err := run(ctx, args, func(k string) string { return env[k] }, &out, &errOut)
+			cancel()
+			all := fmt.Sprint(err) + out.String() + errOut.String()
+			switch {
+			case err == nil || !strings.Contains(err.Error(), c.want):
+				t.Errorf("%s: %v %v: %v, want %q\n%s", c.name, args[3:], env, err, c.want, errOut.String())
+			case strings.Contains(all, "127.0.0.1:1") || strings.Contains(all, "serving"):
+				t.Errorf("%s: serve went on to connect or listen before refusing:\n%s", c.name, all)
+			}
+			for _, secret := range []string{c.key, strings.TrimPrefix(c.apiTokens, "ops:admin:")} {
+				if len(secret) >= 16 && strings.Contains(all, secret) {
+					t.Errorf("%s: the secret is printed:\n%s", c.name, all)
+				}
+			}
+		}
 	}
 }
