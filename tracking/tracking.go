@@ -95,30 +95,49 @@ func (l Linker) Rewrite(html string, r Ref, unsubscribeURL string, origins []str
 			allowed[k] = true
 		}
 	}
-	out := hrefRe.ReplaceAllStringFunc(html, func(m string) string {
-		sub := hrefRe.FindStringSubmatch(m)
-		dest := unescapeAttr(sub[2])
+	// One pass of the pattern; the output is built once.
+	var b strings.Builder
+	b.Grow(len(html) + 512)
+	last := 0
+	for _, m := range hrefRe.FindAllStringSubmatchIndex(html, -1) {
+		dest := unescapeAttr(html[m[4]:m[5]])
 		if dest == unsubscribeURL || strings.HasPrefix(dest, l.Base+"/u/") {
-			return m
+			continue
 		}
 		if o, ok := templates.URLOrigin(dest); !ok || !allowed[o] {
-			return m
+			continue
 		}
 		// Schemes are case-insensitive; the token carries it in lower
 		// case, the form every click endpoint accepts.
 		i := strings.IndexByte(dest, ':')
-		return sub[1] + l.ClickURL(r, strings.ToLower(dest[:i])+dest[i:]) + sub[3]
-	})
+		b.WriteString(html[last:m[4]])
+		b.WriteString(l.ClickURL(r, strings.ToLower(dest[:i])+dest[i:]))
+		last = m[5]
+	}
+	b.WriteString(html[last:])
+	out := b.String()
 	pixel := `<img src="` + l.OpenURL(r) + `" width="1" height="1" alt="" style="display:none">`
-	if i := strings.LastIndex(strings.ToLower(out), "</body>"); i >= 0 {
+	if i := lastIndexFold(out, "</body>"); i >= 0 {
 		return out[:i] + pixel + out[i:]
 	}
 	return out + pixel
 }
 
-func unescapeAttr(s string) string {
-	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#34;", `"`, "&#39;", "'").Replace(s)
+// lastIndexFold is strings.LastIndex(strings.ToLower(s), sub) for an
+// ASCII lower-case sub, without copying s.
+func lastIndexFold(s, sub string) int {
+	for i := len(s) - len(sub); i >= 0; i-- {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
 }
+
+// attrUnescaper undoes html/template's escaping of an attribute value.
+var attrUnescaper = strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#34;", `"`, "&#39;", "'")
+
+func unescapeAttr(s string) string { return attrUnescaper.Replace(s) }
 
 // MachineOpen reports an open that no person made: Apple Mail Privacy
 // Protection fetches with the bare user agent "Mozilla/5.0", and prefetchers
