@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/mail"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,7 @@ type stats struct {
 	seenID     map[string]bool
 	seenTo     map[string]bool
 	checkEvery int
+	saveDir    string
 }
 
 func (s *stats) record(to string, data []byte) {
@@ -58,7 +60,13 @@ func (s *stats) record(to string, data []byte) {
 	}
 	s.seenID[id], s.seenTo[to] = true, true
 	check := s.checkEvery > 0 && s.Received%s.checkEvery == 0
+	n := s.Received
 	s.mu.Unlock()
+	if s.saveDir != "" {
+		if err := os.WriteFile(filepath.Join(s.saveDir, fmt.Sprintf("%07d.eml", n)), data, 0o644); err != nil {
+			log.Printf("benchsink: %v", err)
+		}
+	}
 	if !check {
 		return
 	}
@@ -195,6 +203,7 @@ func main() {
 	every := flag.Int("check-every", 10, "MIME-decode and check every Nth message (0: none)")
 	csvRows := flag.Int("write-csv", -1, "write the CSV of this many benchmark recipients to stdout and exit")
 	writeCadence := flag.String("write-cadence", "", "write the benchmark cadence with this id to stdout and exit")
+	saveDir := flag.String("save", "", "also write every message to this directory as NNNNNNN.eml")
 	flag.Parse()
 	switch {
 	case *csvRows >= 0:
@@ -206,7 +215,7 @@ func main() {
 		fmt.Print(expect.Cadence(*writeCadence))
 		return
 	}
-	st := &stats{seenID: map[string]bool{}, seenTo: map[string]bool{}, checkEvery: *every}
+	st := &stats{seenID: map[string]bool{}, seenTo: map[string]bool{}, checkEvery: *every, saveDir: *saveDir}
 	srv := smtp.NewServer(backend{st})
 	srv.Domain = "sink.local"
 	srv.AllowInsecureAuth = true
