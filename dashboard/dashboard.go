@@ -77,6 +77,8 @@ type Dashboard struct {
 	ownerCache ownerList
 	// monitor says the queue monitor is mounted (RequireAdmin was used).
 	monitor atomic.Bool
+	// now is the clock of session expiry (nil: time.Now); tests set it.
+	now func() time.Time
 }
 
 // Session is a logged-in user.

@@ -87,9 +87,17 @@ func fingerprint(sessionKey []byte, secret string) string {
 // Session payload: v1|sid|fingerprint|csrf|expiry (unix s)|name. The name
 // is last so that it may contain "|".
 func (d *Dashboard) newSession(c credential) (*Session, string) {
-	s := &Session{Name: c.name, Role: c.role, CSRF: tokens.RandomHex(16), id: tokens.RandomHex(16), expires: time.Now().Add(sessionLifetime).Truncate(time.Second)}
+	s := &Session{Name: c.name, Role: c.role, CSRF: tokens.RandomHex(16), id: tokens.RandomHex(16), expires: d.sessionNow().Add(sessionLifetime).Truncate(time.Second)}
 	payload := strings.Join([]string{"v1", s.id, c.fp, s.CSRF, strconv.FormatInt(s.expires.Unix(), 10), c.name}, "|")
 	return s, d.signer.Sign(sessionKind, payload)
+}
+
+// sessionNow is the time sessions expire by.
+func (d *Dashboard) sessionNow() time.Time {
+	if d.now != nil {
+		return d.now()
+	}
+	return time.Now()
 }
 
 // session returns the request's session, nil when there is none or it is
@@ -111,7 +119,7 @@ func (d *Dashboard) session(r *http.Request) (*Session, error) {
 	}
 	sid, fp, csrf, name := parts[1], parts[2], parts[3], parts[5]
 	exp, err := strconv.ParseInt(parts[4], 10, 64)
-	if err != nil || !time.Now().Before(time.Unix(exp, 0)) {
+	if err != nil || !d.sessionNow().Before(time.Unix(exp, 0)) {
 		return nil, nil
 	}
 	var cred *credential

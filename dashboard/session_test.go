@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -472,5 +473,58 @@ func TestInboundTokenCannotOpenTheDashboard(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 || !strings.Contains(string(body), "inbound email relay") {
 		t.Fatalf("inbound token login: %s, cookies %v\n%s", resp.Status, resp.Cookies(), body)
+	}
+}
+
+// A session logged in through /login lasts SessionLifetime: a minute
+// before, every page opens; a second after, pages, a form post with the
+// right CSRF token and the queue monitor send the user to /login, and
+// logging in again starts a new session.
+func TestSessionExpires(t *testing.T) {
+	rdb, prefix := redistest.Client(t)
+	d, err := dashboard.New(config(newEngine(t, rdb, prefix)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ahead atomic.Int64 // how far the sessions' clock is ahead of the wall clock
+	dashboard.SetSessionClock(d, func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) })
+	ts := httptest.NewServer(d)
+	t.Cleanup(ts.Close)
+	monitor := httptest.NewServer(d.RequireAdmin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "monitor") })))
+	t.Cleanup(monitor.Close)
+
+	cookie := login(t, ts.URL, adminSecret)
+	_, page := loggedIn(t, ts.URL, cookie)
+	csrf := csrfOf(t, page)
+
+	ahead.Store(int64(dashboard.SessionLifetime - time.Minute))
+	if ok, _ := loggedIn(t, ts.URL, cookie); !ok {
+		t.Fatal("session refused a minute before it expires")
+	}
+	if resp, body := do(t, req{method: "GET", url: monitor.URL + "/monitor/", cookie: cookie}); resp.StatusCode != http.StatusOK || body != "monitor" {
+		t.Fatalf("monitor a minute before expiry: %d %q", resp.StatusCode, body)
+	}
+
+	ahead.Store(int64(dashboard.SessionLifetime + time.Second))
+	for _, q := range []req{
+		{method: "GET", url: ts.URL + "/"},
+		{method: "GET", url: ts.URL + "/prospects"},
+		{method: "GET", url: ts.URL + "/cadences/c1"},
+		{method: "POST", url: ts.URL + "/bulk/pause", form: url.Values{"csrf": {csrf}, "owner": {"sam"}, "until": {"2026-03-20"}, "confirm": {"yes"}}},
+		{method: "GET", url: monitor.URL + "/monitor/"},
+	} {
+		q.cookie = cookie
+		resp, body := do(t, q)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+			t.Errorf("%s %s after the session expired: %d %q, want 303 to /login\n%s", q.method, q.url, resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+	}
+
+	fresh := login(t, ts.URL, adminSecret)
+	if ok, _ := loggedIn(t, ts.URL, fresh); !ok {
+		t.Fatal("a new login after expiry is refused")
+	}
+	if ok, _ := loggedIn(t, ts.URL, cookie); ok {
+		t.Fatal("the expired cookie is accepted again after a new login")
 	}
 }
