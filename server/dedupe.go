@@ -158,8 +158,12 @@ func (s *Server) once(ctx context.Context, key string, fn func() error) error {
 	return err
 }
 
-// inFlight answers errInFlight: 503 with Retry-After.
+// inFlight answers errInFlight: 503 with Retry-After and, like every 5xx,
+// a request id (X-Request-Id and the message). Nothing failed, so there is
+// no cause to log: the other request answers the message.
 func inFlight(w http.ResponseWriter) {
+	id := NewRequestID()
 	w.Header().Set("Retry-After", "30")
-	writeErr(w, http.StatusServiceUnavailable, "in_progress", "", "%v", errInFlight)
+	w.Header().Set("X-Request-Id", id)
+	writeErr(w, http.StatusServiceUnavailable, "in_progress", "", "%v (request id %s)", errInFlight, id)
 }
