@@ -4,13 +4,27 @@
 # ratio to the ceiling measured in the same run (never an absolute time);
 # memory per enrollment, which does not depend on machine load, may exceed
 # the README's figure by at most 10 %.
+#
+# The throughput ratios are each the best of three runs of their benchmark
+# (every benchmark once, then SendPath and JournalReplicaWait twice more):
+# on a shared 2-core machine one run can lose half its ratio or more to
+# whatever else runs (a loaded -short run once measured 0.24; with the load
+# average at 16-18, single runs measured per-batch 0.13-0.67), while a send
+# path that really got slower is slower in all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(go test ./worker -run '^$' -bench . -benchtime 1x -short 2>&1) || { echo "$out"; exit 1; }
+more=$(go test ./worker -run '^$' -bench '^(BenchmarkSendPath|BenchmarkJournalReplicaWait)$' -benchtime 1x -count 2 -short 2>&1) || { echo "$more"; exit 1; }
+out="$out
+$more"
 echo "$out" | grep -E '^Benchmark'
-# metric NAME from the line of benchmark BENCH
+# metric BENCH NAME: NAME from the first line of benchmark BENCH
 metric() {
   echo "$out" | awk -v b="^Benchmark$1-" -v m="$2" '$0 ~ b { for (i = 2; i <= NF; i++) if ($i == m) { print $(i-1); exit } }'
+}
+# best BENCH NAME: the highest NAME over every line of benchmark BENCH
+best() {
+  echo "$out" | awk -v b="^Benchmark$1-" -v m="$2" '$0 ~ b { for (i = 2; i <= NF; i++) if ($i == m && (v == "" || $(i-1) + 0 > v + 0)) v = $(i-1) } END { if (v != "") print v }'
 }
 fail=0
 check() { # name value op limit why
@@ -23,12 +37,15 @@ check() { # name value op limit why
   fi
 }
 # README: per-batch journal 0.76-0.82 of the ceiling, per-message 0.46-0.60
-# (N = 20,000, idle machine). -short runs N = 2,000 next to whatever else the
-# machine does, so the floors are about a quarter of those figures: they catch
-# a send path that stops overlapping (serialised sends, a round trip per
-# touch too many), not a few per cent.
-check "SendPath ratio-batch-journal" "$(metric SendPath ratio-batch-journal)" ">=" 0.20 "README 0.76-0.82"
-check "SendPath ratio-c/a" "$(metric SendPath ratio-c/a)" ">=" 0.15 "README 0.46-0.60"
+# (N = 20,000, idle machine); CI's -short runs (N = 2,000, 2 cores) printed
+# 0.68 per-batch and 0.40 per-message. The floors are about half the README
+# figures and about 40 % below CI's, so the best of three runs on a loaded
+# CI machine passes, while a send path half as fast (0.34 / 0.20 on CI, e.g.
+# serialised sends or a round trip per touch too many) fails. A machine
+# running eight times more than its cores (load 16+ on 2) can still miss
+# the per-batch floor: its best of three measured 0.36 once.
+check "SendPath ratio-batch-journal" "$(best SendPath ratio-batch-journal)" ">=" 0.40 "README 0.76-0.82, CI 0.68; best of 3"
+check "SendPath ratio-c/a" "$(best SendPath ratio-c/a)" ">=" 0.25 "README 0.46-0.60, CI 0.40; best of 3"
 # README memory figures + 10 %.
 check "SendPath redis-B/enrollment" "$(metric SendPath redis-B/enrollment)" "<=" 913 "README 710-830 B"
 # EnrollIngest: 1,065 B at N = 2,000 since every write also indexes the
@@ -41,4 +58,10 @@ check "MemoryMidJourney after3-B/enrollment" "$(metric MemoryMidJourney after3-B
 # on a busy machine one side's best of two can swing by a quarter, so the
 # floor catches only a limiter that serialises sends.
 check "SendLimits ratio-limits/none" "$(metric SendLimits ratio-limits/none)" ">=" 0.70 "performance.md 0.97-1.03"
+# Waiting for a replica after every Begin costs 8-13 % (performance.md:
+# ratio 0.87 and 0.92, N = 10,000; each run is already the best of two per
+# side). At N = 2,000 on a loaded machine single runs measured 0.56-1.5, so
+# the floor is on the best of three: a WAIT that doubles the cost of a
+# journal step (about 0.45) fails.
+check "JournalReplicaWait ratio-wait/nowait" "$(best JournalReplicaWait ratio-wait/nowait)" ">=" 0.60 "performance.md 0.87-0.92; best of 3"
 exit $fail
