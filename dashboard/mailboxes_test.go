@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -364,7 +363,8 @@ func TestBrakeBannerAndResume(t *testing.T) {
 // mailbox slowed down: the mailboxes page and the banner on another page
 // do not scroll sideways, every control is on screen, and axe-core finds
 // no serious WCAG 2.1 A/AA violation; Resume sending works from the
-// keyboard. SCREENSHOTS=DIR keeps a screenshot of each page.
+// keyboard. A failed step or check keeps a screenshot (browsertest.ShotDir
+// says where); SCREENSHOTS=DIR keeps one of each page.
 func TestMailboxesPageInChromium(t *testing.T) {
 	bin := browsertest.Chromium(t)
 	f := newMailboxFixture(t)
@@ -386,6 +386,7 @@ func TestMailboxesPageInChromium(t *testing.T) {
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
+	shots := browsertest.ShotDir(t)
 	for _, width := range []int64{1400, 390} {
 		t.Run(fmt.Sprint(width), func(t *testing.T) {
 			// Each width starts with sam's mailbox stopped (the last one
@@ -393,16 +394,22 @@ func TestMailboxesPageInChromium(t *testing.T) {
 			f.brake("mb:sam", store.OutcomeBounced, 11, f.now.Add(-90*time.Minute))
 			ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
 			defer cancel()
-			ctx, tcancel := context.WithTimeout(ctx, 120*time.Second)
-			defer tcancel()
+			// The first Run starts the tab for as long as ctx lasts; each
+			// step has a deadline of its own, so one that hangs leaves the
+			// tab alive for its screenshot.
+			if err := chromedp.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			shot := func(name string) string {
+				return browsertest.Screenshot(ctx, t, shots, fmt.Sprintf("mailboxes-%d-%s", width, name))
+			}
 			run := func(step string, actions ...chromedp.Action) {
 				t.Helper()
-				if err := chromedp.Run(ctx, actions...); err != nil {
-					var shot []byte
-					if chromedp.Run(ctx, chromedp.FullScreenshot(&shot, 100)) == nil {
-						path := filepath.Join(t.TempDir(), "failed.png")
-						os.WriteFile(path, shot, 0o644)
-						t.Logf("screenshot: %s", path)
+				sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+				defer scancel()
+				if err := chromedp.Run(sctx, actions...); err != nil {
+					if path := shot("failed-" + step); path != "" {
+						t.Logf("screenshot of the failure: %s", path)
 					}
 					t.Fatalf("%s: %v", step, err)
 				}
@@ -424,14 +431,9 @@ func TestMailboxesPageInChromium(t *testing.T) {
   }
   return {ScrollWidth: document.documentElement.scrollWidth, InnerWidth: w, Outside: out};
 })()`, &l))
-				if dir := os.Getenv("SCREENSHOTS"); dir != "" {
-					var shot []byte
-					run("screenshot", chromedp.FullScreenshot(&shot, 100))
-					path := filepath.Join(dir, fmt.Sprintf("mailboxes-%d-%s.png", width, strings.ReplaceAll(name, " ", "-")))
-					os.WriteFile(path, shot, 0o644)
-					t.Logf("screenshot: %s", path)
-				}
+				bad := false
 				if l.ScrollWidth > l.InnerWidth || len(l.Outside) > 0 {
+					bad = true
 					t.Errorf("%s at %d px: scrollWidth %d > %d, outside the window %v", name, width, l.ScrollWidth, l.InnerWidth, l.Outside)
 				}
 				var violations []browsertest.Violation
@@ -442,10 +444,18 @@ func TestMailboxesPageInChromium(t *testing.T) {
 				}))
 				for _, v := range violations {
 					if v.Serious() {
+						bad = true
 						t.Errorf("%s at %d px: %v", name, width, v)
 					} else {
 						t.Logf("%s at %d px: %v", name, width, v)
 					}
+				}
+				if bad {
+					if path := shot("failed-" + name); path != "" {
+						t.Logf("screenshot of the failure: %s", path)
+					}
+				} else if browsertest.EveryPage() {
+					shot(name)
 				}
 			}
 			check("cadences with the banner")

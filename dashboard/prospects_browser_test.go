@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +18,9 @@ import (
 // In Chromium at 1400 and 390 px, as sales rep sam: the prospect list does
 // not scroll sideways, every control is on screen and labelled, and the
 // search, the filters and the pages work from the keyboard alone; axe-core
-// finds no serious WCAG 2.1 A/AA violation.
-// SCREENSHOTS=DIR keeps a screenshot of each page.
+// finds no serious WCAG 2.1 A/AA violation. A failed step or check keeps
+// a screenshot (browsertest.ShotDir says where); SCREENSHOTS=DIR keeps
+// one of each page.
 func TestProspectPageInChromium(t *testing.T) {
 	bin := browsertest.Chromium(t)
 	f := newFixture(t)
@@ -43,20 +43,27 @@ func TestProspectPageInChromium(t *testing.T) {
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
+	shots := browsertest.ShotDir(t)
 	for _, width := range []int64{1400, 390} {
 		t.Run(fmt.Sprint(width), func(t *testing.T) {
 			ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(func(string, ...any) {}))
 			defer cancel()
-			ctx, tcancel := context.WithTimeout(ctx, 120*time.Second)
-			defer tcancel()
+			// The first Run starts the tab for as long as ctx lasts; each
+			// step has a deadline of its own, so one that hangs leaves the
+			// tab alive for its screenshot.
+			if err := chromedp.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			shot := func(name string) string {
+				return browsertest.Screenshot(ctx, t, shots, fmt.Sprintf("prospects-%d-%s", width, name))
+			}
 			run := func(step string, actions ...chromedp.Action) {
 				t.Helper()
-				if err := chromedp.Run(ctx, actions...); err != nil {
-					var shot []byte
-					if chromedp.Run(ctx, chromedp.FullScreenshot(&shot, 90)) == nil {
-						path := filepath.Join(t.TempDir(), "failed.png")
-						os.WriteFile(path, shot, 0o644)
-						t.Logf("screenshot: %s", path)
+				sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+				defer scancel()
+				if err := chromedp.Run(sctx, actions...); err != nil {
+					if path := shot("failed-" + step); path != "" {
+						t.Logf("screenshot of the failure: %s", path)
 					}
 					t.Fatalf("%s: %v", step, err)
 				}
@@ -80,12 +87,9 @@ func TestProspectPageInChromium(t *testing.T) {
   }
   return {ScrollWidth: document.documentElement.scrollWidth, InnerWidth: w, Outside: out, Unlabelled: unl};
 })()`, &l))
-				if dir := os.Getenv("SCREENSHOTS"); dir != "" {
-					var shot []byte
-					run("screenshot", chromedp.CaptureScreenshot(&shot))
-					os.WriteFile(filepath.Join(dir, fmt.Sprintf("prospects-%d-%s.png", width, strings.ReplaceAll(name, " ", "-"))), shot, 0o644)
-				}
+				bad := false
 				if l.ScrollWidth > l.InnerWidth || len(l.Outside) > 0 || len(l.Unlabelled) > 0 {
+					bad = true
 					t.Errorf("%s at %d px: scrollWidth %d, outside the window %v, unlabelled %v", name, width, l.ScrollWidth, l.Outside, l.Unlabelled)
 				}
 				// axe-core: no serious or critical WCAG 2.1 A/AA violation.
@@ -97,10 +101,18 @@ func TestProspectPageInChromium(t *testing.T) {
 				}))
 				for _, v := range violations {
 					if v.Serious() {
+						bad = true
 						t.Errorf("%s at %d px: %v", name, width, v)
 					} else {
 						t.Logf("%s at %d px: %v", name, width, v)
 					}
+				}
+				if bad {
+					if path := shot("failed-" + name); path != "" {
+						t.Logf("screenshot of the failure: %s", path)
+					}
+				} else if browsertest.EveryPage() {
+					shot(name)
 				}
 			}
 			check("the list")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,8 +18,9 @@ import (
 	"github.com/nurture-dev/nurture/worker"
 )
 
-// browser is one headless Chromium for a test, with screenshots kept in
-// $SCREENSHOTS (else a temporary directory named when the test fails).
+// browser is one headless Chromium for a test, with screenshots in
+// browsertest.ShotDir: $SCREENSHOTS, else a temporary directory kept and
+// named when the test fails.
 type browser struct {
 	t     *testing.T
 	alloc context.Context
@@ -31,12 +31,7 @@ type browser struct {
 func newBrowser(t *testing.T, ctx context.Context) *browser {
 	t.Helper()
 	bin := browsertest.Chromium(t)
-	shots := os.Getenv("SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	} else if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	shots := browsertest.ShotDir(t)
 	// Chromium may still be writing its profile as it exits: remove it
 	// with a few retries rather than through t.TempDir.
 	profile, err := os.MkdirTemp("", "nurture-chromium-")
@@ -53,13 +48,7 @@ func newBrowser(t *testing.T, ctx context.Context) *browser {
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1400, 900))
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(acancel)
-	b := &browser{t: t, alloc: actx, shots: shots}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("screenshots in %s", shots)
-		}
-	})
-	return b
+	return &browser{t: t, alloc: actx, shots: shots}
 }
 
 // tab opens a tab of the given width.
@@ -80,23 +69,19 @@ func (b *browser) tab(width int64) (context.Context, context.CancelFunc) {
 
 // shot saves a full-page screenshot named after the test and step.
 func (b *browser) shot(ctx context.Context, name string) {
-	var buf []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&buf, 100)); err != nil {
-		b.t.Logf("screenshot %s: %v", name, err)
-		return
-	}
 	b.n++
-	file := fmt.Sprintf("%s-%02d-%s.png", strings.ReplaceAll(b.t.Name(), "/", "-"), b.n, name)
-	if err := os.WriteFile(filepath.Join(b.shots, file), buf, 0o644); err != nil {
-		b.t.Logf("screenshot %s: %v", name, err)
-	}
+	browsertest.Screenshot(ctx, b.t, b.shots, fmt.Sprintf("%s-%02d-%s", b.t.Name(), b.n, name))
 }
 
 // run runs actions, and on failure keeps a screenshot and stops the test.
+// A step gets pageTimeout of its own, so one that hangs leaves the tab
+// alive for the screenshot.
 func (b *browser) run(ctx context.Context, step string, actions ...chromedp.Action) {
 	b.t.Helper()
 	start := time.Now()
-	err := chromedp.Run(ctx, actions...)
+	sctx, cancel := context.WithTimeout(ctx, pageTimeout)
+	defer cancel()
+	err := chromedp.Run(sctx, actions...)
 	if d := time.Since(start); d > 5*time.Second {
 		b.t.Logf("%s took %v", step, d.Round(time.Millisecond))
 	}
