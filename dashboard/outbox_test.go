@@ -6,7 +6,6 @@ import (
 	"html"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -180,10 +179,12 @@ func TestOutboxCapped(t *testing.T) {
 	}
 }
 
-// In Chromium at 390 px: the preview and the outbox fit without
-// horizontal scrolling, the sandboxed frames load their documents (the
-// document policy and X-Frame-Options let the dashboard frame them), and
-// axe finds nothing serious.
+// In Chromium at 1400 and 390 px: the preview shows the subject and its
+// sandboxed frame loads the rendered HTML (the document policy and
+// X-Frame-Options let the dashboard frame it), the SMS preview shows the
+// text, and the outbox shows the message sent, subject and frame; no page
+// scrolls sideways and axe finds nothing serious. A failed step or check
+// keeps a screenshot of the page (browsertest.ShotDir says where).
 func TestPreviewAndOutboxInChromium(t *testing.T) {
 	bin := browsertest.Chromium(t)
 	ctx := context.Background()
@@ -195,9 +196,17 @@ func TestPreviewAndOutboxInChromium(t *testing.T) {
 	if _, err := f.e.SendTest(ctx, "pv", "offer", "ada", "a", "sam@acme.example", "sales:sam"); err != nil {
 		t.Fatal(err)
 	}
+	shots := browsertest.ShotDir(t)
+	for _, width := range []int64{1400, 390} {
+		t.Run(fmt.Sprint(width), func(t *testing.T) { previewAndOutboxAt(t, f, bin, shots, width) })
+	}
+}
 
-	// Chromium may still be writing its profile as it exits: remove it
-	// with a few retries rather than through t.TempDir.
+func previewAndOutboxAt(t *testing.T, f *pvFixture, bin, shots string, width int64) {
+	// A browser per width: frames are found among the browser's targets,
+	// and none must be left from the other width. Chromium may still be
+	// writing its profile as it exits: remove it with a few retries
+	// rather than through t.TempDir.
 	profile, err := os.MkdirTemp("", "nurture-chromium-")
 	if err != nil {
 		t.Fatal(err)
@@ -210,24 +219,55 @@ func TestPreviewAndOutboxInChromium(t *testing.T) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer acancel()
+	// The tab has no deadline, each step has its own: a step that times
+	// out leaves the tab alive for its screenshot.
 	bctx, bcancel := chromedp.NewContext(actx, chromedp.WithErrorf(func(format string, args ...any) {
 		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "could not unmarshal event") {
 			t.Log(msg)
 		}
 	}))
 	defer bcancel()
-	bctx, tcancel := context.WithTimeout(bctx, 90*time.Second)
-	defer tcancel()
-	u, _ := url.Parse(f.ts.URL)
+	// The first Run starts the browser and the tab for as long as the
+	// context it is given: bctx, not a step's.
+	if err := chromedp.Run(bctx); err != nil {
+		t.Fatal(err)
+	}
+	shot := func(name string) string {
+		return browsertest.Screenshot(bctx, t, shots, fmt.Sprintf("TestPreviewAndOutboxInChromium-%d-%s", width, name))
+	}
 	run := func(step string, actions ...chromedp.Action) {
 		t.Helper()
-		if err := chromedp.Run(bctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
+		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			if path := shot("failed-" + strings.ReplaceAll(step, " ", "-")); path != "" {
+				t.Logf("screenshot of the failure: %s", path)
+			}
+			t.Fatalf("%s at %d px: %v", step, width, err)
 		}
 	}
-	run("start", chromedp.EmulateViewport(390, 844), chromedp.ActionFunc(func(ctx context.Context) error {
+	// errorf fails the test and marks the page for a screenshot (done).
+	var wrong bool
+	errorf := func(format string, args ...any) {
+		t.Helper()
+		wrong = true
+		t.Errorf(fmt.Sprintf("at %d px: ", width)+format, args...)
+	}
+	done := func(name string) {
+		t.Helper()
+		if wrong {
+			if path := shot("failed-" + name); path != "" {
+				t.Logf("screenshot of the failure: %s", path)
+			}
+		} else if browsertest.EveryPage() {
+			shot(name)
+		}
+		wrong = false
+	}
+	u, _ := url.Parse(f.ts.URL)
+	run("start", chromedp.EmulateViewport(width, 900), chromedp.ActionFunc(func(ctx context.Context) error {
 		return network.SetCookie("nurture_session", f.sam).WithDomain(u.Hostname()).WithPath("/").WithHTTPOnly(true).Do(ctx)
 	}))
 	var frames []context.CancelFunc
@@ -271,62 +311,55 @@ func TestPreviewAndOutboxInChromium(t *testing.T) {
 			}
 		})
 	}
-	// SCREENSHOTS=dir keeps a full-page screenshot of each page.
-	shot := func(name string) {
-		dir := os.Getenv("SCREENSHOTS")
-		if dir == "" {
-			return
-		}
-		var buf []byte
-		if err := chromedp.Run(bctx, chromedp.FullScreenshot(&buf, 100)); err != nil {
-			t.Logf("screenshot %s: %v", name, err)
-			return
-		}
-		if err := os.WriteFile(filepath.Join(dir, "TestPreviewAndOutboxInChromium-"+name+".png"), buf, 0o644); err != nil {
-			t.Logf("screenshot %s: %v", name, err)
-		}
-	}
 	fits := func(what string) {
 		t.Helper()
-		shot(strings.ReplaceAll(strings.TrimPrefix(what, "the "), " ", "-"))
 		var over int
 		run("width of "+what, chromedp.Evaluate(`document.documentElement.scrollWidth - document.documentElement.clientWidth`, &over))
 		if over > 0 {
-			t.Errorf("%s scrolls sideways at 390 px by %d px", what, over)
+			errorf("%s scrolls sideways by %d px", what, over)
 		}
-		vs, err := func() ([]browsertest.Violation, error) {
-			var vs []browsertest.Violation
-			err := chromedp.Run(bctx, chromedp.ActionFunc(func(ctx context.Context) error {
-				var err error
-				vs, err = browsertest.Axe(ctx)
-				return err
-			}))
-			return vs, err
-		}()
-		if err != nil {
-			t.Fatalf("axe on %s: %v", what, err)
-		}
+		var vs []browsertest.Violation
+		run("axe on "+what, chromedp.ActionFunc(func(ctx context.Context) error {
+			var err error
+			vs, err = browsertest.Axe(ctx)
+			return err
+		}))
 		for _, v := range vs {
 			if v.Serious() {
-				t.Errorf("%s: %v", what, v)
+				errorf("%s: %v", what, v)
 			} else {
-				t.Logf("%s: %v", what, v)
+				t.Logf("%s at %d px: %v", what, width, v)
 			}
 		}
 	}
-	var text string
+	var text, subject string
 	run("preview", chromedp.Navigate(f.ts.URL+"/cadences/pv/touches/offer/preview?prospect=ada&variant=a"), chromedp.WaitVisible("#preview-frame", chromedp.ByID),
-		frameText("/cadences/pv/touches/offer/preview/document", &text))
+		chromedp.Text("#preview-subject", &subject, chromedp.ByID), frameText("/cadences/pv/touches/offer/preview/document", &text))
 	if !strings.Contains(text, "Hi Ada") || !strings.Contains(text, "Pricing") {
-		t.Errorf("the preview frame shows %q", text)
+		errorf("the preview frame shows %q", text)
+	}
+	if subject != "Pricing for Ada" {
+		errorf("the preview's subject is %q, want Pricing for Ada", subject)
 	}
 	fits("the preview")
-	run("sms preview", chromedp.Navigate(f.ts.URL+"/cadences/pv/touches/ping/preview?prospect=ada"), chromedp.WaitVisible("#preview-sms", chromedp.ByID))
+	done("preview")
+	run("sms preview", chromedp.Navigate(f.ts.URL+"/cadences/pv/touches/ping/preview?prospect=ada"), chromedp.WaitVisible("#preview-sms", chromedp.ByID),
+		chromedp.Text("#preview-sms", &text, chromedp.ByID))
+	if !strings.Contains(text, "Zoë says hi Ada") {
+		errorf("the SMS preview shows %q", text)
+	}
 	fits("the SMS preview")
+	done("sms-preview")
+	// The newest message first: the test send of offer to sam.
 	run("outbox", chromedp.Navigate(f.ts.URL+"/outbox"), chromedp.WaitVisible("#outbox-filter", chromedp.ByID),
-		chromedp.Click("details.outbox-html summary", chromedp.ByQuery), frameText("/outbox/document", &text))
+		chromedp.Click("details.outbox-html summary", chromedp.ByQuery), frameText("/outbox/document", &text),
+		chromedp.Evaluate(`document.querySelector('details.outbox-html').closest('article').querySelector('h2').innerText`, &subject))
 	if !strings.Contains(text, "Hi Ada") {
-		t.Errorf("the outbox frame shows %q", text)
+		errorf("the outbox frame shows %q", text)
+	}
+	if !strings.Contains(subject, "Pricing for Ada") {
+		errorf("the outbox message with the frame is headed %q, want its subject Pricing for Ada", subject)
 	}
 	fits("the outbox")
+	done("outbox")
 }
