@@ -394,10 +394,20 @@ func (s *Server) stopText() string {
 	return s.cfg.Brand + ": you are unsubscribed and will get no more messages. Reply START to resubscribe."
 }
 
+// ExcerptChars is how many characters of a reply its timeline line (and
+// the warm-lead list) keeps; Nurture stores no more of it.
+const ExcerptChars = 280
+
+// excerpt is s with its white space collapsed, cut after ExcerptChars
+// characters (never inside one) with "…" when longer.
 func excerpt(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 280 {
-		s = s[:280] + "…"
+	n := 0
+	for i := range s {
+		if n == ExcerptChars {
+			return s[:i] + "…"
+		}
+		n++
 	}
 	return s
 }
@@ -476,10 +486,24 @@ func smsFailure(status, code string) string {
 	return reason
 }
 
+// MaxInboundEmail is the largest raw message /webhooks/email reads.
+const MaxInboundEmail = 25 << 20
+
 // inboundEmail accepts a raw RFC 5322 message from an inbound relay.
 func (s *Server) inboundEmail(w http.ResponseWriter, r *http.Request, _ Token) {
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 25<<20))
-	if err != nil {
+	// A message over the limit is refused whole: a truncated copy would
+	// lose the parts (the returned message, its Message-ID) that matter.
+	if r.ContentLength > MaxInboundEmail {
+		writeErr(w, http.StatusRequestEntityTooLarge, "body_too_large", "", "message is larger than the %s limit; nothing was processed", sizeText(MaxInboundEmail))
+		return
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxInboundEmail))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeErr(w, http.StatusRequestEntityTooLarge, "body_too_large", "", "message is larger than the %s limit; nothing was processed", sizeText(MaxInboundEmail))
+		return
+	case err != nil:
 		writeErr(w, http.StatusBadRequest, "bad_body", "", "reading body: %v", err)
 		return
 	}
