@@ -184,10 +184,11 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f", 100*float64(a)/float64(b))
 	},
-	"percent":     func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
-	"minAB":       func() int { return worker.MinABSends },
-	"minABEvents": func() int { return worker.MinABEvents },
-	"prospectOf":  store.ProspectOf,
+	"percent":      func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
+	"minAB":        func() int { return worker.MinABSends },
+	"minABEvents":  func() int { return worker.MinABEvents },
+	"excerptChars": func() int { return server.ExcerptChars },
+	"prospectOf":   store.ProspectOf,
 	// when is a time in UTC, where no prospect's zone applies.
 	"when": func(t time.Time) string {
 		if t.IsZero() {

@@ -106,10 +106,13 @@ type leadView struct {
 	Email, Phone, Owner   string
 	Cadence, Stage, Touch string
 	Reply                 string
-	Since                 stamp
-	Handled               *store.HandledMark
-	HandledAt             stamp
-	Actions               actionsView
+	// Shortened says Reply is the start of a longer reply: the timeline
+	// keeps server.ExcerptChars characters of it and no more.
+	Shortened bool
+	Since     stamp
+	Handled   *store.HandledMark
+	HandledAt stamp
+	Actions   actionsView
 }
 
 func (d *Dashboard) warm(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -185,6 +188,14 @@ func (d *Dashboard) warm(w http.ResponseWriter, r *http.Request, s *Session) {
 	}{p, sc, owners, tab, order, shown, len(inbox), len(handled), scopeQuery(sc), hol, len(leads) >= warmLimit})
 }
 
+// shortened says a reply's timeline line is an excerpt cut short (see
+// server.ExcerptChars): it ends in "…", or in "…" then the note a reply
+// matched by sender address alone carries.
+func shortened(reply string) bool {
+	reply = strings.TrimSuffix(reply, " (matched by sender address only)")
+	return strings.HasSuffix(reply, "…")
+}
+
 func scopeQuery(sc scope) string {
 	if sc.Owner == "" {
 		return "owner=" + url.QueryEscape(everyone)
@@ -197,7 +208,7 @@ func (d *Dashboard) leadView(l worker.WarmLead, mark *store.HandledMark, s *Sess
 	c, _ := d.e.Cadence(e.CadenceID)
 	loc, _ := zoneOf(l.Prospect, c)
 	v := leadView{EID: e.ID, PID: e.ProspectID, Cadence: cadenceName(c), Stage: stageName(c, e.Stage), Reply: l.Reply,
-		Since: stamp{T: l.Since, loc: loc, now: now}, Handled: mark}
+		Shortened: shortened(l.Reply), Since: stamp{T: l.Since, loc: loc, now: now}, Handled: mark}
 	if c == nil {
 		v.Cadence = humanize(e.CadenceID)
 	}
