@@ -10,6 +10,7 @@
 #   scripts/bench-e2e.sh                      # 20,000 recipients, 1 worker
 #   N=100000 WORKERS=2 scripts/bench-e2e.sh
 #   SMTP_CONNECTIONS=20 NURTURE_JOURNAL=batch SMTP_PIPELINING=off scripts/bench-e2e.sh
+#   COMMANDSTATS=1 scripts/bench-e2e.sh       # also Redis calls per message, by command
 #
 # Everything listens on 127.0.0.1 and stops when the script ends.
 set -euo pipefail
@@ -72,7 +73,10 @@ echo "bench-e2e: importing $N prospects (not timed)"
 
 tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-redis0=$(cpu_ticks "$redis_pid") sink0=$(cpu_ticks "$sink_pid")
+rcli() { redis-cli -p "$redis_port" "$@"; }
+redis_cmds() { rcli INFO stats | sed -n 's/^total_commands_processed:\([0-9]*\).*/\1/p'; }
+rcli CONFIG RESETSTAT >/dev/null
+redis0=$(cpu_ticks "$redis_pid") sink0=$(cpu_ticks "$sink_pid") cmds0=$(redis_cmds)
 start_ns=$(date +%s%N)
 worker_pids=()
 for i in $(seq 1 "$WORKERS"); do
@@ -100,6 +104,11 @@ done
 worker_ticks=0
 for p in "${worker_pids[@]}"; do worker_ticks=$((worker_ticks + $(cpu_ticks "$p"))); done
 redis_ticks=$(($(cpu_ticks "$redis_pid") - redis0)) sink_ticks=$(($(cpu_ticks "$sink_pid") - sink0))
+cmds=$(($(redis_cmds) - cmds0))
+if [ "${COMMANDSTATS:-}" != "" ]; then
+	echo "bench-e2e: Redis commands during the send phase, per message:"
+	rcli INFO commandstats | tr ':=,' '   ' | awk -v n="$N" '/^cmdstat_/ { sub("cmdstat_", "", $1); printf "  %-22s %6.2f calls  %7.1f us\n", $1, $3 / n, $5 / n }' | sort -k2 -nr | head -15
+fi
 sleep 2
 s=$(stats)
 received=$(echo "$s" | field received) dups=$(echo "$s" | field duplicates)
@@ -108,7 +117,7 @@ first=$(echo "$s" | field first_unix_ns) last=$(echo "$s" | field last_unix_ns)
 
 awk -v n="$N" -v rcv="$received" -v dups="$dups" -v chk="$checked" -v fail="$failures" \
 	-v start="$start_ns" -v first="$first" -v last="$last" -v tck="$tck" \
-	-v w="$worker_ticks" -v r="$redis_ticks" -v k="$sink_ticks" -v workers="$WORKERS" \
+	-v w="$worker_ticks" -v r="$redis_ticks" -v k="$sink_ticks" -v workers="$WORKERS" -v cmds="$cmds" \
 	-v conns="${SMTP_CONNECTIONS:-4}" -v journal="${NURTURE_JOURNAL:-message}" -v pipe="${SMTP_PIPELINING:-on}" 'BEGIN {
 	sl = (last - start) / 1e9; fl = (last - first) / 1e9
 	ms = 1000 / tck * 1000 / n
@@ -117,6 +126,7 @@ awk -v n="$N" -v rcv="$received" -v dups="$dups" -v chk="$checked" -v fail="$fai
 	printf "  start -> last        %.2f s  %.0f msg/s\n", sl, n / sl
 	printf "  first -> last        %.2f s  %.0f msg/s\n", fl, n / fl
 	printf "  CPU ms per 1,000     workers %.0f  redis %.0f  engine+redis %.0f  sink %.0f\n", w * ms, r * ms, (w + r) * ms, k * ms
+	printf "  Redis commands       %.1f per message\n", cmds / n
 }'
 if [ "$received" -ne "$N" ] || [ "$dups" -ne 0 ] || [ "$failures" -ne 0 ]; then
 	echo "bench-e2e: FAILED: want exactly $N delivered, 0 duplicates, 0 personalization failures" >&2
