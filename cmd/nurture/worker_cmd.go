@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -315,6 +316,9 @@ func newEngine(cfg engineConfig, st *store.Store, cads map[string]*cadence.Caden
 	return e, outbox, err
 }
 
+// workerGCPercent is a worker's GOGC unless the environment sets one.
+const workerGCPercent = 300
+
 func cmdWorker(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) error {
 	fl := newCLI("worker")
 	concurrency := fl.Int("concurrency", 8, "send tasks processed at once")
@@ -332,6 +336,13 @@ func cmdWorker(ctx context.Context, args []string, env func(string) string, stdo
 	}
 	if err := checkTokenKey(cfg.TokenKey); err != nil {
 		return err
+	}
+	if env("GOGC") == "" {
+		// A worker's live heap is a few tens of MB and most of what it
+		// allocates dies within one message: collecting at 4× the live
+		// heap instead of Go's 2× spends less CPU on the collector for
+		// a few more MB.
+		debug.SetGCPercent(workerGCPercent)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	p, err := startEngine(ctx, "worker", cfg, log)
