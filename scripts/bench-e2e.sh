@@ -11,6 +11,7 @@
 #   N=100000 WORKERS=2 scripts/bench-e2e.sh
 #   SMTP_CONNECTIONS=20 NURTURE_JOURNAL=batch SMTP_PIPELINING=off scripts/bench-e2e.sh
 #   COMMANDSTATS=1 scripts/bench-e2e.sh       # also Redis calls per message, by command
+#   NURTURE_BIN=/tmp/nurture-old scripts/bench-e2e.sh   # a given nurture binary
 #
 # Everything listens on 127.0.0.1 and stops when the script ends.
 set -euo pipefail
@@ -31,7 +32,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/nurture" ./cmd/nurture
+if [ -n "${NURTURE_BIN:-}" ]; then
+	cp "$NURTURE_BIN" "$work/nurture" # e.g. an older build, for an A/B in one run window
+else
+	go build -o "$work/nurture" ./cmd/nurture
+fi
 go build -o "$work/benchsink" ./internal/benchsink
 
 redis_port=$BASE_PORT smtp_port=$((BASE_PORT + 1)) stats_port=$((BASE_PORT + 2))
