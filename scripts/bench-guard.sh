@@ -36,16 +36,15 @@ check() { # name value op limit why
     echo "bench-guard: $1 = $v ($3 $4) ok"
   fi
 }
-# README: per-batch journal 0.76-0.82 of the ceiling, per-message 0.46-0.60
-# (N = 20,000, idle machine); CI's -short runs (N = 2,000, 2 cores) printed
-# 0.68 per-batch and 0.40 per-message. The floors are about half the README
-# figures and about 40 % below CI's, so the best of three runs on a loaded
-# CI machine passes, while a send path half as fast (0.34 / 0.20 on CI, e.g.
-# serialised sends or a round trip per touch too many) fails. A machine
-# running eight times more than its cores (load 16+ on 2) can still miss
-# the per-batch floor: its best of three measured 0.36 once.
-check "SendPath ratio-batch-journal" "$(best SendPath ratio-batch-journal)" ">=" 0.40 "README 0.76-0.82, CI 0.68; best of 3"
-check "SendPath ratio-c/a" "$(best SendPath ratio-c/a)" ">=" 0.25 "README 0.46-0.60, CI 0.40; best of 3"
+# Since the SMTP client pipelines (MAIL, RCPT and DATA in one write) the
+# ceiling itself is 1.4-2x faster, so the ratios fell although the engine
+# got faster too: -short runs (N = 2,000, 2 cores, load 5-6) printed best
+# of three 0.46 per-batch and 0.30 per-message (docs/performance.md). The
+# floors are about 65 % of those, so a loaded CI machine passes, while a
+# send path half as fast (0.23 / 0.15: serialised sends, a round trip per
+# touch too many) fails.
+check "SendPath ratio-batch-journal" "$(best SendPath ratio-batch-journal)" ">=" 0.30 "-short best of 3: 0.46 at load 5; best of 3"
+check "SendPath ratio-c/a" "$(best SendPath ratio-c/a)" ">=" 0.19 "-short best of 3: 0.30 at load 5; best of 3"
 # README memory figures + 10 %.
 check "SendPath redis-B/enrollment" "$(metric SendPath redis-B/enrollment)" "<=" 913 "README 710-830 B"
 # EnrollIngest: 1,065 B at N = 2,000 since every write also indexes the
