@@ -15,8 +15,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(go test ./worker -run '^$' -bench . -benchtime 1x -short 2>&1) || { echo "$out"; exit 1; }
 more=$(go test ./worker -run '^$' -bench '^(BenchmarkSendPath|BenchmarkJournalReplicaWait)$' -benchtime 1x -count 2 -short 2>&1) || { echo "$more"; exit 1; }
+# The bulk import's memory (-short: 12 MB; docs/performance.md, 60 MB: 25.5-29.7 MB peak RSS
+# growth, target <= 100 MB): the body is streamed, never held.
+bulk=$(go test ./server -run '^$' -bench '^BenchmarkBulkImport60MB$' -benchtime 1x -short 2>&1) || { echo "$bulk"; exit 1; }
 out="$out
-$more"
+$more
+$bulk"
 echo "$out" | grep -E '^Benchmark'
 # metric BENCH NAME: NAME from the first line of benchmark BENCH
 metric() {
@@ -63,4 +67,5 @@ check "SendLimits ratio-limits/none" "$(metric SendLimits ratio-limits/none)" ">
 # the floor is on the best of three: a WAIT that doubles the cost of a
 # journal step (about 0.45) fails.
 check "JournalReplicaWait ratio-wait/nowait" "$(best JournalReplicaWait ratio-wait/nowait)" ">=" 0.60 "performance.md 0.87-0.92; best of 3"
+check "BulkImport60MB peak_RSS_growth_MB" "$(metric BulkImport60MB peak_RSS_growth_MB)" "<=" 100 "performance.md 25.5-29.7 MB; target 100 MB"
 exit $fail
