@@ -1,6 +1,9 @@
 package inbound
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // span quotes the original text of a folded range, including a whole rune
 // whose expansion the range splits (ß → ss).
@@ -20,6 +23,19 @@ func TestSpan(t *testing.T) {
 	} {
 		if got := f.span(c.i, c.j); got != c.want {
 			t.Errorf("span(%d, %d) of %q = %q, want %q", c.i, c.j, f.s, got, c.want)
+		}
+	}
+}
+
+// The language is read from the first 401 words.
+func TestLanguageFromTheFirstWords(t *testing.T) {
+	for text, want := range map[string]string{
+		strings.Repeat("the ", 450) + strings.Repeat("le ", 1000): "en",
+		strings.Repeat("xyz ", 400) + "le":                        "fr",
+		strings.Repeat("xyz ", 401) + "le":                        "",
+	} {
+		if got := detectLang(foldString(text)); got != want {
+			t.Errorf("%.20q…: lang %q, want %q", text, got, want)
 		}
 	}
 }

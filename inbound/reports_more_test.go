@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nurture-dev/nurture/inbound"
 )
@@ -165,20 +164,6 @@ func TestNewTextHistoryMarkers(t *testing.T) {
 	} {
 		if got := inbound.NewText(c.in); got != c.want {
 			t.Errorf("%s: NewText = %q, want %q", c.name, got, c.want)
-		}
-	}
-}
-
-// The language is read from the first 401 words.
-func TestLanguageFromTheFirstWords(t *testing.T) {
-	h := map[string][]string{"Date": {time.Date(2026, 12, 9, 10, 0, 0, 0, time.UTC).Format(time.RFC1123Z)}}
-	for text, want := range map[string]string{
-		strings.Repeat("the ", 450) + strings.Repeat("le ", 1000): "en",
-		strings.Repeat("xyz ", 400) + "le":                        "fr",
-		strings.Repeat("xyz ", 401) + "le":                        "",
-	} {
-		if got := inbound.ClassifyReply("", text, h).Lang; got != want {
-			t.Errorf("%.20q…: lang %q, want %q", text, got, want)
 		}
 	}
 }
