@@ -48,6 +48,13 @@ func TestParseReturnDateMore(t *testing.T) {
 		{"Back on 8/2.", wed(us), "2027-08-02", "Back on 8/2."},                // 61: US convention
 		{"2026-12-14 wieder im Büro.", wed(cet), "2026-12-14", "2026-12-14"},   // the date opens the text
 		{"Montag wieder im Büro.", wed(cet), "2026-12-14", "Montag"},           // so does the weekday
+		// An IP address is not a date, next to a return word or not.
+		{"Out of office. While I'm away the VPN is reachable at 10.1.0.1 as usual.", wed(uk), "", ""},
+		{"Out of office. While I'm away the VPN is reachable at 10.1.9.1 as usual.", wed(uk), "", ""},
+		// An implausible duration does not hide the next one.
+		{"I'm on sabbatical for 99 weeks, and out of the office for 2 weeks first.", wed(uk), "2026-12-23", "I'm on sabbatical for 99 weeks, and out of the office for 2 weeks"},
+		// The phrase keeps a clause of exactly 60 bytes before the date whole.
+		{"We all flew to the annual offsite in Lisbon and are back on Monday.", wed(uk), "2026-12-14", "We all flew to the annual offsite in Lisbon and are back on Monday"},
 		{"I am currently travelling for a conference with a lot of colleagues from all over the world and will be back on Monday.", wed(uk), "2026-12-14", "of colleagues from all over the world and will be back on Monday"},
 	} {
 		got, phrase := inbound.ParseReturnDate(c.text, c.sent)
@@ -90,6 +97,7 @@ func TestFollowUpDates(t *testing.T) {
 		{"Not right now, maybe in the summer.", dec, "2027-06-01", "summer"},
 		{"Summer would be better - not right now.", dec, "2027-06-01", "Summer"},
 		{"Not right now - maybe next month, or next year.", may, "2026-06-01", "next month"},
+		{"Not right now. We might switch within 18 months; try again in 6 weeks.", dec, "2027-01-20", "in 6 weeks"},
 	} {
 		r := inbound.ClassifyReply("Re: hi", c.text, mail.Header{"From": {"Dana <dana@brightlane.io>"}, "Date": {c.date}})
 		if r.Class != inbound.ClassNotNow || r.Until.String() != c.want || r.UntilPhrase != c.phrase {
