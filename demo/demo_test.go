@@ -300,7 +300,7 @@ type pausePair struct{ target, control candidate }
 func duePair(t *testing.T, ctx context.Context, info demo.Info, prospects int, lead float64) pausePair {
 	t.Helper()
 	eids := demoEnrollments(prospects)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		loaded, err := info.Engine.Store().Enrollments(ctx, eids)
 		if err != nil {
@@ -361,7 +361,7 @@ func duePair(t *testing.T, ctx context.Context, info demo.Info, prospects int, l
 			return *best
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("for 30 s, no two active enrollments in the same position had touches due within the next cadence day")
+			t.Fatalf("for 90 s (a loaded machine reads 200 enrollments slowly), no two active enrollments in the same position had touches due within the next cadence day")
 		}
 		time.Sleep(demoDay / 10)
 	}
