@@ -36,6 +36,8 @@ func TestHTMLToText(t *testing.T) {
 		{"blank lines collapse to one", `<p>a</p><p></p><p></p><p>b</p><br><br><br>c`, "a\n\nb\n\nc"},
 		{"pre keeps line breaks and inner spaces", "<pre>  x  y\n z</pre>  a   b", "x  y\nz\na b"},
 		{"pre inside a quote", "<blockquote>q<pre>p1\np2</pre></blockquote>n", "> q\n> p1\n> p2\n\nn"},
+		{"quote inside pre", "<pre>a<blockquote>y</blockquote></pre>", "a\n> y"},
+		{"nested pre", "<pre>a<pre>b</pre>  c\n d</pre>e   f", "a\nb\nc\nd\ne f"},
 		{"empty title and style", `<title></title><style></style><p>Hi</p>`, "Hi"},
 		{"script with content", `<SCRIPT>var a = "<p>";</SCRIPT>Hi`, "Hi"},
 		{"unterminated tag", `Hi <b`, "Hi <b"},
