@@ -13,7 +13,7 @@ import (
 )
 
 // report builds a multipart/report of the given parts (media type, body).
-func report(reportType string, extraHeaders string, parts ...[2]string) string {
+func dsnReport(reportType string, extraHeaders string, parts ...[2]string) string {
 	var b strings.Builder
 	b.WriteString("From: MAILER-DAEMON@mx.acme.example\nSubject: Undelivered Mail Returned to Sender\n" + extraHeaders +
 		"MIME-Version: 1.0\nContent-Type: multipart/report; report-type=" + reportType + "; boundary=\"R\"\n\n")
@@ -24,12 +24,12 @@ func report(reportType string, extraHeaders string, parts ...[2]string) string {
 	return b.String()
 }
 
-func status(body string) [2]string { return [2]string{"message/delivery-status", body} }
-func returned(id string) [2]string {
+func dsnStatusPart(body string) [2]string { return [2]string{"message/delivery-status", body} }
+func dsnReturnedPart(id string) [2]string {
 	return [2]string{"text/rfc822-headers", "Message-ID: <" + id + ">\n"}
 }
-func filler() [2]string { return [2]string{"text/plain", "This is the mail system."} }
-func rcpt(addr, action string) string {
+func dsnFillerPart() [2]string { return [2]string{"text/plain", "This is the mail system."} }
+func dsnRcpt(addr, action string) string {
 	return "Final-Recipient: rfc822; " + addr + "\nAction: " + action + "\n"
 }
 
@@ -38,10 +38,10 @@ func TestDSNBounds(t *testing.T) {
 	for n, want := range map[int]string{19: "a@example.com", 20: ""} {
 		parts := []([2]string){}
 		for i := 0; i < n; i++ {
-			parts = append(parts, filler())
+			parts = append(parts, dsnFillerPart())
 		}
-		parts = append(parts, status(rcpt("a@example.com", "failed")+"Status: 5.1.1\n"), returned("o@n.example"))
-		e, err := inbound.ParseEmail([]byte(report("delivery-status", "", parts...)), now)
+		parts = append(parts, dsnStatusPart(dsnRcpt("a@example.com", "failed")+"Status: 5.1.1\n"), dsnReturnedPart("o@n.example"))
+		e, err := inbound.ParseEmail([]byte(dsnReport("delivery-status", "", parts...)), now)
 		got := ""
 		if err == nil {
 			got = e.BounceRecipient
@@ -54,13 +54,13 @@ func TestDSNBounds(t *testing.T) {
 	var parts [][2]string
 	var blocks []string
 	for i := 0; i < 60; i++ {
-		blocks = append(blocks, rcpt(fmt.Sprintf("r%d@example.com", i), "failed"))
+		blocks = append(blocks, dsnRcpt(fmt.Sprintf("r%d@example.com", i), "failed"))
 	}
-	parts = append(parts, status("Reporting-MTA: dns; mx\n\n"+strings.Join(blocks, "\n")))
+	parts = append(parts, dsnStatusPart("Reporting-MTA: dns; mx\n\n"+strings.Join(blocks, "\n")))
 	for i := 0; i < 10; i++ {
-		parts = append(parts, returned(fmt.Sprintf("o%d@n.example", i)))
+		parts = append(parts, dsnReturnedPart(fmt.Sprintf("o%d@n.example", i)))
 	}
-	e := parse(t, report("delivery-status", "", parts...))
+	e := parse(t, dsnReport("delivery-status", "", parts...))
 	if len(e.Returned) != 8 || len(e.Recipients) != 50 {
 		t.Errorf("kept %d returned messages and %d recipients, want 8 and 50", len(e.Returned), len(e.Recipients))
 	}
@@ -70,22 +70,22 @@ func TestDSNFieldDetails(t *testing.T) {
 	for _, c := range []struct {
 		name, status, recipient, action, st string
 	}{
-		{"the delayed recipient over a delivered one", rcpt("ok@example.com", "delivered") + "\n" + rcpt("late@example.com", "delayed"), "late@example.com", "delayed", ""},
-		{"status from a 2.x.x diagnostic", rcpt("a@example.com", "delivered") + "Diagnostic-Code: smtp; 250 2.0.0 ok\n", "a@example.com", "delivered", "2.0.0"},
-		{"status from a 4.x.x diagnostic", rcpt("a@example.com", "delayed") + "Diagnostic-Code: smtp; 452 4.2.2 mailbox full\n", "a@example.com", "delayed", "4.2.2"},
-		{"three-digit subcode", rcpt("a@example.com", "failed") + "Diagnostic-Code: smtp; 550 5.7.509 Access denied\n", "a@example.com", "failed", "5.7.509"},
+		{"the delayed recipient over a delivered one", dsnRcpt("ok@example.com", "delivered") + "\n" + dsnRcpt("late@example.com", "delayed"), "late@example.com", "delayed", ""},
+		{"status from a 2.x.x diagnostic", dsnRcpt("a@example.com", "delivered") + "Diagnostic-Code: smtp; 250 2.0.0 ok\n", "a@example.com", "delivered", "2.0.0"},
+		{"status from a 4.x.x diagnostic", dsnRcpt("a@example.com", "delayed") + "Diagnostic-Code: smtp; 452 4.2.2 mailbox full\n", "a@example.com", "delayed", "4.2.2"},
+		{"three-digit subcode", dsnRcpt("a@example.com", "failed") + "Diagnostic-Code: smtp; 550 5.7.509 Access denied\n", "a@example.com", "failed", "5.7.509"},
 		{"not an address", "Final-Recipient: rfc822; undisclosed recipients\nAction: failed\nStatus: 5.1.1\n", "undisclosed recipients", "failed", "5.1.1"},
 		{"escape at the start", "Final-Recipient: utf-8; \\x{E9}lise@example.com\nAction: failed\nStatus: 5.1.1\n", "élise@example.com", "failed", "5.1.1"},
 		// Broken fields are skipped, never a crash.
-		{"continuation first, empty status", "\n  folded first\n" + rcpt("a@example.com", "failed") + "Status:\n", "a@example.com", "failed", ""},
+		{"continuation first, empty status", "\n  folded first\n" + dsnRcpt("a@example.com", "failed") + "Status:\n", "a@example.com", "failed", ""},
 	} {
-		e := parse(t, report("delivery-status", "", status(c.status), returned("o@n.example")))
+		e := parse(t, dsnReport("delivery-status", "", dsnStatusPart(c.status), dsnReturnedPart("o@n.example")))
 		if e.BounceRecipient != c.recipient || e.Action != c.action || e.BounceStatus != c.st {
 			t.Errorf("%s: %q %q %q, want %q %q %q", c.name, e.BounceRecipient, e.Action, e.BounceStatus, c.recipient, c.action, c.st)
 		}
 	}
 	// The returned message comes first in References, once.
-	e := parse(t, report("delivery-status", "References: <x@n.example> <o@n.example>\n", status(rcpt("a@example.com", "failed")), returned("o@n.example")))
+	e := parse(t, dsnReport("delivery-status", "References: <x@n.example> <o@n.example>\n", dsnStatusPart(dsnRcpt("a@example.com", "failed")), dsnReturnedPart("o@n.example")))
 	if want := []string{"o@n.example", "x@n.example"}; !slices.Equal(e.References, want) {
 		t.Errorf("references %v, want %v", e.References, want)
 	}
@@ -100,7 +100,7 @@ func TestDSNFieldDetails(t *testing.T) {
 // then each part length-prefixed (keys must stay the same across versions
 // for a redelivered report to be recognised).
 func TestBounceKeyFormat(t *testing.T) {
-	e := parse(t, report("delivery-status", "", status("Reporting-MTA: dns; mx.acme.example\n"), returned("o@n.example")))
+	e := parse(t, dsnReport("delivery-status", "", dsnStatusPart("Reporting-MTA: dns; mx.acme.example\n"), dsnReturnedPart("o@n.example")))
 	h := sha256.New()
 	h.Write([]byte("d"))
 	for _, p := range []string{e.From, e.Subject, "reporting-mta=dns; mx.acme.example", "rcpt", "", "", "o@n.example"} {
