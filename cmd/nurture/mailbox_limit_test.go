@@ -53,6 +53,11 @@ func TestMailboxDailyLimitAcrossWorkers(t *testing.T) {
 	bin := buildNurture(t)
 	rdb, prefix := redistest.Client(t)
 	sink := smtptest.Start(t)
+	// A relay's pace: one worker alone would need about a second for a
+	// day's 100 on its two connections, so the other one (whose task poll
+	// idles for up to a second) takes part; over a loopback sink that
+	// answers at once the first worker awake drains the day by itself.
+	sink.Delay = 20 * time.Millisecond
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "outreach.yaml"), []byte(limitCadence), 0o644); err != nil {
 		t.Fatal(err)
