@@ -23,32 +23,12 @@ import (
 // Returns {new rev, previous consent value}; {0, ""} if the rev did not
 // match, {-1, value} if a dedupe commit had nothing to change.
 //
-// The script is a function, commit_one, so that commitMany can run many
-// commits of one shard in one call: a batch's counters are summed and
-// written once per field, and one call replaces one per enrollment.
+// The script is a function, commit_one, whose counter increments are
+// summed per key and field and written once at the end (cm_flush).
 var commitEnrollment = redis.NewScript(commitLua + `
 local r = commit_one(KEYS, ARGV)
 cm_flush()
 return r
-`)
-
-// commitMany commits several enrollments of one shard (one hash slot), each
-// exactly as commitEnrollment would, in order. KEYS are commitKeys per
-// commit, one after another; ARGV[1] is the number of commits, then per
-// commit its argument count and its arguments. Returns one {rev, prev}
-// per commit.
-var commitMany = redis.NewScript(commitLua + `
-local out, a = {}, 2
-for c = 1, tonumber(ARGV[1]) do
-  local n = tonumber(ARGV[a])
-  local K, A = {}, {}
-  for i = 1, commitKeys do K[i] = KEYS[(c - 1) * commitKeys + i] end
-  for i = 1, n do A[i] = ARGV[a + i] end
-  a = a + n + 1
-  out[c] = commit_one(K, A)
-end
-cm_flush()
-return out
 `)
 
 // commitKeys is how many keys each commit names.
@@ -193,59 +173,16 @@ func (s *Store) Commit(ctx context.Context, c *Commit) (int64, error) {
 	return commitResult(commitEnrollment.Run(ctx, s.rdb, keys, args...), c)
 }
 
-// commitGroup is how many commits of one shard go in one script call:
-// enough to write a batch's counters once, few enough that the call stays
-// short (Redis runs nothing else meanwhile).
-const commitGroup = 64
-
-// CommitBatch commits several enrollments, each as Commit would: the
-// commits of one shard in one script call (commitMany), the calls in one
-// pipeline. Each result is nil, ErrConflict, ErrUnchanged or a Redis error.
+// CommitBatch commits several enrollments in one pipeline; each result is
+// nil, ErrConflict, ErrUnchanged or a Redis error.
 func (s *Store) CommitBatch(ctx context.Context, batch []*Commit) []error {
 	errs := make([]error, len(batch))
 	if len(batch) == 0 {
 		return errs
 	}
-	// Group by shard, in batch order within each shard.
-	var groups [][]int
-	open := map[int]int{} // shard -> index in groups of its unfilled group
-	for i, c := range batch {
-		sh := Shard(c.Enrollment.ProspectID)
-		g, ok := open[sh]
-		if !ok || len(groups[g]) == commitGroup {
-			g = len(groups)
-			groups = append(groups, nil)
-			open[sh] = g
-		}
-		groups[g] = append(groups[g], i)
-	}
-	cmds := s.pipelineScript(ctx, commitMany, len(groups), func(g int) ([]string, []any) {
-		members := groups[g]
-		keys := make([]string, 0, commitKeys*len(members))
-		args := make([]any, 1, 1+32*len(members))
-		args[0] = len(members)
-		for _, i := range members {
-			k, a := s.commitArgs(batch[i])
-			keys = append(keys, k...)
-			args = append(args, len(a))
-			args = append(args, a...)
-		}
-		return keys, args
-	})
-	for g, cmd := range cmds {
-		members := groups[g]
-		v, err := cmd.Slice()
-		if err == nil && len(v) != len(members) {
-			err = fmt.Errorf("commit: %d replies for %d commits", len(v), len(members))
-		}
-		for j, i := range members {
-			if err != nil {
-				errs[i] = err
-				continue
-			}
-			pair, _ := v[j].([]any)
-			_, errs[i] = commitReply(pair, batch[i])
-		}
+	cmds := s.pipelineScript(ctx, commitEnrollment, len(batch), func(i int) ([]string, []any) { return s.commitArgs(batch[i]) })
+	for i, c := range cmds {
+		_, errs[i] = commitResult(c, batch[i])
 	}
 	return errs
 }

@@ -12,17 +12,16 @@ import (
 	"github.com/nurture-dev/nurture/store"
 )
 
-// TestCommitBatchGroupsByShard: a batch of commits over many shards — more
-// commits per shard than one script call takes, a stale revision and a
-// dedupe commit with nothing to change among them — gives each commit the
-// result Commit would, and the counters are exactly the sum of the
-// commits that went through.
-func TestCommitBatchGroupsByShard(t *testing.T) {
+// TestCommitBatchResultsAndCounters: a batch of commits over every shard,
+// stale revisions and dedupe commits with nothing to change among them,
+// gives each commit the result Commit would, and the counters are exactly
+// the sum of the commits that went through.
+func TestCommitBatchResultsAndCounters(t *testing.T) {
 	rdb, prefix := redistest.Client(t)
 	st := store.New(rdb, prefix)
 	ctx := context.Background()
 	day := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
-	const n = 1600 // about 100 per shard: more than one script call takes
+	const n = 1600 // about 100 per shard
 	var news []store.NewEnrollment
 	for i := range n {
 		e := cadence.Enrollment{ID: store.EnrollmentID(fmt.Sprintf("p%04d", i), "c"), ProspectID: fmt.Sprintf("p%04d", i), CadenceID: "c",
