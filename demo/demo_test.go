@@ -315,7 +315,7 @@ func duePair(t *testing.T, ctx context.Context, info demo.Info, prospects int, l
 				continue
 			}
 			e := l.Enrollment
-			if e.State != cadence.Active || e.DueAt.Before(now.Add(time.Duration(lead*float64(24*time.Hour)))) || !e.DueAt.Before(now.Add(2*24*time.Hour)) ||
+			if e.State != cadence.Active || e.DueAt.Before(now.Add(time.Duration(lead*float64(24*time.Hour)))) || !e.DueAt.Before(now.Add(24*time.Hour)) ||
 				e.LastTouchAt.After(now.Add(-24*time.Hour)) {
 				continue
 			}
@@ -361,7 +361,7 @@ func duePair(t *testing.T, ctx context.Context, info demo.Info, prospects int, l
 			return *best
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("for 90 s (a loaded machine reads 200 enrollments slowly), no two active enrollments in the same position had touches due within the next two cadence days")
+			t.Fatalf("for 90 s (a loaded machine reads 200 enrollments slowly), no two active enrollments in the same position had touches due within the next cadence day")
 		}
 		time.Sleep(demoDay / 10)
 	}
