@@ -447,6 +447,153 @@ func laneOr(l Lane) Lane {
 	return l
 }
 
+// commitEnrollment is the CAS write of an enrollment and everything that
+// must change with it.
+// KEYS[1] enrollment, KEYS[2] due set of the lane, KEYS[3] lease,
+// KEYS[4] timeline, KEYS[5] stats, KEYS[6] prospect sends, KEYS[7] due set
+// of the other lane, KEYS[8] ledger, KEYS[9] prospect meta, KEYS[10]
+// consent log, KEYS[11] the day's counters.
+// ARGV[1] expected rev, ARGV[2] blob, ARGV[3] due score or "", ARGV[4] eid,
+// ARGV[5] ledger field, ARGV[6] ledger value, ARGV[7] send member or "",
+// ARGV[8] send score, ARGV[9] trim sends before, ARGV[10] timeline max lines,
+// ARGV[11] n entries, ARGV[12] "1" if the enrollment may sit in the other
+// lane, ARGV[13] consent field or "", ARGV[14] consent value, ARGV[15]
+// consent log entry, ARGV[16] "1" to dedupe, entries..., stat field/incr
+// pairs (a field starting with "@" is a per-day counter).
+// Returns {new rev, previous consent value}; {0, ""} if the rev did not
+// match, {-1, value} if a dedupe commit had nothing to change.
+var commitEnrollment = redis.NewScript(timelineLua + `
+local cur = redis.call('GET', KEYS[1])
+local rev = cur and tonumber(string.match(cur, '^(%d+)\n')) or 0
+if rev ~= tonumber(ARGV[1]) then return {0, ''} end
+local prev = ''
+if ARGV[13] ~= '' then
+  prev = redis.call('HGET', KEYS[9], ARGV[13]) or ''
+  if prev == ARGV[14] then
+    if ARGV[16] == '1' and cur and string.match(cur, '^%d+\n(.*)$') == ARGV[2] then return {-1, prev} end
+  else
+    if ARGV[14] == '' then redis.call('HDEL', KEYS[9], ARGV[13]) else redis.call('HSET', KEYS[9], ARGV[13], ARGV[14]) end
+    redis.call('RPUSH', KEYS[10], ARGV[15])
+  end
+end
+rev = rev + 1
+redis.call('SET', KEYS[1], rev .. '\n' .. ARGV[2])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[8], ARGV[5], ARGV[6])
+  -- The touch is settled and the enrollment moves on: the ledger need not
+  -- outlive the replays already in flight.
+  redis.call('EXPIRE', KEYS[8], ` + ledgerSettledSeconds + `)
+end
+redis.call('ZREM', KEYS[3], ARGV[4])
+if ARGV[12] == '1' then redis.call('ZREM', KEYS[7], ARGV[4]) end
+if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[4]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) end
+if ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[6], ARGV[8], ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', ARGV[9])
+end
+local n = tonumber(ARGV[11])
+local len = 0
+for i = 1, n do len = math.max(len, tl_push(KEYS[4], ARGV[16 + i])) end
+if len > tonumber(ARGV[10]) then tl_trim(KEYS[4]) end
+local daily = false
+for i = 17 + n, #ARGV, 2 do
+  local f = ARGV[i]
+  if string.byte(f, 1) == 64 then
+    redis.call('HINCRBY', KEYS[11], string.sub(f, 2), ARGV[i + 1])
+    daily = true
+  else
+    redis.call('HINCRBY', KEYS[5], f, ARGV[i + 1])
+  end
+end
+if daily then redis.call('EXPIRE', KEYS[11], ` + dailyTTLSeconds + `) end
+return {rev, prev}
+`)
+
+func (s *Store) commitArgs(c *Commit) ([]string, []any) {
+	e := &c.Enrollment
+	pid, shard := e.ProspectID, Shard(e.ProspectID)
+	lane, other := laneOr(c.Lane), LaneSMS
+	if lane == LaneSMS {
+		other = LaneEmail
+	}
+	keys := []string{s.keys.Enrollment(e.ID), s.keys.Due(shard, lane), s.keys.Lease(shard), s.keys.Timeline(e.ID),
+		s.keys.Stats(shard, e.CadenceID), s.keys.Sends(pid), s.keys.Due(shard, other), s.keys.Ledger(e.ID),
+		s.keys.ProspectMeta(pid), s.keys.Consent(pid), s.keys.DailyStats(shard, e.CadenceID, c.Day)}
+	sendMember, sendScore, trim := "", int64(0), int64(0)
+	if c.Sent != nil {
+		sendMember = sendHistoryMember(c.Channel, e.CadenceID, *c.Sent)
+		sendScore = ms(*c.Sent)
+		trim = ms(c.Sent.Add(-SendHistoryWindow))
+	}
+	otherLane := "1"
+	if c.SameLane {
+		otherLane = "0"
+	}
+	args := []any{c.Rev, encodeEnrollment(e), dueScore(e), e.ID, c.LedgerField, c.LedgerValue,
+		sendMember, sendScore, trim, TimelineMaxLines, len(c.Entries), otherLane}
+	if c.Consent != nil {
+		dedupe := "0"
+		if c.Dedupe {
+			dedupe = "1"
+		}
+		field, value, entry := consentArgs(c.Consent)
+		args = append(args, field, value, entry, dedupe)
+	} else {
+		args = append(args, "", "", "", "0")
+	}
+	for i := range c.Entries {
+		args = append(args, encodeEntry(&c.Entries[i]))
+	}
+	for k, v := range c.Stats {
+		args = append(args, k, v)
+	}
+	return keys, args
+}
+
+// commitResult reads commitEnrollment's answer into c.
+func commitResult(cmd *redis.Cmd, c *Commit) (int64, error) {
+	v, err := cmd.Slice()
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 2 {
+		return 0, fmt.Errorf("commit: unexpected reply %v", v)
+	}
+	rev, _ := v[0].(int64)
+	if prev, ok := v[1].(string); ok && c.Consent != nil {
+		c.ConsentPrev = prev
+	}
+	switch rev {
+	case 0:
+		return 0, ErrConflict
+	case -1:
+		return 0, ErrUnchanged
+	}
+	return rev, nil
+}
+
+// Commit writes an enrollment if it is still at c.Rev; it returns
+// ErrConflict otherwise, and the caller reloads and re-applies (and
+// ErrUnchanged for a Dedupe commit with nothing to change).
+func (s *Store) Commit(ctx context.Context, c *Commit) (int64, error) {
+	keys, args := s.commitArgs(c)
+	return commitResult(commitEnrollment.Run(ctx, s.rdb, keys, args...), c)
+}
+
+// CommitBatch commits several enrollments in one pipeline; each result is
+// nil, ErrConflict, ErrUnchanged or a Redis error.
+func (s *Store) CommitBatch(ctx context.Context, batch []*Commit) []error {
+	errs := make([]error, len(batch))
+	if len(batch) == 0 {
+		return errs
+	}
+	cmds := s.pipelineScript(ctx, commitEnrollment, len(batch), func(i int) ([]string, []any) { return s.commitArgs(batch[i]) })
+	for i, c := range cmds {
+		_, errs[i] = commitResult(c, batch[i])
+	}
+	return errs
+}
+
 // LedgerTTL is how long a ledger with an open entry ("sending", attempt
 // counts) outlives its last write: longer than an enrollment may stay
 // paused with a send its crashed worker left open.
